@@ -71,7 +71,10 @@ pub async fn run(args: TopicsArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcom
                 println!("no changes: {} topics match their specs", all.len());
             }
             for c in &report.applied {
-                println!("{c}");
+                match c {
+                    Change::WouldDelete { topic } => println!("- deleted {topic}"),
+                    other => println!("{other}"),
+                }
             }
             for c in plan.changes.iter().filter(|c| !report.applied.contains(c)) {
                 if let Change::WouldDelete { .. } = c {

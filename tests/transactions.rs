@@ -1,0 +1,177 @@
+//! Transaction smoke test through the bundled librdkafka against the real broker: a committed
+//! transaction is visible to a read_committed reader, an aborted one is not, and (on Apache
+//! Kafka) the aborted records are visible to a read_uncommitted reader. Counted by record ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::Timeout;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use weft_testkit::{broker, is_local_nisshi, skip_on_local_broker, unique};
+
+const PARTITIONS: i32 = 3;
+const T: Duration = Duration::from_secs(30);
+
+async fn create_topic(topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = broker().client_config().create().unwrap();
+    let res = admin
+        .create_topics(
+            [&NewTopic::new(
+                topic,
+                PARTITIONS,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+}
+
+fn send_batch(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    prefix: &str,
+    n: usize,
+) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for i in 0..n {
+        let id = format!("{prefix}-{i}");
+        let key = format!("key-{}", i % 7);
+        producer
+            .send(BaseRecord::to(topic).key(&key).payload(&id))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        ids.insert(id);
+    }
+    ids
+}
+
+/// Reads every partition from the start to its end (EOF reached on all) and counts ids.
+fn read_all(topic: &str, isolation: &str) -> BTreeMap<String, usize> {
+    let consumer: BaseConsumer = broker()
+        .client_config()
+        .set("group.id", unique("smoke-reader-"))
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut seen = BTreeMap::new();
+    let mut eof = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while eof.len() < PARTITIONS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "{isolation} reader did not reach the end of {topic}"
+        );
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("{isolation} reader failed: {e}"),
+            Some(Ok(m)) => {
+                eof.remove(&m.partition());
+                let id = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
+                *seen.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_is_visible_aborted_is_not() {
+    let topic = unique("smoke.txn.");
+    create_topic(&topic).await;
+    let producer: ThreadedProducer<DefaultProducerContext> = broker()
+        .client_config()
+        .set("transactional.id", unique("smoke-txn-"))
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap();
+    producer.init_transactions(T).unwrap();
+
+    producer.begin_transaction().unwrap();
+    let first = send_batch(&producer, &topic, "committed-a", 300);
+    producer.commit_transaction(T).unwrap();
+
+    producer.begin_transaction().unwrap();
+    let aborted = send_batch(&producer, &topic, "aborted", 200);
+    producer.flush(Timeout::After(T)).unwrap();
+    producer.abort_transaction(T).unwrap();
+
+    producer.begin_transaction().unwrap();
+    let second = send_batch(&producer, &topic, "committed-b", 300);
+    producer.commit_transaction(T).unwrap();
+
+    let committed: BTreeSet<String> = first.union(&second).cloned().collect();
+    let rc = read_all(&topic, "read_committed");
+    let rc_ids: BTreeSet<String> = rc.keys().cloned().collect();
+    let dups: Vec<_> = rc.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "duplicates under read_committed: {dups:?}");
+    assert_eq!(
+        committed.difference(&rc_ids).count(),
+        0,
+        "committed records missing"
+    );
+    let foreign: BTreeSet<_> = rc_ids.difference(&committed).cloned().collect();
+    assert!(
+        foreign.is_subset(&aborted),
+        "records from nowhere: {foreign:?}"
+    );
+    if !foreign.is_empty() && is_local_nisshi() {
+        // Nisshi 0.7.0's fetch path always answers with an empty aborted_transactions list and
+        // keeps aborted records in the log, so librdkafka cannot filter them: records of an
+        // aborted transaction that reached the broker are shown to read_committed readers.
+        // (Records purged by librdkafka before they were sent never appear.) Apache Kafka
+        // hides them; this assertion stands there.
+        skip_on_local_broker(&format!(
+            "{} flushed records of an aborted transaction are visible to read_committed readers",
+            foreign.len()
+        ));
+    } else {
+        assert!(
+            foreign.is_empty(),
+            "aborted records seen under read_committed: {}",
+            foreign.len()
+        );
+        assert_eq!(rc.len(), committed.len());
+    }
+
+    let ru = read_all(&topic, "read_uncommitted");
+    let ru_ids: BTreeSet<String> = ru.keys().cloned().collect();
+    assert!(
+        committed.is_subset(&ru_ids),
+        "committed records missing under read_uncommitted"
+    );
+    let aborted_seen = aborted.intersection(&ru_ids).count();
+    if aborted_seen != aborted.len() && is_local_nisshi() {
+        // Apache Kafka hands every aborted record to read_uncommitted readers.
+        skip_on_local_broker("aborted records are not all shown to read_uncommitted readers");
+    } else {
+        assert_eq!(
+            aborted_seen,
+            aborted.len(),
+            "read_uncommitted must see every aborted record"
+        );
+    }
+    let err = producer.commit_transaction(T).unwrap_err();
+    assert!(
+        matches!(err, KafkaError::Transaction(ref e) if e.code() == RDKafkaErrorCode::State),
+        "committing with no open transaction is a state error, got {err:?}"
+    );
+}
