@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build and run weft: Debian packages for the rdkafka crate's
+# bundled librdkafka (C toolchain, OpenSSL for TLS/SASL, zlib), then the pinned local broker.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${need[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup.sh: a Rust toolchain (cargo) is required" >&2; exit 1; }
+bash scripts/broker.sh install
