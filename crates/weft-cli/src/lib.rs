@@ -44,6 +44,16 @@ pub(crate) enum Outcome {
     Drift,
 }
 
+/// Writes to stdout; a reader that went away (`weft topics plan | head`) ends output quietly
+/// instead of panicking.
+pub(crate) fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 /// Parses the command line, runs the subcommand, and maps its result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -7,7 +7,7 @@ use weft_core::kafka::KafkaConfig;
 use weft_core::provision::{Change, ProvisionOptions, Provisioner};
 use weft_core::spec::SpecSet;
 
-use crate::Outcome;
+use crate::{out, Outcome};
 
 #[derive(Debug, Args)]
 pub struct TopicsArgs {
@@ -49,36 +49,38 @@ pub async fn run(args: TopicsArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcom
     let plan = provisioner.plan(&all).await?;
     match args.action {
         TopicsAction::Plan => {
-            print!("{plan}");
+            out(&plan.to_string());
             Ok(Outcome::Ok)
         }
         TopicsAction::Check => {
             if plan.is_empty() {
-                println!("ok: {} topics match their specs", all.len());
+                out(&format!("ok: {} topics match their specs\n", all.len()));
                 Ok(Outcome::Ok)
             } else {
-                println!(
-                    "drift: the cluster differs from the specs in {}:",
+                out(&format!(
+                    "drift: the cluster differs from the specs in {}:\n{plan}",
                     args.dir.display()
-                );
-                print!("{plan}");
+                ));
                 Ok(Outcome::Drift)
             }
         }
         TopicsAction::Apply { .. } => {
             let report = provisioner.apply(&plan).await?;
             if report.applied.is_empty() && plan.is_empty() {
-                println!("no changes: {} topics match their specs", all.len());
+                out(&format!(
+                    "no changes: {} topics match their specs\n",
+                    all.len()
+                ));
             }
             for c in &report.applied {
                 match c {
-                    Change::WouldDelete { topic } => println!("- deleted {topic}"),
-                    other => println!("{other}"),
+                    Change::WouldDelete { topic } => out(&format!("- deleted {topic}\n")),
+                    other => out(&format!("{other}\n")),
                 }
             }
             for c in plan.changes.iter().filter(|c| !report.applied.contains(c)) {
                 if let Change::WouldDelete { .. } = c {
-                    println!("{c}");
+                    out(&format!("{c}\n"));
                 }
             }
             Ok(Outcome::Ok)
