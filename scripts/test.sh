@@ -7,5 +7,6 @@ bash scripts/setup.sh
 bash scripts/broker.sh start
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+# --nocapture so the reasons of broker-gap skips are printed in the log, not swallowed.
+cargo test --workspace -- --nocapture
 echo "test.sh: done in $((SECONDS - started)) s"
