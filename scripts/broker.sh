@@ -16,7 +16,7 @@
 #   WEFT_HOME            where tools and run state live (default ~/.weft)
 #   WEFT_BROKER_PORT     listener port (default 9092)
 #   WEFT_BROKER_STORAGE  storage engine URL (default memory://weft/ — lost on stop; for a persistent
-#                        broker use sqlite://$WEFT_HOME/run/broker.db)
+#                        broker use sqlite:///$WEFT_HOME/run/broker.db — sqlite:// then an absolute path)
 set -euo pipefail
 
 NISSHI_VERSION=0.7.0
