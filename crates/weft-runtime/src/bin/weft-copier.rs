@@ -1,0 +1,104 @@
+//! `weft-copier`: a transactional copy processor on the record-level runtime, used by the
+//! exactly-once tests (run as several OS processes, SIGKILLed and restarted) and as a workload.
+//!
+//! Env: `WEFT_BOOTSTRAP_SERVERS`, `WEFT_COPIER_INPUT`, `WEFT_COPIER_OUTPUT`, `WEFT_GROUP_ID`,
+//! `WEFT_INSTANCE_ID`, `WEFT_DLQ_TOPIC`, `WEFT_COMMIT_INTERVAL_MS` (default 100),
+//! `WEFT_MAX_BATCH` (default 500), `WEFT_KAFKA_OPTIONS` (raw librdkafka key=value, comma-separated). Records whose value does not start with `evt:` or contains
+//! `:poison` are poison. Exit codes: 0 after SIGTERM/SIGINT, otherwise `RuntimeError::exit_code`.
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft_core::kafka::KafkaConfig;
+use weft_runtime::{run_loop, LoopSettings, Output, ProcessError, Record, RecordProcessor};
+
+struct Copier {
+    output: String,
+}
+
+impl RecordProcessor for Copier {
+    fn process(&mut self, record: &Record<'_>) -> Result<Vec<Output>, ProcessError> {
+        let value = record.value.unwrap_or_default();
+        if !value.starts_with(b"evt:") {
+            return Err(ProcessError::Poison(
+                "value does not start with `evt:`".into(),
+            ));
+        }
+        if value.windows(7).any(|w| w == b":poison") {
+            return Err(ProcessError::Poison("the event is marked poison".into()));
+        }
+        let mut copied = b"copied:".to_vec();
+        copied.extend_from_slice(value);
+        Ok(vec![Output {
+            topic: self.output.clone(),
+            key: record.key.map(<[u8]>::to_vec),
+            value: copied,
+            headers: vec![],
+        }])
+    }
+}
+
+fn env(name: &str) -> Result<String, String> {
+    std::env::var(name).map_err(|_| format!("{name} is not set"))
+}
+
+fn settings() -> Result<(KafkaConfig, LoopSettings, String), String> {
+    let mut kafka = KafkaConfig::with_bootstrap(
+        &std::env::var("WEFT_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+    );
+    if let Ok(raw) = std::env::var("WEFT_KAFKA_OPTIONS") {
+        kafka.options = KafkaConfig::parse_options(&raw).map_err(|e| e.to_string())?;
+    }
+    let number = |name: &str, default: u64| -> Result<u64, String> {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.parse().map_err(|e| format!("{name}=`{v}`: {e}")))
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, shutdown.clone()).map_err(|e| e.to_string())?;
+    }
+    let loop_settings = LoopSettings {
+        processor: "weft-copier".into(),
+        group_id: env("WEFT_GROUP_ID")?,
+        inputs: vec![env("WEFT_COPIER_INPUT")?],
+        instance_id: env("WEFT_INSTANCE_ID")?,
+        dead_letter_topic: env("WEFT_DLQ_TOPIC")?,
+        max_batch: number("WEFT_MAX_BATCH", 500)? as usize,
+        commit_interval: Duration::from_millis(number("WEFT_COMMIT_INTERVAL_MS", 100)?),
+        max_retries: 5,
+        shutdown,
+    };
+    Ok((kafka, loop_settings, env("WEFT_COPIER_OUTPUT")?))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (kafka, settings, output) = match settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match run_loop(&kafka, &settings, &mut Copier { output }) {
+        Ok(stats) => {
+            eprintln!("weft-copier: stopped cleanly: {stats:?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The record-level processor contract.
+
+/// One consumed record, as the processor sees it.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: Vec<(&'a str, &'a [u8])>,
+}
+
+/// One record to produce, in the same transaction as the input's offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// How a processor failed, which decides what the runtime does with the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessError {
+    /// The input can never be processed: dead-letter it and go on.
+    #[error("poison: {0}")]
+    Poison(String),
+    /// The input may succeed later: retry it (until retry tiers exist, it is dead-lettered with
+    /// class `transient`, so it can be replayed).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Nothing can be processed any more: stop the processor.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+impl ProcessError {
+    /// The value of the `weft-dlq-error-class` header.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ProcessError::Poison(_) => "poison",
+            ProcessError::Transient(_) => "transient",
+            ProcessError::Fatal(_) => "fatal",
+        }
+    }
+
+    /// The error's message without its class.
+    pub fn message(&self) -> &str {
+        match self {
+            ProcessError::Poison(m) | ProcessError::Transient(m) | ProcessError::Fatal(m) => m,
+        }
+    }
+}
+
+/// A pure function from one input record to zero or more outputs. It never touches Kafka.
+pub trait RecordProcessor: Send {
+    /// Processes one record.
+    fn process(&mut self, record: &Record<'_>) -> Result<Vec<Output>, ProcessError>;
+}

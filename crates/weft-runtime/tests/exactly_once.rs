@@ -1,0 +1,318 @@
+//! Exactly-once proof against the real broker, after Apache Kafka's `transactions_test.py`:
+//! keyed events copied by `weft-copier` running as two OS processes that are SIGKILLed and
+//! restarted mid-stream; a concurrent and a final read_committed reader count event ids.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use weft_testkit::{broker, is_local_nisshi, skip_on_local_broker, unique};
+
+const PARTITIONS: i32 = 3;
+const EVENTS: usize = 20_000;
+const KEYS: usize = 100;
+
+struct Read {
+    key: String,
+    value: String,
+    headers: BTreeMap<String, String>,
+}
+
+async fn create_topics(names: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = broker().client_config().create().unwrap();
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1)))
+        .collect();
+    let res = admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+}
+
+/// The input: `evt:<id>:<key>:<seq>`; 1% marked poison, 1% not `evt:` at all (undecodable).
+fn input_value(i: usize, seq: usize) -> String {
+    let key = i % KEYS;
+    match i % 100 {
+        37 => format!("garbage-{i}"),
+        73 => format!("evt:{i}:k{key}:{seq}:poison"),
+        _ => format!("evt:{i}:k{key}:{seq}"),
+    }
+}
+
+fn reader(topic: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = broker()
+        .client_config()
+        .set("group.id", unique("eos-reader-"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    consumer
+}
+
+fn to_read(m: &rdkafka::message::BorrowedMessage<'_>) -> Read {
+    let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_string(), text(h.value)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Read {
+        key: text(m.key()),
+        value: text(m.payload()),
+        headers,
+    }
+}
+
+/// Reads a topic from the start until every partition reports its end.
+fn read_to_end(topic: &str) -> Vec<Read> {
+    let consumer = reader(topic);
+    let mut out = Vec::new();
+    let mut eof = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while eof.len() < PARTITIONS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "could not read {topic} to its end"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            Some(Ok(m)) => {
+                eof.remove(&m.partition());
+                out.push(to_read(&m));
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+struct Copiers {
+    input: String,
+    output: String,
+    dlq: String,
+    group: String,
+    /// Copier logs, kept after the test for diagnosis.
+    logs: std::path::PathBuf,
+    children: Vec<Child>,
+}
+
+impl Copiers {
+    fn spawn(&self, instance: usize) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("copier-{instance}.log")))
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_weft-copier"))
+            .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
+            .env("WEFT_COPIER_INPUT", &self.input)
+            .env("WEFT_COPIER_OUTPUT", &self.output)
+            .env("WEFT_DLQ_TOPIC", &self.dlq)
+            .env("WEFT_GROUP_ID", &self.group)
+            .env("WEFT_INSTANCE_ID", instance.to_string())
+            .env(
+                "WEFT_KAFKA_OPTIONS",
+                "session.timeout.ms=6000,heartbeat.interval.ms=500",
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("weft-copier starts")
+    }
+}
+
+impl Drop for Copiers {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_exactly_once_through_sigkills() {
+    let run = unique("eos");
+    let mut copiers = Copiers {
+        input: format!("{run}.in"),
+        output: format!("{run}.out"),
+        dlq: format!("{run}.dlq"),
+        group: format!("{run}.copier"),
+        logs: std::env::temp_dir().join(&run),
+        children: vec![],
+    };
+    std::fs::create_dir_all(&copiers.logs).unwrap();
+    create_topics(&[&copiers.input, &copiers.output, &copiers.dlq]).await;
+
+    // Input, keyed by entity, with a per-key sequence number.
+    let producer: ThreadedProducer<DefaultProducerContext> = broker()
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap();
+    let mut expected_out = BTreeSet::new();
+    let mut expected_dlq = BTreeSet::new();
+    let mut seq = vec![0usize; KEYS];
+    for i in 0..EVENTS {
+        let key = format!("k{}", i % KEYS);
+        let value = input_value(i, seq[i % KEYS]);
+        seq[i % KEYS] += 1;
+        if value.starts_with("evt:") && !value.ends_with(":poison") {
+            expected_out.insert(format!("copied:{value}"));
+        } else {
+            expected_dlq.insert(value.clone());
+        }
+        let mut record = BaseRecord::to(&copiers.input).key(&key).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+
+    // Two instances; SIGKILL one at each progress mark and restart it with the same identity.
+    copiers.children = vec![copiers.spawn(0), copiers.spawn(1)];
+    let concurrent = reader(&copiers.output);
+    let mut seen = BTreeSet::new();
+    let marks = [0.15, 0.30, 0.45, 0.60, 0.75];
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while seen.len() < expected_out.len() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} events copied; copier logs in {:?}",
+            seen.len(),
+            expected_out.len(),
+            copiers.logs
+        );
+        if let Some(Ok(m)) = concurrent.poll(Duration::from_millis(100)) {
+            seen.insert(to_read(&m).value);
+        }
+        if kills < marks.len() && seen.len() as f64 >= marks[kills] * expected_out.len() as f64 {
+            let victim = kills % 2;
+            copiers.children[victim].kill().unwrap(); // SIGKILL
+            copiers.children[victim].wait().unwrap();
+            copiers.children[victim] = copiers.spawn(victim);
+            kills += 1;
+        }
+    }
+    assert_eq!(
+        kills,
+        marks.len(),
+        "every planned SIGKILL happened mid-stream"
+    );
+    assert_eq!(
+        seen, expected_out,
+        "the concurrent read_committed reader saw other ids"
+    );
+
+    // Clean shutdown: SIGTERM commits, leaves the group and exits 0.
+    for c in &copiers.children {
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    for c in &mut copiers.children {
+        let stop_by = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < stop_by,
+                "a copier did not stop within 30 s of SIGTERM"
+            );
+            std::thread::yield_now();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(status.success(), "SIGTERM must end in exit 0, got {status}");
+    }
+
+    // Final read: every id, per-key order, dead letters with their headers.
+    let out = read_to_end(&copiers.output);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut order: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for r in &out {
+        let n = counts.entry(r.value.as_str()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            let seq: usize = r.value.rsplit(':').next().unwrap().parse().unwrap();
+            order.entry(r.key.as_str()).or_default().push(seq);
+        }
+    }
+    let ids: BTreeSet<String> = counts.keys().map(|s| s.to_string()).collect();
+    assert_eq!(
+        ids, expected_out,
+        "final read_committed ids differ from the input's good ids"
+    );
+    for (key, seqs) in &order {
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "order broken for {key}: {seqs:?}"
+        );
+    }
+    let dups = counts.values().filter(|n| **n > 1).count();
+    if dups > 0 && is_local_nisshi() {
+        // Nisshi 0.7.0 shows records of aborted transactions to read_committed readers (its
+        // fetch returns no aborted-transaction list). A SIGKILLed copier's open transaction is
+        // aborted by its successor's init_transactions, so its flushed outputs reappear here.
+        // On Apache Kafka they are filtered and this count is asserted to be zero.
+        skip_on_local_broker(&format!(
+            "{dups} ids appear twice: outputs of transactions aborted after SIGKILL"
+        ));
+    } else {
+        assert_eq!(dups, 0, "duplicates under read_committed");
+    }
+
+    let dlq = read_to_end(&copiers.dlq);
+    let dlq_values: BTreeSet<String> = dlq.iter().map(|r| r.value.clone()).collect();
+    assert_eq!(
+        dlq_values, expected_dlq,
+        "dead letters differ from the poison and undecodable inputs"
+    );
+    for r in &dlq {
+        assert_eq!(r.headers["weft-dlq-error-class"], "poison");
+        assert_eq!(r.headers["weft-dlq-source-topic"], copiers.input);
+        assert_eq!(r.headers["weft-dlq-processor"], "weft-copier");
+        assert_eq!(r.headers["weft-dlq-attempt"], "1");
+        assert!(r.headers.contains_key("weft-dlq-source-offset"));
+        assert!(!r.headers["weft-dlq-error-message"].is_empty());
+    }
+    eprintln!(
+        "exactly-once: {} events, {} copied, {} dead-lettered, {kills} SIGKILLs, {dups} duplicate ids",
+        EVENTS,
+        expected_out.len(),
+        dlq_values.len()
+    );
+}
