@@ -3,36 +3,18 @@
 //! Kafka) the aborted records are visible to a read_uncommitted reader. Counted by record ids.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use rdkafka::{Message, Offset, TopicPartitionList};
-use weft_testkit::{broker, is_local_nisshi, skip_on_local_broker, unique};
+use weft_testkit::{
+    broker, create_topics, is_local_nisshi, read_to_end, skip_on_local_broker, unique,
+};
 
 const PARTITIONS: i32 = 3;
 const T: Duration = Duration::from_secs(30);
-
-async fn create_topic(topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = broker().client_config().create().unwrap();
-    let res = admin
-        .create_topics(
-            [&NewTopic::new(
-                topic,
-                PARTITIONS,
-                TopicReplication::Fixed(1),
-            )],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap();
-    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
-}
 
 fn send_batch(
     producer: &ThreadedProducer<DefaultProducerContext>,
@@ -53,42 +35,11 @@ fn send_batch(
     ids
 }
 
-/// Reads every partition from the start to its end (EOF reached on all) and counts ids.
+/// Counts each id read from every partition of `topic`, start to end.
 fn read_all(topic: &str, isolation: &str) -> BTreeMap<String, usize> {
-    let consumer: BaseConsumer = broker()
-        .client_config()
-        .set("group.id", unique("smoke-reader-"))
-        .set("isolation.level", isolation)
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
     let mut seen = BTreeMap::new();
-    let mut eof = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while eof.len() < PARTITIONS as usize {
-        assert!(
-            Instant::now() < deadline,
-            "{isolation} reader did not reach the end of {topic}"
-        );
-        match consumer.poll(Duration::from_millis(500)) {
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                eof.insert(p);
-            }
-            Some(Err(e)) => panic!("{isolation} reader failed: {e}"),
-            Some(Ok(m)) => {
-                eof.remove(&m.partition());
-                let id = String::from_utf8(m.payload().unwrap().to_vec()).unwrap();
-                *seen.entry(id).or_insert(0) += 1;
-            }
-        }
+    for r in read_to_end(topic, PARTITIONS, isolation) {
+        *seen.entry(r.value).or_insert(0) += 1;
     }
     seen
 }
@@ -96,7 +47,7 @@ fn read_all(topic: &str, isolation: &str) -> BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread")]
 async fn committed_is_visible_aborted_is_not() {
     let topic = unique("smoke.txn.");
-    create_topic(&topic).await;
+    create_topics(&[&topic], PARTITIONS).await;
     let producer: ThreadedProducer<DefaultProducerContext> = broker()
         .client_config()
         .set("transactional.id", unique("smoke-txn-"))

@@ -6,37 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Headers;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset, TopicPartitionList};
-use weft_testkit::{broker, is_local_nisshi, skip_on_local_broker, unique};
+use weft_testkit::{
+    broker, create_topics, is_local_nisshi, read_to_end, reader, skip_on_local_broker, unique,
+    ReadRecord,
+};
 
 const PARTITIONS: i32 = 3;
 const EVENTS: usize = 20_000;
 const KEYS: usize = 100;
-
-struct Read {
-    key: String,
-    value: String,
-    headers: BTreeMap<String, String>,
-}
-
-async fn create_topics(names: &[&str]) {
-    let admin: AdminClient<DefaultClientContext> = broker().client_config().create().unwrap();
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|n| NewTopic::new(n, PARTITIONS, TopicReplication::Fixed(1)))
-        .collect();
-    let res = admin
-        .create_topics(&topics, &AdminOptions::new())
-        .await
-        .unwrap();
-    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
-}
 
 /// The input: `evt:<id>:<key>:<seq>`; 1% marked poison, 1% not `evt:` at all (undecodable).
 fn input_value(i: usize, seq: usize) -> String {
@@ -46,67 +24,6 @@ fn input_value(i: usize, seq: usize) -> String {
         73 => format!("evt:{i}:k{key}:{seq}:poison"),
         _ => format!("evt:{i}:k{key}:{seq}"),
     }
-}
-
-fn reader(topic: &str) -> BaseConsumer {
-    let consumer: BaseConsumer = broker()
-        .client_config()
-        .set("group.id", unique("eos-reader-"))
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    consumer
-}
-
-fn to_read(m: &rdkafka::message::BorrowedMessage<'_>) -> Read {
-    let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
-    let headers = m
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| (h.key.to_string(), text(h.value)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Read {
-        key: text(m.key()),
-        value: text(m.payload()),
-        headers,
-    }
-}
-
-/// Reads a topic from the start until every partition reports its end.
-fn read_to_end(topic: &str) -> Vec<Read> {
-    let consumer = reader(topic);
-    let mut out = Vec::new();
-    let mut eof = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while eof.len() < PARTITIONS as usize {
-        assert!(
-            Instant::now() < deadline,
-            "could not read {topic} to its end"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                eof.insert(p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            Some(Ok(m)) => {
-                eof.remove(&m.partition());
-                out.push(to_read(&m));
-            }
-            None => {}
-        }
-    }
-    out
 }
 
 struct Copiers {
@@ -165,7 +82,7 @@ async fn copies_exactly_once_through_sigkills() {
         children: vec![],
     };
     std::fs::create_dir_all(&copiers.logs).unwrap();
-    create_topics(&[&copiers.input, &copiers.output, &copiers.dlq]).await;
+    create_topics(&[&copiers.input, &copiers.output, &copiers.dlq], PARTITIONS).await;
 
     // Input, keyed by entity, with a per-key sequence number.
     let producer: ThreadedProducer<DefaultProducerContext> = broker()
@@ -201,7 +118,7 @@ async fn copies_exactly_once_through_sigkills() {
 
     // Two instances; SIGKILL one at each progress mark and restart it with the same identity.
     copiers.children = vec![copiers.spawn(0), copiers.spawn(1)];
-    let concurrent = reader(&copiers.output);
+    let concurrent = reader(&copiers.output, PARTITIONS, "read_committed");
     let mut seen = BTreeSet::new();
     let marks = [0.15, 0.30, 0.45, 0.60, 0.75];
     let mut kills = 0;
@@ -215,7 +132,7 @@ async fn copies_exactly_once_through_sigkills() {
             copiers.logs
         );
         if let Some(Ok(m)) = concurrent.poll(Duration::from_millis(100)) {
-            seen.insert(to_read(&m).value);
+            seen.insert(ReadRecord::of(&m).value);
         }
         if kills < marks.len() && seen.len() as f64 >= marks[kills] * expected_out.len() as f64 {
             let victim = kills % 2;
@@ -260,7 +177,7 @@ async fn copies_exactly_once_through_sigkills() {
     }
 
     // Final read: every id, per-key order, dead letters with their headers.
-    let out = read_to_end(&copiers.output);
+    let out = read_to_end(&copiers.output, PARTITIONS, "read_committed");
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut order: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for r in &out {
@@ -295,7 +212,7 @@ async fn copies_exactly_once_through_sigkills() {
         assert_eq!(dups, 0, "duplicates under read_committed");
     }
 
-    let dlq = read_to_end(&copiers.dlq);
+    let dlq = read_to_end(&copiers.dlq, PARTITIONS, "read_committed");
     let dlq_values: BTreeSet<String> = dlq.iter().map(|r| r.value.clone()).collect();
     assert_eq!(
         dlq_values, expected_dlq,

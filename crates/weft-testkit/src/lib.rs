@@ -5,9 +5,18 @@
 //! it) unless `WEFT_TEST_BOOTSTRAP` points at another cluster. Every test takes fresh names from
 //! [`unique`], so tests never see each other's topics, groups or transactional ids.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use weft_core::kafka::KafkaConfig;
 
@@ -63,4 +72,94 @@ pub fn skip_on_local_broker(gap: &str) {
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}{}", &id[..10])
+}
+
+/// Creates `names` with `partitions` partitions each on the test broker; panics on failure.
+pub async fn create_topics(names: &[&str], partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = broker().client_config().create().unwrap();
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let res = admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(res.iter().all(|r| r.is_ok()), "creating {names:?}: {res:?}");
+}
+
+/// One record as a test sees it.
+#[derive(Debug, Clone)]
+pub struct ReadRecord {
+    pub partition: i32,
+    pub key: String,
+    pub value: String,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl ReadRecord {
+    /// The record, with key, value and headers as (lossy) UTF-8.
+    pub fn of(m: &BorrowedMessage<'_>) -> Self {
+        let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), text(h.value)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ReadRecord {
+            partition: m.partition(),
+            key: text(m.key()),
+            value: text(m.payload()),
+            headers,
+        }
+    }
+}
+
+/// A consumer assigned to every partition of `topic` from the beginning, with `isolation`
+/// (`read_committed` or `read_uncommitted`) and partition-EOF events on.
+pub fn reader(topic: &str, partitions: i32, isolation: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = broker()
+        .client_config()
+        .set("group.id", unique("test-reader-"))
+        .set("isolation.level", isolation)
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    consumer
+}
+
+/// Reads `topic` from the start until every partition reports its end; panics after 120 s.
+pub fn read_to_end(topic: &str, partitions: i32, isolation: &str) -> Vec<ReadRecord> {
+    let consumer = reader(topic, partitions, isolation);
+    let mut out = Vec::new();
+    let mut eof = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while eof.len() < partitions as usize {
+        assert!(
+            Instant::now() < deadline,
+            "could not read {topic} to its end ({isolation})"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("reading {topic} ({isolation}): {e}"),
+            Some(Ok(m)) => {
+                eof.remove(&m.partition());
+                out.push(ReadRecord::of(&m));
+            }
+            None => {}
+        }
+    }
+    out
 }
