@@ -104,6 +104,8 @@ struct Inner {
     /// Schema text by id; ids start at 1.
     schemas: Vec<String>,
     subjects: BTreeMap<String, Vec<Version>>,
+    /// Subjects soft-deleted and not yet permanently deleted.
+    deleted: std::collections::BTreeSet<String>,
     compatibility: String,
 }
 
@@ -162,6 +164,7 @@ pub fn app(state: AppState) -> Router {
             "/subjects/{subject}/versions",
             get(list_versions).post(register),
         )
+        .route("/subjects/{subject}", axum::routing::delete(delete_subject))
         .route("/subjects/{subject}/versions/{version}", get(get_version))
         .route("/schemas/ids/{id}", get(get_by_id))
         .route("/schemas/types", get(|| async { ok(json!(["AVRO"])) }))
@@ -171,7 +174,55 @@ pub fn app(state: AppState) -> Router {
 
 async fn list_subjects(State(st): State<AppState>) -> Result<Response, AppError> {
     let inner = st.lock()?;
-    ok(json!(inner.subjects.keys().collect::<Vec<_>>()))
+    let live: Vec<&String> = inner
+        .subjects
+        .keys()
+        .filter(|s| !inner.deleted.contains(*s))
+        .collect();
+    ok(json!(live))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteParams {
+    #[serde(default)]
+    permanent: bool,
+}
+
+async fn delete_subject(
+    State(st): State<AppState>,
+    Path(subject): Path<String>,
+    axum::extract::Query(params): axum::extract::Query<DeleteParams>,
+) -> Result<Response, AppError> {
+    let mut inner = st.lock()?;
+    let versions: Vec<u32> = inner
+        .subjects
+        .get(&subject)
+        .ok_or_else(|| AppError::subject_not_found(&subject))?
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    let soft_deleted = inner.deleted.contains(&subject);
+    if params.permanent {
+        if !soft_deleted {
+            return Err(AppError::new(
+                40405,
+                format!(
+                    "Subject '{subject}' was not deleted first before being permanently deleted"
+                ),
+            ));
+        }
+        inner.deleted.remove(&subject);
+        inner.subjects.remove(&subject);
+    } else {
+        if soft_deleted {
+            return Err(AppError::new(
+                40404,
+                format!("Subject '{subject}' was soft deleted."),
+            ));
+        }
+        inner.deleted.insert(subject);
+    }
+    ok(json!(versions))
 }
 
 async fn list_versions(

@@ -142,3 +142,36 @@ async fn global_config_defaults_to_backward_and_can_be_set() {
     let (_, b) = call(&st, Method::GET, "/schemas/types", None).await;
     assert_eq!(b, json!(["AVRO"]));
 }
+
+#[tokio::test]
+async fn soft_then_permanent_delete() {
+    let st = AppState::default();
+    call(
+        &st,
+        Method::POST,
+        "/subjects/d/versions",
+        Some(json!({"schema": USER})),
+    )
+    .await;
+    let (s, b) = call(&st, Method::DELETE, "/subjects/d?permanent=true", None).await;
+    assert_eq!(
+        (s, b["error_code"].clone()),
+        (StatusCode::NOT_FOUND, json!(40405))
+    );
+    let (s, b) = call(&st, Method::DELETE, "/subjects/d", None).await;
+    assert_eq!((s, b), (StatusCode::OK, json!([1])));
+    let (_, subjects) = call(&st, Method::GET, "/subjects", None).await;
+    assert_eq!(subjects, json!([]));
+    let (s, b) = call(&st, Method::DELETE, "/subjects/d", None).await;
+    assert_eq!(
+        (s, b["error_code"].clone()),
+        (StatusCode::NOT_FOUND, json!(40404))
+    );
+    let (s, b) = call(&st, Method::DELETE, "/subjects/d?permanent=true", None).await;
+    assert_eq!((s, b), (StatusCode::OK, json!([1])));
+    let (s, b) = call(&st, Method::DELETE, "/subjects/d", None).await;
+    assert_eq!(
+        (s, b["error_code"].clone()),
+        (StatusCode::NOT_FOUND, json!(40401))
+    );
+}
