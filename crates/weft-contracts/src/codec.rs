@@ -1,0 +1,238 @@
+//! Avro binary encoding of typed events (the body after the Confluent 5-byte header, which
+//! `weft_core::wire` adds).
+//!
+//! - [`encode`] serialises any `Serialize` value with apache-avro's schema-aware serializer
+//!   (`GenericDatumWriter::write_ser`), non-human-readable, so [`crate::Decimal4`] goes out as
+//!   decimal bytes;
+//! - [`decode`] reads the datum into an Avro `Value` with the writer's schema, optionally resolves
+//!   it to a reader schema (schema evolution), and deserialises it with `apache_avro::from_value`.
+//!   Trailing bytes after the datum are an error: they mean the writer used another schema.
+//! - [`to_avro_value`] is the `to_value` path: `apache_avro::to_value`, then decimal bytes become
+//!   `Value::Decimal` where the schema says decimal, then the value is validated.
+//! - [`ContractCodec`] caches the self-contained schema of one contract.
+//!
+//! Schemas passed here must be self-contained ([`crate::Catalog::self_contained`]).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
+use apache_avro::Schema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::envelope::{Contract, Event};
+use crate::error::{ContractsError, Result};
+
+/// Encode `value` as an Avro datum of `schema`.
+pub fn encode<T: Serialize>(schema: &Schema, value: &T) -> Result<Vec<u8>> {
+    let writer = GenericDatumWriter::builder(schema)
+        .human_readable(false)
+        .build()
+        .map_err(|e| ContractsError::avro("preparing the writer", e))?;
+    writer
+        .write_ser_to_vec(value)
+        .map_err(|e| ContractsError::avro(format!("encoding with {}", schema_name(schema)), e))
+}
+
+/// Decode an Avro datum written with `writer` into a generic `Value`, resolved to `reader` when
+/// given.
+pub fn decode_value(writer: &Schema, reader: Option<&Schema>, bytes: &[u8]) -> Result<Value> {
+    let mut input = bytes;
+    let value = match reader {
+        Some(reader) => GenericDatumReader::builder(writer)
+            .reader_schema(reader)
+            .build()
+            .map_err(|e| ContractsError::avro("preparing the reader", e))?
+            .read_value(&mut input),
+        None => GenericDatumReader::builder(writer)
+            .build()
+            .map_err(|e| ContractsError::avro("preparing the reader", e))?
+            .read_value(&mut input),
+    }
+    .map_err(|e| ContractsError::avro(format!("decoding with {}", schema_name(writer)), e))?;
+    if !input.is_empty() {
+        return Err(ContractsError::Datum(format!(
+            "{} bytes left after reading a datum of {}; it was written with another schema",
+            input.len(),
+            schema_name(writer)
+        )));
+    }
+    Ok(value)
+}
+
+/// Decode an Avro datum of `schema` into `T`.
+pub fn decode<T: DeserializeOwned>(schema: &Schema, bytes: &[u8]) -> Result<T> {
+    decode_resolved(schema, None, bytes)
+}
+
+/// Decode an Avro datum written with `writer`, resolved to `reader` when given, into `T`.
+pub fn decode_resolved<T: DeserializeOwned>(
+    writer: &Schema,
+    reader: Option<&Schema>,
+    bytes: &[u8],
+) -> Result<T> {
+    let value = decode_value(writer, reader, bytes)?;
+    apache_avro::from_value(&value).map_err(|e| {
+        ContractsError::avro(
+            format!(
+                "reading {} into {}",
+                schema_name(reader.unwrap_or(writer)),
+                std::any::type_name::<T>()
+            ),
+            e,
+        )
+    })
+}
+
+/// `apache_avro::to_value`, conformed to `schema` (decimal bytes become `Value::Decimal`) and
+/// validated against it. `GenericDatumWriter::write_value` accepts the result.
+pub fn to_avro_value<T: Serialize>(schema: &Schema, value: &T) -> Result<Value> {
+    let raw = apache_avro::to_value(value).map_err(|e| ContractsError::avro("to_value", e))?;
+    let names = named_types(schema);
+    let conformed = conform(raw, schema, &names);
+    if !conformed.validate(schema) {
+        return Err(ContractsError::avro(
+            format!("validating against {}", schema_name(schema)),
+            apache_avro::Error::new(apache_avro::error::Details::Validation),
+        ));
+    }
+    Ok(conformed)
+}
+
+/// Encode a generic value (e.g. from [`to_avro_value`]) with `GenericDatumWriter::write_value`.
+pub fn encode_value(schema: &Schema, value: Value) -> Result<Vec<u8>> {
+    GenericDatumWriter::builder(schema)
+        .build()
+        .map_err(|e| ContractsError::avro("preparing the writer", e))?
+        .write_value_to_vec(value)
+        .map_err(|e| ContractsError::avro(format!("encoding with {}", schema_name(schema)), e))
+}
+
+/// Every named type defined inside `schema`, by full name, to follow `Schema::Ref`s.
+pub(crate) fn named_types(schema: &Schema) -> HashMap<String, &Schema> {
+    fn walk<'s>(schema: &'s Schema, out: &mut HashMap<String, &'s Schema>) {
+        match schema {
+            Schema::Record(r) => {
+                out.insert(r.name.fullname(None), schema);
+                for f in &r.fields {
+                    walk(&f.schema, out);
+                }
+            }
+            Schema::Enum(e) => {
+                out.insert(e.name.fullname(None), schema);
+            }
+            Schema::Fixed(f) => {
+                out.insert(f.name.fullname(None), schema);
+            }
+            Schema::Union(u) => u.variants().iter().for_each(|v| walk(v, out)),
+            Schema::Array(a) => walk(&a.items, out),
+            Schema::Map(m) => walk(&m.types, out),
+            _ => {}
+        }
+    }
+    let mut out = HashMap::new();
+    walk(schema, &mut out);
+    out
+}
+
+/// `schema`, or the type a `Schema::Ref` names.
+pub(crate) fn deref<'s>(schema: &'s Schema, names: &HashMap<String, &'s Schema>) -> &'s Schema {
+    match schema {
+        Schema::Ref { name } => names.get(&name.fullname(None)).copied().unwrap_or(schema),
+        other => other,
+    }
+}
+
+fn conform(value: Value, schema: &Schema, names: &HashMap<String, &Schema>) -> Value {
+    let schema = deref(schema, names);
+    match (value, schema) {
+        (Value::Bytes(b), Schema::Decimal(_)) => Value::Decimal(apache_avro::Decimal::from(b)),
+        (Value::Union(i, inner), Schema::Union(u)) => match u.variants().get(i as usize) {
+            Some(branch) => Value::Union(i, Box::new(conform(*inner, branch, names))),
+            None => Value::Union(i, inner),
+        },
+        (Value::Record(fields), Schema::Record(r)) => Value::Record(
+            fields
+                .into_iter()
+                .map(|(name, v)| {
+                    let conformed = match r.lookup.get(&name) {
+                        Some(&pos) => conform(v, &r.fields[pos].schema, names),
+                        None => v,
+                    };
+                    (name, conformed)
+                })
+                .collect(),
+        ),
+        (Value::Array(items), Schema::Array(a)) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| conform(v, &a.items, names))
+                .collect(),
+        ),
+        (Value::Map(map), Schema::Map(m)) => Value::Map(
+            map.into_iter()
+                .map(|(k, v)| (k, conform(v, &m.types, names)))
+                .collect(),
+        ),
+        (Value::String(s), Schema::Enum(e)) => match e.symbols.iter().position(|x| *x == s) {
+            Some(i) => Value::Enum(i as u32, s),
+            None => Value::String(s),
+        },
+        (Value::Long(n), Schema::TimestampMillis) => Value::TimestampMillis(n),
+        (Value::Int(n), Schema::Date) => Value::Date(n),
+        (Value::String(s), Schema::Uuid(_)) => match uuid::Uuid::parse_str(&s) {
+            Ok(u) => Value::Uuid(u),
+            Err(_) => Value::String(s),
+        },
+        (v, _) => v,
+    }
+}
+
+fn schema_name(schema: &Schema) -> String {
+    schema
+        .name()
+        .map(|n| n.fullname(None))
+        .unwrap_or_else(|| "an unnamed schema".to_string())
+}
+
+/// Encoder and decoder for the events of one contract, holding its self-contained schema.
+#[derive(Debug, Clone)]
+pub struct ContractCodec<P> {
+    schema: Schema,
+    _payload: PhantomData<fn() -> P>,
+}
+
+impl<P: Contract> ContractCodec<P> {
+    /// The codec of `P`, with the schema `P::SCHEMA` from `catalog`.
+    pub fn new(catalog: &Catalog) -> Result<Self> {
+        Ok(ContractCodec {
+            schema: catalog.self_contained(P::SCHEMA)?,
+            _payload: PhantomData,
+        })
+    }
+
+    /// The self-contained value schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Encode an event.
+    pub fn encode(&self, event: &Event<P>) -> Result<Vec<u8>> {
+        encode(&self.schema, event)
+    }
+
+    /// Decode an event written with this contract's schema.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Event<P>> {
+        decode(&self.schema, bytes)
+    }
+
+    /// Decode an event written with another (older or newer) schema of the same subject,
+    /// resolving it to this contract's schema.
+    pub fn decode_from(&self, writer: &Schema, bytes: &[u8]) -> Result<Event<P>> {
+        decode_resolved(writer, Some(&self.schema), bytes)
+    }
+}
