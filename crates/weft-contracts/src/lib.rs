@@ -26,7 +26,11 @@ mod macros;
 pub mod registry;
 pub mod time;
 
+pub mod b2b;
+pub mod collector;
+pub mod composerp;
 pub mod cypher;
+pub mod viscount;
 
 pub use catalog::{Catalog, CatalogEntry};
 pub use decimal::{dec, Decimal4};
