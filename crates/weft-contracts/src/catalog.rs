@@ -293,7 +293,7 @@ const PRIMITIVES: &[&str] = &[
     "null", "boolean", "int", "long", "float", "double", "bytes", "string",
 ];
 
-fn collect_avsc(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn collect_avsc(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let read = std::fs::read_dir(dir).map_err(|e| ContractsError::io(dir, e))?;
     for item in read {
         let item = item.map_err(|e| ContractsError::io(dir, e))?;

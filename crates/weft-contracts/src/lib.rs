@@ -18,10 +18,13 @@
 //! `docs/contracts.md`.
 
 pub mod catalog;
+pub mod check;
 pub mod codec;
 pub mod decimal;
 pub mod envelope;
 pub mod error;
+pub mod inventory;
+pub mod lint;
 mod macros;
 pub mod registry;
 pub mod time;

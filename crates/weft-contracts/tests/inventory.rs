@@ -1,0 +1,121 @@
+//! The seed-event inventory agrees with `avro/`, `topics/` and the typed contracts, and
+//! `docs/event-inventory.md` is rendered from it.
+
+use weft_contracts::catalog::{repo_avro_dir, repo_root, Catalog};
+use weft_contracts::inventory::{self, load_topic_specs, repo_inventory_path};
+use weft_contracts::registry;
+
+fn parts() -> (inventory::Inventory, Catalog, Vec<inventory::TopicSpecView>) {
+    let inventory = inventory::load(&repo_inventory_path()).expect("topics/inventory.yaml loads");
+    let catalog = Catalog::load(repo_avro_dir()).expect("avro/ loads");
+    let topics = load_topic_specs(&repo_root().join("topics")).expect("topic specs load");
+    (inventory, catalog, topics)
+}
+
+#[test]
+fn inventory_schemas_topics_and_contracts_agree() {
+    let (inventory, catalog, topics) = parts();
+    let problems = inventory::check(&inventory, &catalog, &topics, &registry::all());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(inventory.events.len(), registry::all().len());
+}
+
+#[test]
+fn the_processor_flows_exist() {
+    let (inventory, _, _) = parts();
+    let wanted = [
+        ("b2b", "order.placed"),
+        ("b2b", "order.cancelled"),
+        ("b2b", "order.shipped"),
+        ("b2b", "email.notification-requested"),
+        ("b2b", "inventory.released"),
+        ("collector", "offer.approved"),
+        ("collector", "order.created"),
+        ("cypher", "stock.changed"),
+        ("cypher", "price.changed"),
+        ("cypher", "product.updated"),
+        ("composerp", "INVENTORY_UPDATED"),
+        ("composerp", "INVENTORY_LOW_STOCK"),
+        ("composerp", "REPLENISHMENT_TRIGGERED"),
+        ("viscount", "InventoryUpdated"),
+        ("viscount", "LowStockAlert"),
+        ("viscount", "product.out_of_stock"),
+    ];
+    for (system, event) in wanted {
+        assert!(
+            inventory
+                .events
+                .iter()
+                .any(|e| e.system == system && e.seed_event == event),
+            "{system} {event} is missing"
+        );
+    }
+}
+
+#[test]
+fn check_reports_a_missing_schema_a_missing_topic_and_unlisted_ones() {
+    let (mut inventory, catalog, mut topics) = parts();
+    // An event whose schema and topic do not exist.
+    let mut ghost = inventory.events[0].clone();
+    ghost.seed_event = "ghost.appeared".into();
+    ghost.schema = "cypher.ghost.GhostAppeared".into();
+    ghost.topic = "cypher.ghost.appeared.v1".into();
+    inventory.events.push(ghost);
+    // A schema and a topic the inventory no longer lists.
+    let dropped = inventory.events.remove(1);
+    // A topic spec with the wrong partition count.
+    let critical = topics
+        .iter_mut()
+        .find(|t| t.priority == "critical")
+        .unwrap();
+    critical.partitions = 3;
+    let critical_name = critical.name.clone();
+
+    let problems = inventory::check(&inventory, &catalog, &topics, &registry::all()).join("\n");
+    assert!(
+        problems.contains("schema cypher.ghost.GhostAppeared is not in avro/"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("no topic spec topics/cypher/cypher.ghost.appeared.v1.yaml"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("no typed contract for cypher.ghost.GhostAppeared"),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("schema {} (", dropped.schema)),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("topic spec {} (", dropped.topic)),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&format!("topic spec {critical_name}: 3 partitions")),
+        "{problems}"
+    );
+}
+
+#[test]
+fn inventory_markdown_is_up_to_date() {
+    let (inventory, _, _) = parts();
+    let rendered = inventory::render_markdown(&inventory);
+    let path = repo_root().join("docs/event-inventory.md");
+    if std::env::var_os("WEFT_BLESS").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == rendered,
+        "docs/event-inventory.md is stale; run WEFT_BLESS=1 cargo test -p weft-contracts --test inventory"
+    );
+    // Every inventory row is in the table.
+    for e in &inventory.events {
+        assert!(current.contains(&format!(
+            "| `{}` | `{}` | `{}` |",
+            e.seed_event, e.schema, e.topic
+        )));
+    }
+}
