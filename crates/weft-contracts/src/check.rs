@@ -68,6 +68,9 @@ impl SchemaChange {
 pub type CompatFn<'a> = &'a dyn Fn(&Schema, &Schema, &str) -> Vec<String>;
 
 /// Compare the working tree's schemas under `repo_root/avro` with those at `git_ref`.
+///
+/// `repo_root` is the top level of the git work tree (git reports paths relative to it); topic
+/// specs are read from `repo_root/topics`.
 pub fn check_against_git_ref(
     repo_root: &Path,
     git_ref: &str,

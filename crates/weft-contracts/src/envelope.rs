@@ -209,3 +209,70 @@ pub trait Example {
     /// The example.
     fn example() -> Self;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cypher::order::OrderCreated;
+    use crate::cypher::stock::StockChanged;
+
+    #[test]
+    fn a_new_flow_correlates_to_itself() {
+        let m = EventMetadata::new_for::<OrderCreated>("checkout-service", "user-456");
+        assert_eq!(m.correlation_id, m.event_id);
+        assert_eq!(m.event_type, "order.created");
+        assert_eq!(m.event_version, "v1");
+        assert_eq!(m.priority, Priority::Critical);
+        assert_eq!(
+            uuid::Uuid::parse_str(&m.event_id)
+                .unwrap()
+                .get_version_num(),
+            4
+        );
+    }
+
+    #[test]
+    fn derived_metadata_is_deterministic_and_carries_the_chain() {
+        let mut cause = EventMetadata::new_for::<OrderCreated>("checkout-service", "user-456");
+        cause.tenant_id = Some("tenant-123".into());
+        cause.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        let a = cause.caused::<StockChanged>("inventory-service", 0);
+        let again = cause.caused::<StockChanged>("inventory-service", 0);
+        let second = cause.caused::<StockChanged>("inventory-service", 1);
+        assert_eq!(
+            a.event_id, again.event_id,
+            "a replay must produce the same id"
+        );
+        assert_ne!(a.event_id, second.event_id);
+        assert_ne!(a.event_id, cause.event_id);
+        assert_eq!(a.causation_id.as_deref(), Some(cause.event_id.as_str()));
+        assert_eq!(a.correlation_id, cause.correlation_id);
+        assert_eq!(a.tenant_id, cause.tenant_id);
+        assert_eq!(a.trace_id, cause.trace_id);
+        assert_eq!(a.occurred_at, cause.occurred_at);
+        assert_eq!(a.event_type, "stock.changed");
+        assert_eq!(a.producer, "inventory-service");
+    }
+
+    #[test]
+    fn headers_mirror_the_envelope() {
+        let m = EventMetadata::new_for::<OrderCreated>("checkout-service", "user-456");
+        let headers = m.headers();
+        assert_eq!(headers[0], ("weft-event-type", "order.created"));
+        assert_eq!(headers[1], ("weft-event-id", m.event_id.as_str()));
+        assert_eq!(headers[2], ("weft-schema-version", "v1"));
+    }
+
+    #[test]
+    fn priorities_have_the_seed_slas() {
+        use std::time::Duration;
+        assert_eq!(Priority::Critical.sla(), Some(Duration::from_secs(1)));
+        assert_eq!(Priority::High.sla(), Some(Duration::from_secs(5)));
+        assert_eq!(Priority::Normal.sla(), Some(Duration::from_secs(30)));
+        assert_eq!(Priority::Low.sla(), None);
+        let json = serde_json::to_string(&Priority::High).unwrap();
+        assert_eq!(json, "\"high\"");
+        let unknown: Priority = serde_json::from_str("\"urgent\"").unwrap();
+        assert_eq!(unknown, Priority::Normal);
+    }
+}
