@@ -40,20 +40,19 @@ pub fn encode<T: Serialize>(schema: &Schema, value: &T) -> Result<Vec<u8>> {
 
 /// Decode an Avro datum written with `writer` into a generic `Value`, resolved to `reader` when
 /// given.
+///
+/// Resolution is apache-avro's `Value::resolve` after decoding with the writer's schema, as its
+/// datum reader does, with one repair in between: apache-avro 0.22 rejects a `bytes` decimal whose
+/// two's-complement bytes are fewer than its precision could need (a 3-byte 12.3400 under
+/// `decimal(18,4)`), though Avro writes decimals in as few bytes as they take. Every decimal is
+/// therefore sign-extended to 16 bytes (precision 38) before resolving; the value is unchanged.
 pub fn decode_value(writer: &Schema, reader: Option<&Schema>, bytes: &[u8]) -> Result<Value> {
     let mut input = bytes;
-    let value = match reader {
-        Some(reader) => GenericDatumReader::builder(writer)
-            .reader_schema(reader)
-            .build()
-            .map_err(|e| ContractsError::avro("preparing the reader", e))?
-            .read_value(&mut input),
-        None => GenericDatumReader::builder(writer)
-            .build()
-            .map_err(|e| ContractsError::avro("preparing the reader", e))?
-            .read_value(&mut input),
-    }
-    .map_err(|e| ContractsError::avro(format!("decoding with {}", schema_name(writer)), e))?;
+    let value = GenericDatumReader::builder(writer)
+        .build()
+        .map_err(|e| ContractsError::avro("preparing the reader", e))?
+        .read_value(&mut input)
+        .map_err(|e| ContractsError::avro(format!("decoding with {}", schema_name(writer)), e))?;
     if !input.is_empty() {
         return Err(ContractsError::Datum(format!(
             "{} bytes left after reading a datum of {}; it was written with another schema",
@@ -61,7 +60,49 @@ pub fn decode_value(writer: &Schema, reader: Option<&Schema>, bytes: &[u8]) -> R
             schema_name(writer)
         )));
     }
-    Ok(value)
+    match reader {
+        None => Ok(value),
+        Some(reader) => widen_decimals(value).resolve(reader).map_err(|e| {
+            ContractsError::avro(
+                format!(
+                    "resolving {} to {}",
+                    schema_name(writer),
+                    schema_name(reader)
+                ),
+                e,
+            )
+        }),
+    }
+}
+
+/// Sign-extends every decimal to 16 bytes (see [`decode_value`]).
+fn widen_decimals(value: Value) -> Value {
+    match value {
+        Value::Decimal(d) => {
+            let bytes: Vec<u8> = Vec::try_from(&d).unwrap_or_default();
+            if bytes.is_empty() || bytes.len() >= 16 {
+                return Value::Decimal(d);
+            }
+            let fill = if bytes[0] & 0x80 != 0 { 0xFF } else { 0x00 };
+            let mut wide = vec![fill; 16 - bytes.len()];
+            wide.extend_from_slice(&bytes);
+            Value::Decimal(apache_avro::Decimal::from(wide))
+        }
+        Value::Union(i, inner) => Value::Union(i, Box::new(widen_decimals(*inner))),
+        Value::Record(fields) => Value::Record(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, widen_decimals(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(widen_decimals).collect()),
+        Value::Map(map) => Value::Map(
+            map.into_iter()
+                .map(|(k, v)| (k, widen_decimals(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Decode an Avro datum of `schema` into `T`.

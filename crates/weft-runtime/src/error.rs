@@ -9,6 +9,22 @@ pub enum RuntimeError {
     /// Kafka failed in a way the loop cannot recover from (fatal, fenced, or out of retries).
     #[error("fatal Kafka error during {operation}: {message}")]
     Fatal { operation: String, message: String },
+    /// A schema id or subject the registry does not know.
+    #[error("schema not found: {0}")]
+    SchemaNotFound(String),
+    /// The schema registry is unreachable, or holds a schema other than the one this build
+    /// writes.
+    #[error("schema registry: {0}")]
+    Registry(String),
+    /// Too many dead letters in the breaker's window: a bad deploy or a bad upstream, not bad
+    /// luck. The processor stops instead of dead-lettering everything.
+    #[error("circuit breaker open for {processor}: {dead_letters} of the last {window} records were dead-lettered (threshold {threshold:.0}%)")]
+    CircuitOpen {
+        processor: String,
+        dead_letters: usize,
+        window: usize,
+        threshold: f64,
+    },
     /// The processor said the input cannot be handled at all; the pod should stop.
     #[error("processor {processor} failed fatally on {topic}[{partition}]@{offset}: {message}")]
     ProcessorFatal {
@@ -22,12 +38,13 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     /// The exit code of a processor binary that stopped with this error: 1 for configuration,
-    /// 2 for Kafka, 3 for a processor's fatal error. A clean shutdown exits 0.
+    /// 2 for Kafka or the registry, 3 for a processor's fatal error or an open circuit breaker. A clean shutdown exits 0.
     pub fn exit_code(&self) -> u8 {
         match self {
             RuntimeError::Config(_) => 1,
-            RuntimeError::Fatal { .. } => 2,
-            RuntimeError::ProcessorFatal { .. } => 3,
+            RuntimeError::Fatal { .. } | RuntimeError::Registry(_) => 2,
+            RuntimeError::SchemaNotFound(_) => 2,
+            RuntimeError::ProcessorFatal { .. } | RuntimeError::CircuitOpen { .. } => 3,
         }
     }
 }

@@ -1,19 +1,31 @@
 //! weft's processor runtime.
 //!
-//! A processor is a pure function from one input record to zero or more output records
-//! ([`processor::RecordProcessor`]); it never touches Kafka. The runtime owns every I/O: the
-//! exactly-once consume-transform-produce loop lives in one file, [`txn_loop`], which reads top
-//! to bottom. Failures are classified where they happen ([`processor::ProcessError`]): poison
-//! records go to the group's dead-letter topic inside the same transaction that commits their
-//! offset, fatal ones stop the processor with a non-zero exit.
+//! What a processor author writes is in [`typed`]: pure functions from one decoded input event
+//! ([`In`]) to zero or more output events ([`Out`]), registered as a [`Processor`]. They never
+//! touch Kafka. [`harness`] runs them without a broker ([`TestDriver`], [`compliance`]).
 //!
-//! This is the record-level layer; the typed Avro layer (decode through the registry, envelope
-//! propagation) and tiered retry topics are built on top of it (see `docs/runtime.md`).
+//! The runtime owns every I/O. The exactly-once consume-transform-produce loop lives in one file,
+//! [`txn_loop`], which reads top to bottom; [`failure`] decides where a failed input goes (retry
+//! tier or dead-letter topic, in the same transaction); [`schemas`] fetches writer schemas and
+//! output schema ids from the registry; [`trace`] carries W3C `traceparent`; [`metrics`] serves
+//! health and Prometheus metrics; [`run`] starts processors as `weft run` does.
 
 pub mod error;
+pub mod failure;
+pub mod harness;
+pub mod metrics;
 pub mod processor;
+pub mod run;
+pub mod schemas;
+pub mod trace;
 pub mod txn_loop;
+pub mod typed;
 
 pub use error::RuntimeError;
+pub use failure::FailurePolicy;
+pub use harness::{compliance, TestDriver};
+pub use metrics::Metrics;
 pub use processor::{Output, ProcessError, Record, RecordProcessor};
-pub use txn_loop::{run_loop, LoopSettings, LoopStats};
+pub use run::{run_processors, RunSettings};
+pub use txn_loop::{run_loop, BreakerSettings, LoopSettings, LoopStats};
+pub use typed::{In, Out, Processor, TypedProcessor};

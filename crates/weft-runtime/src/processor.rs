@@ -26,10 +26,14 @@ pub enum ProcessError {
     /// The input can never be processed: dead-letter it and go on.
     #[error("poison: {0}")]
     Poison(String),
-    /// The input may succeed later: retry it (until retry tiers exist, it is dead-lettered with
-    /// class `transient`, so it can be replayed).
+    /// The input may succeed later: send it to the group's next retry tier, or dead-letter it
+    /// with class `transient` once the tiers are used up.
     #[error("transient: {0}")]
     Transient(String),
+    /// The input's bytes cannot be decoded (bad magic byte, unknown schema id, corrupt Avro): it
+    /// is dead-lettered unchanged, never retried.
+    #[error("undecodable: {0}")]
+    Undecodable(String),
     /// Nothing can be processed any more: stop the processor.
     #[error("fatal: {0}")]
     Fatal(String),
@@ -41,6 +45,7 @@ impl ProcessError {
         match self {
             ProcessError::Poison(_) => "poison",
             ProcessError::Transient(_) => "transient",
+            ProcessError::Undecodable(_) => "undecodable",
             ProcessError::Fatal(_) => "fatal",
         }
     }
@@ -48,7 +53,10 @@ impl ProcessError {
     /// The error's message without its class.
     pub fn message(&self) -> &str {
         match self {
-            ProcessError::Poison(m) | ProcessError::Transient(m) | ProcessError::Fatal(m) => m,
+            ProcessError::Poison(m)
+            | ProcessError::Transient(m)
+            | ProcessError::Undecodable(m)
+            | ProcessError::Fatal(m) => m,
         }
     }
 }

@@ -27,11 +27,20 @@
 //!   offsets. Nothing half-done survives a revocation.
 //! - Shutdown (SIGTERM/SIGINT sets the flag): the open batch is committed, the consumer leaves
 //!   the group, and [`run_loop`] returns `Ok` within about one commit interval.
-//! - A processor's [`ProcessError::Poison`] or `Transient` sends the original record, with its
-//!   error in headers, to the dead-letter topic in the same transaction that commits its offset;
-//!   `Fatal` aborts the batch and stops the loop.
+//! - A failed input goes where [`crate::failure::route`] says — the group's next retry tier for a
+//!   transient failure, the dead-letter topic for poison, undecodable input or a transient failure
+//!   out of tiers — in the same transaction that commits its offset; `Fatal` aborts the batch and
+//!   stops the loop.
+//! - The retry topics are consumed by the same loop. A retry record whose `weft-retry-due` is in
+//!   the future makes the loop seek its partition back to it and pause that partition until then;
+//!   other partitions and the main topics go on. A tier's records are due in the order they were
+//!   written, so holding the head holds nothing that is due.
+//! - Circuit breaker: when the share of dead letters among the last inputs reaches the
+//!   threshold ([`BreakerSettings`]), the open transaction is aborted (nothing of it is
+//!   dead-lettered) and the loop stops with [`RuntimeError::CircuitOpen`]: a bad deploy stops
+//!   instead of dead-lettering everything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,12 +49,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaError};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{error, info, warn};
-use weft_core::headers as h;
 use weft_core::kafka::KafkaConfig;
 
+use crate::failure::{self, FailurePolicy, Route};
+use crate::metrics::Metrics;
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::RuntimeError;
 
@@ -63,8 +74,12 @@ pub struct LoopSettings {
     pub inputs: Vec<String>,
     /// Stable instance identity (`WEFT_INSTANCE_ID`, or the pod name).
     pub instance_id: String,
-    /// Where poison and transient failures go.
-    pub dead_letter_topic: String,
+    /// Where failed inputs go: retry tiers (subscribed too) and the dead-letter topic.
+    pub failure: FailurePolicy,
+    /// Stops the processor when too many inputs are dead-lettered.
+    pub breaker: BreakerSettings,
+    /// Metrics of the process, when it exposes them.
+    pub metrics: Option<Metrics>,
     /// Records per transaction at most.
     pub max_batch: usize,
     /// Time per transaction at most (default 100 ms).
@@ -82,12 +97,63 @@ impl LoopSettings {
     }
 }
 
+/// The circuit breaker: among the last `window` inputs, if the share dead-lettered reaches
+/// `max_ratio`, the loop aborts its transaction and stops with [`RuntimeError::CircuitOpen`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerSettings {
+    /// Inputs looked at (0 turns the breaker off).
+    pub window: usize,
+    /// Share of dead letters that opens the breaker, 0.0 to 1.0.
+    pub max_ratio: f64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            window: 200,
+            max_ratio: 0.5,
+        }
+    }
+}
+
+/// The last outcomes, to decide whether the breaker opens.
+struct Breaker {
+    settings: BreakerSettings,
+    outcomes: VecDeque<bool>,
+    dead: usize,
+}
+
+impl Breaker {
+    fn new(settings: BreakerSettings) -> Self {
+        Breaker {
+            settings,
+            outcomes: VecDeque::with_capacity(settings.window),
+            dead: 0,
+        }
+    }
+
+    /// Records one outcome; true when the breaker opens.
+    fn record(&mut self, dead_lettered: bool) -> bool {
+        if self.settings.window == 0 {
+            return false;
+        }
+        if self.outcomes.len() == self.settings.window && self.outcomes.pop_front() == Some(true) {
+            self.dead -= 1;
+        }
+        self.outcomes.push_back(dead_lettered);
+        self.dead += usize::from(dead_lettered);
+        self.outcomes.len() == self.settings.window
+            && self.dead as f64 >= self.settings.max_ratio * self.settings.window as f64
+    }
+}
+
 /// Counters of one loop run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoopStats {
     pub consumed: u64,
     pub produced: u64,
     pub dead_lettered: u64,
+    pub retried: u64,
     pub committed_transactions: u64,
     pub aborted_transactions: u64,
 }
@@ -99,9 +165,26 @@ struct LoopContext {
     open: AtomicBool,
     batch_lost: AtomicBool,
     abort_failed: AtomicBool,
+    processor: String,
+    metrics: Option<Metrics>,
 }
 
-impl ClientContext for LoopContext {}
+impl ClientContext for LoopContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`, only when metrics are on) carry
+    /// the consumer lag of each assigned partition.
+    fn stats(&self, statistics: Statistics) {
+        let Some(m) = &self.metrics else { return };
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    m.lag
+                        .with_label_values(&[&self.processor, topic, &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for LoopContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -162,6 +245,55 @@ impl Batch {
     }
 }
 
+/// Partitions of retry topics paused until their head record is due.
+#[derive(Default)]
+struct Held {
+    until: BTreeMap<(String, i32), chrono::DateTime<chrono::Utc>>,
+}
+
+impl Held {
+    /// Seeks the partition back to the held record and pauses it until `due`.
+    fn hold(
+        &mut self,
+        consumer: &BaseConsumer<LoopContext>,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        due: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), RuntimeError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        consumer
+            .pause(&tpl)
+            .map_err(|e| fatal("pausing a retry partition", e))?;
+        consumer
+            .seek(topic, partition, Offset::Offset(offset), TXN_CALL_TIMEOUT)
+            .map_err(|e| fatal("seeking back to a held retry record", e))?;
+        self.until.insert((topic.to_string(), partition), due);
+        Ok(())
+    }
+
+    /// Resumes every partition whose record is due.
+    fn resume_due(&mut self, consumer: &BaseConsumer<LoopContext>) {
+        let now = chrono::Utc::now();
+        let due: Vec<(String, i32)> = self
+            .until
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (topic, partition) in due {
+            self.until.remove(&(topic.clone(), partition));
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&topic, partition);
+            // A partition revoked meanwhile cannot be resumed; its next owner holds it anew.
+            if let Err(e) = consumer.resume(&tpl) {
+                warn!("resuming {topic}[{partition}]: {e}");
+            }
+        }
+    }
+}
+
 /// Runs the loop until shutdown is requested (returns `Ok`) or a fatal error (returns `Err`).
 pub fn run_loop(
     kafka: &KafkaConfig,
@@ -187,6 +319,8 @@ pub fn run_loop(
         open: AtomicBool::new(false),
         batch_lost: AtomicBool::new(false),
         abort_failed: AtomicBool::new(false),
+        processor: settings.processor.clone(),
+        metrics: settings.metrics.clone(),
     };
     let consumer: BaseConsumer<LoopContext> = kafka
         .client_config()
@@ -194,24 +328,51 @@ pub fn run_loop(
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        .set(
+            "statistics.interval.ms",
+            if settings.metrics.is_some() {
+                "5000"
+            } else {
+                "0"
+            },
+        )
         .create_with_context(context)
         .map_err(|e| fatal("creating the consumer", e))?;
-    let inputs: Vec<&str> = settings.inputs.iter().map(String::as_str).collect();
+    let retry_topics: Vec<&str> = settings
+        .failure
+        .retry_tiers
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect();
+    let subscription: Vec<&str> = settings
+        .inputs
+        .iter()
+        .map(String::as_str)
+        .chain(retry_topics.iter().copied())
+        .collect();
     consumer
-        .subscribe(&inputs)
+        .subscribe(&subscription)
         .map_err(|e| fatal("subscribing", e))?;
     info!(
         processor = %settings.processor,
         group = %settings.group_id,
         transactional_id = %settings.transactional_id(),
-        "consuming {:?}",
-        settings.inputs
+        "consuming {subscription:?}"
     );
+    let metrics = settings.metrics.as_ref();
+    let name = settings.processor.as_str();
+    if let Some(m) = metrics {
+        m.add_loop();
+    }
 
     let mut stats = LoopStats::default();
     let mut batch = Batch::default();
+    let mut held = Held::default();
+    let mut breaker = Breaker::new(settings.breaker);
+    let mut ready = false;
     loop {
         let stopping = settings.shutdown.load(Ordering::SeqCst);
+        held.resume_due(&consumer);
         let polled = if stopping {
             None
         } else {
@@ -226,16 +387,17 @@ pub fn run_loop(
             batch.clear();
         }
         match polled {
-            None => {}
+            None => {
+                // Assigned and nothing left to fetch: caught up, so ready.
+                if !ready && consumer.assignment().is_ok_and(|a| a.count() > 0) {
+                    ready = true;
+                    if let Some(m) = metrics {
+                        m.loop_ready();
+                    }
+                }
+            }
             Some(Err(e)) => warn!("consumer: {e}"),
             Some(Ok(msg)) => {
-                if !ctx.open.load(Ordering::SeqCst) {
-                    ctx.producer
-                        .begin_transaction()
-                        .map_err(|e| fatal("begin_transaction", e))?;
-                    ctx.open.store(true, Ordering::SeqCst);
-                    batch.started = Some(Instant::now());
-                }
                 let headers: Vec<(&str, &[u8])> = msg
                     .headers()
                     .map(|hs| {
@@ -252,12 +414,48 @@ pub fn run_loop(
                     value: msg.payload(),
                     headers,
                 };
+                // A retry record before its due time: hold its partition, not the others.
+                if retry_topics.contains(&record.topic) {
+                    if let Some(due) =
+                        failure::retry_due(&record).filter(|d| *d > chrono::Utc::now())
+                    {
+                        held.hold(
+                            &consumer,
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            due,
+                        )?;
+                        continue;
+                    }
+                }
+                if !ctx.open.load(Ordering::SeqCst) {
+                    ctx.producer
+                        .begin_transaction()
+                        .map_err(|e| fatal("begin_transaction", e))?;
+                    ctx.open.store(true, Ordering::SeqCst);
+                    batch.started = Some(Instant::now());
+                }
                 stats.consumed += 1;
-                match processor.process(&record) {
+                if let Some(m) = metrics {
+                    m.consumed.with_label_values(&[name, record.topic]).inc();
+                }
+                let started = Instant::now();
+                let result = processor.process(&record);
+                if let Some(m) = metrics {
+                    m.processing
+                        .with_label_values(&[name])
+                        .observe(started.elapsed().as_secs_f64());
+                }
+                let mut dead_lettered = false;
+                match result {
                     Ok(outputs) => {
                         for out in outputs {
                             send(&ctx.producer, &out)?;
                             stats.produced += 1;
+                            if let Some(m) = metrics {
+                                m.produced.with_label_values(&[name, &out.topic]).inc();
+                            }
                         }
                     }
                     Err(ProcessError::Fatal(message)) => {
@@ -271,14 +469,55 @@ pub fn run_loop(
                         });
                     }
                     Err(err) => {
-                        send(&ctx.producer, &dead_letter(settings, &record, &err))?;
-                        stats.dead_lettered += 1;
+                        let (out, route) =
+                            failure::route(&settings.failure, &record, &err, chrono::Utc::now());
+                        send(&ctx.producer, &out)?;
+                        match route {
+                            Route::Retry(tier) => {
+                                stats.retried += 1;
+                                if let Some(m) = metrics {
+                                    m.retried.with_label_values(&[name, record.topic]).inc();
+                                }
+                                info!(
+                                    tier,
+                                    "retrying {}[{}]@{}: {err}",
+                                    record.topic,
+                                    record.partition,
+                                    record.offset
+                                );
+                            }
+                            Route::DeadLetter => {
+                                stats.dead_lettered += 1;
+                                dead_lettered = true;
+                                if let Some(m) = metrics {
+                                    m.dead_lettered
+                                        .with_label_values(&[name, record.topic, err.class()])
+                                        .inc();
+                                }
+                                warn!(
+                                    "dead-lettered {}[{}]@{}: {err}",
+                                    record.topic, record.partition, record.offset
+                                );
+                            }
+                        }
                     }
                 }
                 batch
                     .next_offsets
                     .insert((msg.topic().to_string(), msg.partition()), msg.offset() + 1);
                 batch.records += 1;
+                if breaker.record(dead_lettered) {
+                    abort(&consumer, &mut batch, &mut stats)?;
+                    let b = settings.breaker;
+                    let err = RuntimeError::CircuitOpen {
+                        processor: settings.processor.clone(),
+                        dead_letters: breaker.dead,
+                        window: b.window,
+                        threshold: b.max_ratio * 100.0,
+                    };
+                    error!("{err}; the open transaction was aborted, stopping");
+                    return Err(err);
+                }
             }
         }
         let due = batch.records >= settings.max_batch
@@ -286,7 +525,13 @@ pub fn run_loop(
                 .started
                 .is_some_and(|s| s.elapsed() >= settings.commit_interval);
         if consumer.context().open.load(Ordering::SeqCst) && (due || stopping) {
+            let started = Instant::now();
             commit(&consumer, settings, &mut batch, &mut stats)?;
+            if let Some(m) = metrics {
+                m.commit
+                    .with_label_values(&[name])
+                    .observe(started.elapsed().as_secs_f64());
+            }
         }
         if stopping {
             info!("shutdown requested: batch committed, leaving the group");
@@ -324,49 +569,6 @@ fn send(
             }
             Err((e, _)) => return Err(fatal(&format!("producing to {}", out.topic), e)),
         }
-    }
-}
-
-/// The dead-letter record for a failed input: original key and bytes, error in headers.
-fn dead_letter(settings: &LoopSettings, record: &Record<'_>, err: &ProcessError) -> Output {
-    let now = chrono::Utc::now().to_rfc3339();
-    let attempt = record
-        .headers
-        .iter()
-        .find(|(k, _)| *k == h::DLQ_ATTEMPT)
-        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u32>().ok())
-        .unwrap_or(0)
-        + 1;
-    let first_failure = record
-        .headers
-        .iter()
-        .find(|(k, _)| *k == h::DLQ_FIRST_FAILURE)
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_else(|| now.clone());
-    let mut headers: Vec<(String, Vec<u8>)> = record
-        .headers
-        .iter()
-        .filter(|(k, _)| !k.starts_with("weft-dlq-"))
-        .map(|(k, v)| (k.to_string(), v.to_vec()))
-        .collect();
-    for (k, v) in [
-        (h::DLQ_SOURCE_TOPIC, record.topic.to_string()),
-        (h::DLQ_SOURCE_PARTITION, record.partition.to_string()),
-        (h::DLQ_SOURCE_OFFSET, record.offset.to_string()),
-        (h::DLQ_ERROR_CLASS, err.class().to_string()),
-        (h::DLQ_ERROR_MESSAGE, err.message().to_string()),
-        (h::DLQ_ATTEMPT, attempt.to_string()),
-        (h::DLQ_PROCESSOR, settings.processor.clone()),
-        (h::DLQ_FIRST_FAILURE, first_failure),
-        (h::DLQ_LAST_FAILURE, now),
-    ] {
-        headers.push((k.to_string(), v.into_bytes()));
-    }
-    Output {
-        topic: settings.dead_letter_topic.clone(),
-        key: record.key.map(<[u8]>::to_vec),
-        value: record.value.map(<[u8]>::to_vec).unwrap_or_default(),
-        headers,
     }
 }
 

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weft_core::kafka::KafkaConfig;
-use weft_runtime::{run_loop, LoopSettings, Output, ProcessError, Record, RecordProcessor};
+use weft_runtime::{
+    run_loop, BreakerSettings, FailurePolicy, LoopSettings, Output, ProcessError, Record,
+    RecordProcessor,
+};
 
 struct Copier {
     output: String,
@@ -67,7 +70,13 @@ fn settings() -> Result<(KafkaConfig, LoopSettings, String), String> {
         group_id: env("WEFT_GROUP_ID")?,
         inputs: vec![env("WEFT_COPIER_INPUT")?],
         instance_id: env("WEFT_INSTANCE_ID")?,
-        dead_letter_topic: env("WEFT_DLQ_TOPIC")?,
+        failure: FailurePolicy {
+            processor: "weft-copier".into(),
+            retry_tiers: vec![],
+            dead_letter_topic: env("WEFT_DLQ_TOPIC")?,
+        },
+        breaker: BreakerSettings::default(),
+        metrics: None,
         max_batch: number("WEFT_MAX_BATCH", 500)? as usize,
         commit_interval: Duration::from_millis(number("WEFT_COMMIT_INTERVAL_MS", 100)?),
         max_retries: 5,

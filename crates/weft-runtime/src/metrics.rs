@@ -1,0 +1,232 @@
+//! Metrics and health of a processor process, served over HTTP by [`serve`]:
+//!
+//! - `GET /health/live`: 200 while the process runs;
+//! - `GET /health/ready`: 200 once every loop of the process has partitions assigned and has
+//!   caught up with the end offsets it saw at start, 503 before (a Kubernetes readiness probe);
+//! - `GET /metrics`: Prometheus text format.
+//!
+//! Metric names (all prefixed `weft_`), labelled by `processor` and as listed:
+//! `consumed_total{topic}`, `produced_total{topic}`, `retried_total{topic}`,
+//! `dead_lettered_total{topic,class}`, `failures_by_tenant_total{tenant,class}`,
+//! `processing_seconds` (per record), `commit_seconds` (per transaction),
+//! `consumer_lag{topic,partition}`, `end_to_end_seconds{topic}` (now minus `occurred_at` when
+//! the event is processed), `sla_breaches_total{topic}` (end-to-end latency over the topic's SLA),
+//! `transactions_total{outcome}`.
+//!
+//! A metrics server that cannot bind its address is a configuration error at start; metrics
+//! never fail processing.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::RuntimeError;
+
+/// Every metric of one process. Cheap to clone (an `Arc` inside each metric).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub consumed: IntCounterVec,
+    pub produced: IntCounterVec,
+    pub retried: IntCounterVec,
+    pub dead_lettered: IntCounterVec,
+    pub failures_by_tenant: IntCounterVec,
+    pub processing: HistogramVec,
+    pub commit: HistogramVec,
+    pub lag: IntGaugeVec,
+    pub end_to_end: HistogramVec,
+    pub sla_breaches: IntCounterVec,
+    pub transactions: IntCounterVec,
+    loops: Arc<AtomicUsize>,
+    ready: Arc<AtomicUsize>,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let buckets = vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        300.0,
+    ];
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
+    r.register(Box::new(h.clone())).expect("unique metric");
+    h
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics in its own registry.
+    pub fn new() -> Self {
+        let r = Registry::new_custom(Some("weft".into()), None).expect("valid prefix");
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "consumer_lag",
+                "Records between the consumer's position and the end",
+            ),
+            &["processor", "topic", "partition"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(lag.clone())).expect("unique metric");
+        Metrics {
+            consumed: counter(
+                &r,
+                "consumed_total",
+                "Records consumed",
+                &["processor", "topic"],
+            ),
+            produced: counter(
+                &r,
+                "produced_total",
+                "Records produced",
+                &["processor", "topic"],
+            ),
+            retried: counter(
+                &r,
+                "retried_total",
+                "Records sent to a retry topic",
+                &["processor", "topic"],
+            ),
+            dead_lettered: counter(
+                &r,
+                "dead_lettered_total",
+                "Records sent to the dead-letter topic",
+                &["processor", "topic", "class"],
+            ),
+            failures_by_tenant: counter(
+                &r,
+                "failures_by_tenant_total",
+                "Failed events by tenant",
+                &["processor", "tenant", "class"],
+            ),
+            processing: histogram(
+                &r,
+                "processing_seconds",
+                "Time to process one record",
+                &["processor"],
+            ),
+            commit: histogram(
+                &r,
+                "commit_seconds",
+                "Time to commit one transaction",
+                &["processor"],
+            ),
+            end_to_end: histogram(
+                &r,
+                "end_to_end_seconds",
+                "Now minus the event's occurred_at, when processed",
+                &["processor", "topic"],
+            ),
+            sla_breaches: counter(
+                &r,
+                "sla_breaches_total",
+                "Events processed later than their topic's SLA",
+                &["processor", "topic"],
+            ),
+            transactions: counter(
+                &r,
+                "transactions_total",
+                "Transactions by outcome",
+                &["processor", "outcome"],
+            ),
+            lag,
+            registry: r,
+            loops: Arc::new(AtomicUsize::new(0)),
+            ready: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Registers one more loop that must become ready before the process is.
+    pub fn add_loop(&self) {
+        self.loops.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// One loop became ready (assigned and caught up).
+    pub fn loop_ready(&self) {
+        self.ready.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether every registered loop is ready.
+    pub fn is_ready(&self) -> bool {
+        let loops = self.loops.load(Ordering::SeqCst);
+        loops > 0 && self.ready.load(Ordering::SeqCst) >= loops
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// The health and metrics routes.
+pub fn router(metrics: Metrics) -> Router {
+    Router::new()
+        .route("/health/live", get(|| async { "live\n" }))
+        .route(
+            "/health/ready",
+            get(|State(m): State<Metrics>| async move {
+                if m.is_ready() {
+                    (StatusCode::OK, "ready\n")
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not ready: assigning or catching up\n",
+                    )
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(m): State<Metrics>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    m.render(),
+                )
+                    .into_response()
+            }),
+        )
+        .with_state(metrics)
+}
+
+/// Binds `addr` and serves [`router`] until the process ends. Returns the bound address (useful
+/// with port 0).
+pub async fn serve(addr: SocketAddr, metrics: Metrics) -> Result<SocketAddr, RuntimeError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| RuntimeError::Config(format!("cannot serve metrics on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| RuntimeError::Config(format!("metrics listener: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(metrics)).await {
+            tracing::error!("metrics server stopped: {e}");
+        }
+    });
+    Ok(bound)
+}

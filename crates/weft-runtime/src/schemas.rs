@@ -1,0 +1,217 @@
+//! Where the runtime gets Avro schemas: writer schemas by id for decoding, and the id of each
+//! output's schema for encoding.
+//!
+//! - [`RegistrySchemas`] asks a Confluent-compatible registry (`weft registry`, Confluent's,
+//!   Karapace) through `schema_registry_converter`, and keeps every answer in memory: a schema id
+//!   never changes its schema, so the hot path never leaves the process after the first record of
+//!   each schema.
+//! - [`LocalSchemas`] numbers the schemas of the local catalog itself; it is what the test
+//!   harness uses, without a registry.
+//!
+//! Failure modes:
+//! - an id the registry does not know → [`RuntimeError::SchemaNotFound`]; the record is
+//!   undecodable and goes to the dead-letter topic unchanged;
+//! - the registry cannot be reached → after a few retries with back-off,
+//!   [`RuntimeError::Registry`]; the processor stops (non-zero exit) instead of dead-lettering
+//!   every record while the registry is down;
+//! - an output subject whose registered schema is not the one this build writes (and
+//!   auto-registration is off) → [`RuntimeError::Registry`] at the first output, naming the
+//!   subject and telling to run `weft schemas register`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apache_avro::Schema;
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+
+use crate::RuntimeError;
+
+/// Source of writer schemas and output schema ids.
+pub trait SchemaSource: Send + Sync {
+    /// The schema registered under `id`.
+    fn writer_schema(&self, id: u32) -> Result<Arc<Schema>, RuntimeError>;
+    /// The id of `schema` (self-contained) under the value subject of `topic`
+    /// (TopicNameStrategy: `<topic>-value`).
+    fn value_schema_id(&self, topic: &str, schema: &Schema) -> Result<u32, RuntimeError>;
+}
+
+/// Attempts per registry call before the registry counts as unavailable.
+const REGISTRY_ATTEMPTS: u32 = 5;
+
+/// Schemas from a Confluent-compatible registry, cached.
+pub struct RegistrySchemas {
+    url: String,
+    runtime: tokio::runtime::Runtime,
+    decoder: AvroDecoder,
+    encoder: AvroEncoder,
+    auto_register: bool,
+    writers: Mutex<HashMap<u32, Arc<Schema>>>,
+    ids: Mutex<HashMap<String, u32>>,
+}
+
+impl RegistrySchemas {
+    /// A source for the registry at `url`. With `auto_register`, a missing output schema is
+    /// registered (as Confluent's serializers do by default); without it, the subject's latest
+    /// version must be exactly the schema this build writes, as `weft schemas register` leaves it.
+    pub fn new(url: &str, auto_register: bool) -> Result<Self, RuntimeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("weft-registry-client")
+            .enable_all()
+            .build()
+            .map_err(|e| RuntimeError::Config(format!("cannot start the registry client: {e}")))?;
+        let settings = || {
+            SrSettings::new_builder(url.to_string())
+                .set_timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| RuntimeError::Config(format!("registry url {url}: {e}")))
+        };
+        Ok(RegistrySchemas {
+            url: url.to_string(),
+            decoder: AvroDecoder::new(settings()?),
+            encoder: AvroEncoder::new(settings()?),
+            runtime,
+            auto_register,
+            writers: Mutex::new(HashMap::new()),
+            ids: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs a registry call, retrying retriable failures with back-off.
+    fn call<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut() -> Result<T, SRCError>,
+    ) -> Result<T, RuntimeError> {
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=REGISTRY_ATTEMPTS {
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.retriable && attempt < REGISTRY_ATTEMPTS => {
+                    tracing::warn!("registry {}: {what}: {e} (attempt {attempt})", self.url);
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) if e.retriable => {
+                    return Err(RuntimeError::Registry(format!(
+                        "registry {} unavailable while {what}: {e}",
+                        self.url
+                    )))
+                }
+                Err(e) => return Err(RuntimeError::SchemaNotFound(format!("{what}: {e}"))),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+}
+
+impl SchemaSource for RegistrySchemas {
+    fn writer_schema(&self, id: u32) -> Result<Arc<Schema>, RuntimeError> {
+        if let Some(s) = lock(&self.writers)?.get(&id) {
+            return Ok(s.clone());
+        }
+        let found = self.call(&format!("fetching schema id {id}"), || {
+            self.runtime.block_on(self.decoder.get_schema(id))
+        })?;
+        let schema = Arc::new(found.parsed.clone());
+        lock(&self.writers)?.insert(id, schema.clone());
+        Ok(schema)
+    }
+
+    fn value_schema_id(&self, topic: &str, schema: &Schema) -> Result<u32, RuntimeError> {
+        if let Some(id) = lock(&self.ids)?.get(topic) {
+            return Ok(*id);
+        }
+        let subject = format!("{topic}-value");
+        let canonical = schema.canonical_form();
+        let strategy = if self.auto_register {
+            SubjectNameStrategy::TopicNameStrategyWithSchema(
+                topic.to_string(),
+                false,
+                SuppliedSchema::new(
+                    schema.name().map(|n| n.fullname(None)),
+                    SchemaType::Avro,
+                    canonical_json(schema)?,
+                ),
+            )
+        } else {
+            SubjectNameStrategy::TopicNameStrategy(topic.to_string(), false)
+        };
+        let registered = self
+            .call(&format!("resolving subject {subject}"), || {
+                self.runtime
+                    .block_on(self.encoder.get_schema_and_id(&subject, strategy.clone()))
+            })
+            .map_err(|e| match e {
+                RuntimeError::SchemaNotFound(m) => RuntimeError::Registry(format!(
+                    "{m}; register the schemas first (`weft schemas register`)"
+                )),
+                other => other,
+            })?;
+        if registered.parsed.canonical_form() != canonical {
+            return Err(RuntimeError::Registry(format!(
+                "subject {subject}: the latest registered schema (id {}) is not the schema this \
+                 build writes; run `weft schemas register` (or set WEFT_SCHEMA_AUTO_REGISTER=true)",
+                registered.id
+            )));
+        }
+        lock(&self.ids)?.insert(topic.to_string(), registered.id);
+        Ok(registered.id)
+    }
+}
+
+/// The schema as JSON text, as it goes to the registry.
+fn canonical_json(schema: &Schema) -> Result<String, RuntimeError> {
+    serde_json::to_string(schema)
+        .map_err(|e| RuntimeError::Config(format!("cannot serialise a schema: {e}")))
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, RuntimeError> {
+    m.lock()
+        .map_err(|_| RuntimeError::Registry("a schema cache lock was poisoned".into()))
+}
+
+/// Schemas numbered locally, for tests without a registry: every schema handed to
+/// [`SchemaSource::value_schema_id`] gets the next id, the same schema the same id.
+#[derive(Default)]
+pub struct LocalSchemas {
+    by_id: Mutex<Vec<Arc<Schema>>>,
+}
+
+impl LocalSchemas {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The id of `schema`, assigning the next one when it is new.
+    pub fn id_of(&self, schema: &Schema) -> Result<u32, RuntimeError> {
+        let mut by_id = lock(&self.by_id)?;
+        let canonical = schema.canonical_form();
+        if let Some(i) = by_id.iter().position(|s| s.canonical_form() == canonical) {
+            return Ok(i as u32 + 1);
+        }
+        by_id.push(Arc::new(schema.clone()));
+        Ok(by_id.len() as u32)
+    }
+}
+
+impl SchemaSource for LocalSchemas {
+    fn writer_schema(&self, id: u32) -> Result<Arc<Schema>, RuntimeError> {
+        let by_id = lock(&self.by_id)?;
+        id.checked_sub(1)
+            .and_then(|i| by_id.get(i as usize))
+            .cloned()
+            .ok_or_else(|| RuntimeError::SchemaNotFound(format!("schema id {id} is not known")))
+    }
+
+    fn value_schema_id(&self, _topic: &str, schema: &Schema) -> Result<u32, RuntimeError> {
+        self.id_of(schema)
+    }
+}

@@ -1,0 +1,570 @@
+//! The typed processor API: what a processor author writes.
+//!
+//! A processor is a set of pure functions, one per input contract, from one decoded input event
+//! ([`In<P>`]: key, headers, envelope, typed payload) to zero or more output events ([`Out`]),
+//! failing with a [`ProcessError`] that says poison, transient or fatal. It never touches Kafka.
+//!
+//! ```ignore
+//! fn confirm(order: &In<OrderPlaced>) -> Result<Vec<Out>, ProcessError> {
+//!     Ok(vec![order.emit(0, NotificationRequested { .. })])
+//! }
+//! Processor::new("b2b.notification-worker")
+//!     .on::<OrderPlaced>(confirm)
+//!     .emits::<NotificationRequested>()
+//! ```
+//!
+//! [`Processor`] is the registration: its name is the consumer group (`<system>.<service>`), the
+//! `producer` of its outputs and the first half of its transactional id. [`TypedProcessor`] turns
+//! it into the record-level [`RecordProcessor`] the transaction loop drives:
+//!
+//! 1. the value is split from its Confluent 5-byte header, the writer schema fetched by id (cached)
+//!    and the datum resolved to the contract's schema — a bad magic byte, an unknown schema id or
+//!    corrupt Avro is [`ProcessError::Undecodable`] and the record is dead-lettered unchanged;
+//! 2. the handler of the record's topic runs (a record from a retry topic is dispatched by its
+//!    `weft-dlq-source-topic` header);
+//! 3. each output is encoded with its contract's schema, framed with that schema's registry id
+//!    for `<topic>-value`, keyed by its entity id, and given the headers `traceparent` (a child of
+//!    the input's), `weft-event-type`, `weft-event-id` and `weft-schema-version`.
+//!
+//! Envelope rules ([`In::emit`]): each output has a new event id (deterministic, so a replayed
+//! input yields the same ids), inherits correlation id, tenant, user, session and trace id, has
+//! `causation_id` = the input's event id and `producer` = the processor's name.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use weft_contracts::{Catalog, Contract, Event, EventMetadata, Example};
+use weft_core::headers as h;
+
+use crate::metrics::Metrics;
+use crate::processor::{Output, ProcessError, Record, RecordProcessor};
+use crate::schemas::SchemaSource;
+use crate::trace::TraceParent;
+use crate::RuntimeError;
+
+/// One decoded input event, as a processor sees it.
+#[derive(Debug, Clone)]
+pub struct In<P> {
+    /// The processor handling it (the `producer` of outputs).
+    pub processor: &'static str,
+    /// The topic the event was first published to (for a retried record, its original topic).
+    pub topic: String,
+    /// Partition and offset of the record consumed.
+    pub partition: i32,
+    /// Offset of the record consumed.
+    pub offset: i64,
+    /// The Kafka key, as UTF-8.
+    pub key: Option<String>,
+    /// The record's headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// How many times this event was attempted before (0 on first delivery).
+    pub attempt: u32,
+    /// The decoded event: envelope and payload.
+    pub event: Event<P>,
+}
+
+impl<P: Contract> In<P> {
+    /// The payload.
+    pub fn payload(&self) -> &P {
+        &self.event.payload
+    }
+
+    /// The envelope.
+    pub fn metadata(&self) -> &EventMetadata {
+        &self.event.metadata
+    }
+
+    /// A header value as UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// An output event of contract `Q` caused by this input, following the envelope rules.
+    /// `index` tells apart several outputs of the same contract from one input (one per line
+    /// item, say); use 0 otherwise.
+    pub fn emit<Q: Contract>(&self, index: u32, payload: Q) -> Out {
+        let metadata = self.event.metadata.caused::<Q>(self.processor, index);
+        Out::new(Event::new(metadata, payload))
+    }
+}
+
+/// One output event, of any contract.
+pub struct Out {
+    event: Box<dyn ErasedEvent>,
+}
+
+impl Out {
+    /// An output carrying `event` as it is (prefer [`In::emit`], which fills the envelope).
+    pub fn new<Q: Contract>(event: Event<Q>) -> Self {
+        Out {
+            event: Box::new(event),
+        }
+    }
+
+    /// The topic it goes to: the contract's topic.
+    pub fn topic(&self) -> &'static str {
+        self.event.topic()
+    }
+
+    /// The Kafka key: the payload's entity id.
+    pub fn key(&self) -> String {
+        self.event.key()
+    }
+
+    /// Full Avro name of its schema.
+    pub fn schema(&self) -> &'static str {
+        self.event.schema()
+    }
+
+    /// Its envelope.
+    pub fn metadata(&self) -> &EventMetadata {
+        self.event.metadata()
+    }
+
+    /// Its envelope, to change (tests, compliance).
+    pub fn metadata_mut(&mut self) -> &mut EventMetadata {
+        self.event.metadata_mut()
+    }
+
+    /// The event, when it is of contract `Q` (for assertions in tests).
+    pub fn event<Q: Contract>(&self) -> Option<&Event<Q>> {
+        self.event.as_any().downcast_ref::<Event<Q>>()
+    }
+
+    /// Encodes the event (without framing) with `schema`, its contract's self-contained schema.
+    pub fn encode(&self, schema: &Schema) -> Result<Vec<u8>, weft_contracts::ContractsError> {
+        self.event.encode(schema)
+    }
+}
+
+impl fmt::Debug for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.event.fmt(f)
+    }
+}
+
+trait ErasedEvent: fmt::Debug + Send + Sync {
+    fn topic(&self) -> &'static str;
+    fn schema(&self) -> &'static str;
+    fn key(&self) -> String;
+    fn metadata(&self) -> &EventMetadata;
+    fn metadata_mut(&mut self) -> &mut EventMetadata;
+    fn encode(&self, schema: &Schema) -> Result<Vec<u8>, weft_contracts::ContractsError>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<Q: Contract> ErasedEvent for Event<Q> {
+    fn topic(&self) -> &'static str {
+        Q::TOPIC
+    }
+    fn schema(&self) -> &'static str {
+        Q::SCHEMA
+    }
+    fn key(&self) -> String {
+        self.payload.key()
+    }
+    fn metadata(&self) -> &EventMetadata {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut EventMetadata {
+        &mut self.metadata
+    }
+    fn encode(&self, schema: &Schema) -> Result<Vec<u8>, weft_contracts::ContractsError> {
+        weft_contracts::codec::encode(schema, self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The erased input side of one handler: decode, call, and an example for the compliance test.
+trait Handler: Send + Sync {
+    fn schema(&self) -> &'static str;
+    fn handle(
+        &self,
+        processor: &'static str,
+        writer: &Schema,
+        reader: &Schema,
+        body: &[u8],
+        meta: InputMeta,
+        seen: &mut Option<Seen>,
+    ) -> Result<Vec<Out>, ProcessError>;
+    fn example(&self) -> Box<dyn ErasedEvent>;
+}
+
+/// What the metrics need of a decoded input.
+pub(crate) struct Seen {
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    tenant: Option<String>,
+    sla: Option<std::time::Duration>,
+}
+
+/// What the runtime knows of an input record besides its value.
+struct InputMeta {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    key: Option<String>,
+    headers: Vec<(String, Vec<u8>)>,
+    attempt: u32,
+}
+
+type HandlerFn<P> = dyn Fn(&In<P>) -> Result<Vec<Out>, ProcessError> + Send + Sync;
+
+struct TypedHandler<P> {
+    f: Box<HandlerFn<P>>,
+}
+
+impl<P: Contract + Example> Handler for TypedHandler<P> {
+    fn schema(&self) -> &'static str {
+        P::SCHEMA
+    }
+
+    fn handle(
+        &self,
+        processor: &'static str,
+        writer: &Schema,
+        reader: &Schema,
+        body: &[u8],
+        meta: InputMeta,
+        seen: &mut Option<Seen>,
+    ) -> Result<Vec<Out>, ProcessError> {
+        let event: Event<P> = weft_contracts::codec::decode_resolved(writer, Some(reader), body)
+            .map_err(|e| {
+                ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA))
+            })?;
+        *seen = Some(Seen {
+            occurred_at: event.metadata.occurred_at,
+            tenant: event.metadata.tenant_id.clone(),
+            sla: P::PRIORITY.sla(),
+        });
+        let input = In {
+            processor,
+            topic: meta.topic,
+            partition: meta.partition,
+            offset: meta.offset,
+            key: meta.key,
+            headers: meta.headers,
+            attempt: meta.attempt,
+            event,
+        };
+        (self.f)(&input)
+    }
+
+    fn example(&self) -> Box<dyn ErasedEvent> {
+        let metadata = EventMetadata::new_for::<P>("weft-compliance", "weft-compliance");
+        Box::new(Event::new(metadata, P::example()))
+    }
+}
+
+/// A registered processor: its name (= consumer group), one handler per input topic, and the
+/// contracts it may emit.
+pub struct Processor {
+    name: &'static str,
+    handlers: BTreeMap<&'static str, Box<dyn Handler>>,
+    emits: BTreeMap<&'static str, &'static str>,
+}
+
+impl fmt::Debug for Processor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Processor")
+            .field("name", &self.name)
+            .field("inputs", &self.inputs())
+            .field("emits", &self.emits)
+            .finish()
+    }
+}
+
+impl Processor {
+    /// A processor named `name`: its consumer group, `<system>.<service>`.
+    pub fn new(name: &'static str) -> Self {
+        Processor {
+            name,
+            handlers: BTreeMap::new(),
+            emits: BTreeMap::new(),
+        }
+    }
+
+    /// Handles events of contract `P` (from `P::TOPIC`) with `f`.
+    pub fn on<P: Contract + Example>(
+        mut self,
+        f: impl Fn(&In<P>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
+    ) -> Self {
+        self.handlers
+            .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
+        self
+    }
+
+    /// Declares that it emits events of contract `Q` (to `Q::TOPIC`). Outputs to undeclared
+    /// topics are a fatal error: the declaration is what provisioning, schema registration and
+    /// the compliance test rely on.
+    pub fn emits<Q: Contract>(mut self) -> Self {
+        self.emits.insert(Q::TOPIC, Q::SCHEMA);
+        self
+    }
+
+    /// The name: consumer group, producer of outputs, prefix of the transactional id.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The input topics.
+    pub fn inputs(&self) -> Vec<&'static str> {
+        self.handlers.keys().copied().collect()
+    }
+
+    /// The output topics and their schemas.
+    pub fn outputs(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.emits.iter().map(|(t, s)| (*t, *s))
+    }
+
+    /// An example event of each input contract (its `Example` payload in a fresh envelope),
+    /// by input topic: what the compliance test feeds.
+    pub fn examples(&self) -> Vec<(&'static str, Out)> {
+        self.handlers
+            .iter()
+            .map(|(t, h)| (*t, Out { event: h.example() }))
+            .collect()
+    }
+}
+
+/// A [`Processor`] with the schemas it needs: the record-level processor the loop drives.
+pub struct TypedProcessor {
+    processor: Arc<Processor>,
+    schemas: Arc<dyn SchemaSource>,
+    /// Self-contained reader schema per input topic, writer schema per output topic.
+    inputs: BTreeMap<&'static str, Schema>,
+    outputs: BTreeMap<&'static str, Schema>,
+    metrics: Option<Metrics>,
+}
+
+impl TypedProcessor {
+    /// Prepares `processor`: the self-contained schema of each input and output contract from
+    /// `catalog`. A contract whose schema is missing from the catalog is a configuration error.
+    pub fn new(
+        processor: Arc<Processor>,
+        catalog: &Catalog,
+        schemas: Arc<dyn SchemaSource>,
+    ) -> Result<Self, RuntimeError> {
+        let load = |name: &str| {
+            catalog.self_contained(name).map_err(|e| {
+                RuntimeError::Config(format!(
+                    "processor {}: schema {name} is not in the catalog: {e}",
+                    processor.name
+                ))
+            })
+        };
+        let mut inputs = BTreeMap::new();
+        for (topic, handler) in &processor.handlers {
+            inputs.insert(*topic, load(handler.schema())?);
+        }
+        let mut outputs = BTreeMap::new();
+        for (topic, schema) in &processor.emits {
+            outputs.insert(*topic, load(schema)?);
+        }
+        Ok(TypedProcessor {
+            processor,
+            schemas,
+            inputs,
+            outputs,
+            metrics: None,
+        })
+    }
+
+    /// Records end-to-end latency, SLA breaches and failures by tenant in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The registration.
+    pub fn processor(&self) -> &Processor {
+        &self.processor
+    }
+
+    /// Resolves the registry id of every output schema now, so a missing or mismatched subject
+    /// stops the processor at start rather than at its first output.
+    pub fn resolve_outputs(&self) -> Result<(), RuntimeError> {
+        for (topic, schema) in &self.outputs {
+            self.schemas.value_schema_id(topic, schema)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes an input event of `topic` as it would arrive from Kafka (Confluent framing with the
+    /// source's id). For the harness and tests.
+    pub(crate) fn encode_input(
+        &self,
+        topic: &str,
+        encode: impl FnOnce(&Schema) -> Result<Vec<u8>, weft_contracts::ContractsError>,
+    ) -> Result<Vec<u8>, RuntimeError> {
+        let schema = self
+            .inputs
+            .get(topic)
+            .ok_or_else(|| RuntimeError::Config(format!("{topic} is not an input")))?;
+        let id = self.schemas.value_schema_id(topic, schema)?;
+        let body = encode(schema).map_err(|e| RuntimeError::Config(e.to_string()))?;
+        Ok(weft_core::wire::frame(id, &body))
+    }
+
+    /// The typed outputs of one record, before encoding (for the harness).
+    pub(crate) fn process_typed(&self, record: &Record<'_>) -> Result<Vec<Out>, ProcessError> {
+        let value = record.value.ok_or_else(|| {
+            ProcessError::Undecodable("the record has no value (a tombstone)".into())
+        })?;
+        let (id, body) =
+            weft_core::wire::split(value).map_err(|e| ProcessError::Undecodable(e.to_string()))?;
+        let writer = self.schemas.writer_schema(id).map_err(|e| match e {
+            RuntimeError::SchemaNotFound(m) => {
+                ProcessError::Undecodable(format!("unknown schema id {id}: {m}"))
+            }
+            other => ProcessError::Fatal(other.to_string()),
+        })?;
+        let header = |name: &str| {
+            record
+                .headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        };
+        // A retried record is dispatched as if it came from its original topic.
+        let topic = header(h::DLQ_SOURCE_TOPIC)
+            .filter(|_| !self.inputs.contains_key(record.topic))
+            .unwrap_or(record.topic);
+        let (topic_key, handler) =
+            self.processor
+                .handlers
+                .get_key_value(topic)
+                .ok_or_else(|| {
+                    ProcessError::Poison(format!(
+                        "processor {} has no handler for topic {topic}",
+                        self.processor.name
+                    ))
+                })?;
+        let reader = &self.inputs[topic_key];
+        let meta = InputMeta {
+            topic: topic.to_string(),
+            partition: record.partition,
+            offset: record.offset,
+            key: record.key.map(|k| String::from_utf8_lossy(k).into_owned()),
+            headers: record
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_vec()))
+                .collect(),
+            attempt: header(h::DLQ_ATTEMPT)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0),
+        };
+        let mut seen = None;
+        let result = handler.handle(self.processor.name, &writer, reader, body, meta, &mut seen);
+        if let (Some(m), Some(seen)) = (&self.metrics, &seen) {
+            self.observe(m, topic, seen, result.as_ref().err());
+        }
+        let outs = result?;
+        for out in &outs {
+            if !self.outputs.contains_key(out.topic()) {
+                return Err(ProcessError::Fatal(format!(
+                    "processor {} emitted to {}, which it does not declare with emits::<{}>()",
+                    self.processor.name,
+                    out.topic(),
+                    out.schema()
+                )));
+            }
+        }
+        Ok(outs)
+    }
+
+    fn observe(&self, m: &Metrics, topic: &str, seen: &Seen, err: Option<&ProcessError>) {
+        let name = self.processor.name;
+        let latency = (chrono::Utc::now() - seen.occurred_at)
+            .to_std()
+            .unwrap_or_default();
+        m.end_to_end
+            .with_label_values(&[name, topic])
+            .observe(latency.as_secs_f64());
+        if seen.sla.is_some_and(|sla| latency > sla) {
+            m.sla_breaches.with_label_values(&[name, topic]).inc();
+        }
+        if let Some(e) = err {
+            let tenant = seen.tenant.as_deref().unwrap_or("none");
+            m.failures_by_tenant
+                .with_label_values(&[name, tenant, e.class()])
+                .inc();
+        }
+    }
+
+    /// Encodes one typed output into the record that goes to Kafka.
+    pub(crate) fn encode_output(
+        &self,
+        out: &Out,
+        parent: Option<&TraceParent>,
+    ) -> Result<Output, ProcessError> {
+        let topic = out.topic();
+        let schema = &self.outputs[topic];
+        let id = self.schemas.value_schema_id(topic, schema).map_err(|e| {
+            ProcessError::Fatal(format!("cannot resolve the schema of {topic}: {e}"))
+        })?;
+        let body = out.encode(schema).map_err(|e| {
+            ProcessError::Fatal(format!(
+                "processor {} built an output that does not fit {}: {e}",
+                self.processor.name,
+                out.schema()
+            ))
+        })?;
+        let m = out.metadata();
+        let trace = match parent {
+            Some(p) => p.child(),
+            None => TraceParent::root(m.trace_id.as_deref()),
+        };
+        let headers = vec![
+            (
+                h::TRACEPARENT.to_string(),
+                trace.header_value().into_bytes(),
+            ),
+            (h::EVENT_TYPE.to_string(), m.event_type.clone().into_bytes()),
+            (h::EVENT_ID.to_string(), m.event_id.clone().into_bytes()),
+            (
+                h::SCHEMA_VERSION.to_string(),
+                m.event_version.clone().into_bytes(),
+            ),
+        ];
+        Ok(Output {
+            topic: topic.to_string(),
+            key: Some(out.key().into_bytes()),
+            value: weft_core::wire::frame(id, &body),
+            headers,
+        })
+    }
+}
+
+impl RecordProcessor for TypedProcessor {
+    fn process(&mut self, record: &Record<'_>) -> Result<Vec<Output>, ProcessError> {
+        let parent = record
+            .headers
+            .iter()
+            .find(|(k, _)| *k == h::TRACEPARENT)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .and_then(TraceParent::parse);
+        let span = tracing::debug_span!(
+            "process",
+            processor = self.processor.name,
+            topic = record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            trace_id = parent.as_ref().map(|p| p.trace_id.as_str()),
+            parent_span_id = parent.as_ref().map(|p| p.span_id.as_str()),
+        );
+        let _entered = span.enter();
+        let outs = self.process_typed(record)?;
+        outs.iter()
+            .map(|o| self.encode_output(o, parent.as_ref()))
+            .collect()
+    }
+}

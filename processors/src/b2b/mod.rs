@@ -1,0 +1,3 @@
+//! Seed 003, B2B e-commerce: the notification worker and the inventory worker.
+
+pub mod notifications;
