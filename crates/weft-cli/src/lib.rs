@@ -6,6 +6,7 @@
 
 mod args;
 mod demo;
+mod run;
 mod topics;
 
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Topics as code: plan, apply and check `topics/` against the cluster.
     Topics(topics::TopicsArgs),
+    /// Run registered processors (exactly-once loops, retries, dead letters, metrics).
+    Run(run::RunArgs),
     /// The main job: provision topics, produce and consume keyed events end to end, report.
     Demo(demo::DemoArgs),
 }
@@ -42,6 +45,8 @@ enum Command {
 pub(crate) enum Outcome {
     Ok,
     Drift,
+    /// Exit with this code (the error was already printed).
+    Exit(u8),
 }
 
 /// Writes to stdout; a reader that went away (`weft topics plan | head`) ends output quietly
@@ -76,11 +81,13 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Topics(args) => topics::run(args, &kafka).await,
             Command::Demo(args) => demo::run(args, &kafka).await,
+            Command::Run(args) => run::run(args, &kafka).await,
         }
     });
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Drift) => ExitCode::from(EXIT_DRIFT),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -47,7 +47,8 @@ const REGISTRY_ATTEMPTS: u32 = 5;
 /// Schemas from a Confluent-compatible registry, cached.
 pub struct RegistrySchemas {
     url: String,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped; taken in `Drop` to shut it down without blocking.
+    runtime: Option<tokio::runtime::Runtime>,
     decoder: AvroDecoder,
     encoder: AvroEncoder,
     auto_register: bool,
@@ -76,11 +77,18 @@ impl RegistrySchemas {
             url: url.to_string(),
             decoder: AvroDecoder::new(settings()?),
             encoder: AvroEncoder::new(settings()?),
-            runtime,
+            runtime: Some(runtime),
             auto_register,
             writers: Mutex::new(HashMap::new()),
             ids: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .block_on(f)
     }
 
     /// Runs a registry call, retrying retriable failures with back-off.
@@ -117,7 +125,7 @@ impl SchemaSource for RegistrySchemas {
             return Ok(s.clone());
         }
         let found = self.call(&format!("fetching schema id {id}"), || {
-            self.runtime.block_on(self.decoder.get_schema(id))
+            self.block_on(self.decoder.get_schema(id))
         })?;
         let schema = Arc::new(found.parsed.clone());
         lock(&self.writers)?.insert(id, schema.clone());
@@ -145,8 +153,7 @@ impl SchemaSource for RegistrySchemas {
         };
         let registered = self
             .call(&format!("resolving subject {subject}"), || {
-                self.runtime
-                    .block_on(self.encoder.get_schema_and_id(&subject, strategy.clone()))
+                self.block_on(self.encoder.get_schema_and_id(&subject, strategy.clone()))
             })
             .map_err(|e| match e {
                 RuntimeError::SchemaNotFound(m) => RuntimeError::Registry(format!(
@@ -163,6 +170,16 @@ impl SchemaSource for RegistrySchemas {
         }
         lock(&self.ids)?.insert(topic.to_string(), registered.id);
         Ok(registered.id)
+    }
+}
+
+impl Drop for RegistrySchemas {
+    /// The client may be dropped on an async thread (end of `weft run`), where a runtime must not
+    /// be dropped blocking.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

@@ -1,0 +1,161 @@
+//! `weft run <processor>...` / `weft run --all` / `weft run --list`: start registered processors
+//! (see `weft_runtime::run`). SIGTERM or Ctrl-C finishes or aborts each open transaction, leaves
+//! the groups and exits 0; a runtime error exits with its code (1 configuration, 2 Kafka or
+//! registry, 3 processor fatal or circuit breaker open).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use weft_core::kafka::KafkaConfig;
+use weft_processors::ProcessorConfig;
+use weft_runtime::{BreakerSettings, RunSettings};
+
+use crate::{out, Outcome};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Processors to run, by name (`weft run --list` shows them).
+    #[arg(env = "WEFT_PROCESSORS", value_delimiter = ',')]
+    processors: Vec<String>,
+    /// Run every registered processor in this process (for development).
+    #[arg(long, conflicts_with = "processors")]
+    all: bool,
+    /// List the registered processors with their inputs and outputs, and exit.
+    #[arg(long)]
+    list: bool,
+    /// Stable instance identity: the pod name or ordinal (part of the transactional id).
+    #[arg(long, env = "WEFT_INSTANCE_ID", default_value = "0")]
+    instance_id: String,
+    /// Schema registry URL.
+    #[arg(
+        long,
+        env = "WEFT_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    registry_url: String,
+    /// Register missing output schemas instead of failing (Confluent serializers' default; off
+    /// in production, where `weft schemas register` runs in CI).
+    #[arg(long, env = "WEFT_SCHEMA_AUTO_REGISTER")]
+    auto_register: bool,
+    /// Directory of Avro schemas.
+    #[arg(long, env = "WEFT_AVRO_DIR", default_value = "avro")]
+    avro_dir: PathBuf,
+    /// Directory of topic and group specs.
+    #[arg(long, env = "WEFT_TOPICS_DIR", default_value = "topics")]
+    topics_dir: PathBuf,
+    /// Records per transaction at most.
+    #[arg(long, env = "WEFT_MAX_BATCH", default_value_t = 500)]
+    max_batch: usize,
+    /// Time per transaction at most (e.g. 100ms).
+    #[arg(long, env = "WEFT_COMMIT_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    commit_interval: Duration,
+    /// Circuit breaker: inputs looked at (0 turns it off).
+    #[arg(long, env = "WEFT_BREAKER_WINDOW", default_value_t = 200)]
+    breaker_window: usize,
+    /// Circuit breaker: share of dead letters in the window that stops the processor.
+    #[arg(long, env = "WEFT_BREAKER_RATIO", default_value_t = 0.5)]
+    breaker_ratio: f64,
+    /// Where /health/live, /health/ready and /metrics are served ("off" to disable).
+    #[arg(long, env = "WEFT_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    metrics_listen: String,
+    /// Replenishment thresholds per SKU, `SKU=N,...` (Composerp replenishment).
+    #[arg(long, env = "WEFT_REPLENISH_THRESHOLDS", default_value = "")]
+    replenish_thresholds: String,
+}
+
+impl RunArgs {
+    fn settings(&self, shutdown: Arc<AtomicBool>) -> anyhow::Result<RunSettings> {
+        if !(0.0..=1.0).contains(&self.breaker_ratio) {
+            anyhow::bail!(
+                "--breaker-ratio {} is not between 0 and 1",
+                self.breaker_ratio
+            );
+        }
+        let metrics_listen = match self.metrics_listen.as_str() {
+            "off" | "" => None,
+            addr => Some(addr.parse::<SocketAddr>().map_err(|e| {
+                anyhow::anyhow!("--metrics-listen `{addr}` is not an address: {e}")
+            })?),
+        };
+        Ok(RunSettings {
+            instance_id: self.instance_id.clone(),
+            registry_url: self.registry_url.clone(),
+            auto_register: self.auto_register,
+            avro_dir: self.avro_dir.clone(),
+            topics_dir: self.topics_dir.clone(),
+            max_batch: self.max_batch,
+            commit_interval: self.commit_interval,
+            breaker: BreakerSettings {
+                window: self.breaker_window,
+                max_ratio: self.breaker_ratio,
+            },
+            metrics_listen,
+            shutdown,
+        })
+    }
+}
+
+pub async fn run(args: RunArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    let config = ProcessorConfig::default();
+    let registered = weft_processors::all(&config);
+    if args.list {
+        for p in &registered {
+            let outputs: Vec<&str> = p.outputs().map(|(t, _)| t).collect();
+            out(&format!(
+                "{}\n  in:  {}\n  out: {}\n",
+                p.name(),
+                p.inputs().join(", "),
+                outputs.join(", ")
+            ));
+        }
+        return Ok(Outcome::Ok);
+    }
+    let chosen = if args.all {
+        registered
+    } else if args.processors.is_empty() {
+        anyhow::bail!("name the processors to run, or --all (`weft run --list` shows them)");
+    } else {
+        let known: Vec<String> = registered.iter().map(|p| p.name().to_string()).collect();
+        if let Some(unknown) = args.processors.iter().find(|n| !known.contains(n)) {
+            anyhow::bail!(
+                "no processor named `{unknown}`; registered: {}",
+                known.join(", ")
+            );
+        }
+        registered
+            .into_iter()
+            .filter(|p| args.processors.iter().any(|n| n == p.name()))
+            .collect()
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let settings = args.settings(shutdown.clone())?;
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("weft run: stopping: finishing open transactions");
+        shutdown.store(true, Ordering::SeqCst);
+    });
+    match weft_runtime::run_processors(kafka, chosen, &settings).await {
+        Ok(stats) => {
+            for (name, s) in stats {
+                eprintln!(
+                    "{name}: consumed {} produced {} retried {} dead-lettered {} (transactions: {} committed, {} aborted)",
+                    s.consumed, s.produced, s.retried, s.dead_lettered, s.committed_transactions, s.aborted_transactions
+                );
+            }
+            Ok(Outcome::Ok)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Exit(e.exit_code()))
+        }
+    }
+}

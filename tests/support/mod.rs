@@ -1,0 +1,331 @@
+//! Shared parts of the end-to-end flow tests: the local broker, a schema registry on a real
+//! socket, topics provisioned from `topics/` by the `weft` binary, input events published through
+//! the registry, processors started as `weft run` processes, and readers that wait for a
+//! condition with a deadline (never a sleep).
+//!
+//! Topic names are the contracts' own, so several runs share them on a long-lived broker: every
+//! assertion selects records by the event ids the test itself produced.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use weft_contracts::{Catalog, Contract, Event};
+use weft_runtime::schemas::{RegistrySchemas, SchemaSource};
+
+/// The broker, the registry and the provisioned topics, set up once per test binary.
+pub struct Stack {
+    pub registry_url: String,
+    pub schemas: Arc<RegistrySchemas>,
+    pub catalog: Catalog,
+}
+
+/// The shared stack.
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        weft_testkit::broker();
+        let registry_url = start_registry();
+        let out = weft()
+            .args(["topics", "apply", "--max-replication-factor", "1"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "weft topics apply failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let catalog = Catalog::load(repo().join("avro")).unwrap();
+        Stack {
+            schemas: Arc::new(RegistrySchemas::new(&registry_url, true).unwrap()),
+            registry_url,
+            catalog,
+        }
+    })
+}
+
+/// A schema registry on 127.0.0.1, serving from its own thread for the life of the test binary.
+fn start_registry() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(
+                listener,
+                weft_registry::app(weft_registry::AppState::default()),
+            )
+            .await
+            .unwrap();
+        });
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    format!("http://{addr}")
+}
+
+pub fn repo() -> PathBuf {
+    weft_testkit::repo_root()
+}
+
+/// The `weft` binary, run from the repository root.
+pub fn weft() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+    c.current_dir(repo());
+    c
+}
+
+/// Encodes `event` as on the wire: Confluent framing with the registry id of its contract's
+/// schema under `<topic>-value`.
+pub fn encode<P: Contract>(event: &Event<P>) -> Vec<u8> {
+    let s = stack();
+    let schema = s.catalog.self_contained(P::SCHEMA).unwrap();
+    let id = s.schemas.value_schema_id(P::TOPIC, &schema).unwrap();
+    let body = weft_contracts::codec::encode(&schema, event).unwrap();
+    weft_core::wire::frame(id, &body)
+}
+
+/// Decodes a value of contract `Q` written through the registry.
+pub fn decode<Q: Contract>(value: &[u8]) -> Event<Q> {
+    try_decode(value).expect("a value of the contract's schema")
+}
+
+/// Decodes a value of contract `Q`, `None` when it is not one under this registry (records of
+/// earlier runs on a long-lived broker were written under another registry's ids).
+pub fn try_decode<Q: Contract>(value: &[u8]) -> Option<Event<Q>> {
+    let s = stack();
+    let (id, body) = weft_core::wire::split(value).ok()?;
+    let writer = s.schemas.writer_schema(id).ok()?;
+    let reader = s.catalog.self_contained(Q::SCHEMA).ok()?;
+    weft_contracts::codec::decode_resolved(&writer, Some(&reader), body).ok()
+}
+
+/// Publishes events of contract `P` to its topic, keyed by entity, with weft's headers.
+pub fn publish<P: Contract>(events: &[Event<P>]) {
+    let records: Vec<(String, Vec<u8>, Vec<(String, String)>)> = events
+        .iter()
+        .map(|e| {
+            let headers = e
+                .metadata
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (e.key(), encode(e), headers)
+        })
+        .collect();
+    publish_raw(P::TOPIC, &records);
+}
+
+/// Publishes raw records (key, value, headers) to `topic` and waits for every acknowledgement.
+pub fn publish_raw(topic: &str, records: &[(String, Vec<u8>, Vec<(String, String)>)]) {
+    let producer: BaseProducer = weft_testkit::broker()
+        .client_config()
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for (key, value, headers) in records {
+        let mut hs = OwnedHeaders::new();
+        for (k, v) in headers {
+            hs = hs.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        producer
+            .send(BaseRecord::to(topic).key(key).payload(value).headers(hs))
+            .unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// One record read back.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub topic: String,
+    pub key: String,
+    pub value: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Rec {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// Reads `topics` (read_committed, from the beginning) until `done` holds for the records that
+/// `keep` selects, or panics after `deadline` naming what was seen.
+pub fn collect_until(
+    topics: &[&str],
+    keep: impl Fn(&Rec) -> bool,
+    done: impl Fn(&[Rec]) -> bool,
+    deadline: Duration,
+) -> Vec<Rec> {
+    let consumer: BaseConsumer = weft_testkit::broker()
+        .client_config()
+        .set("group.id", weft_testkit::unique("e2e-reader-"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for topic in topics {
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let partitions = md.topics()[0].partitions().len() as i32;
+        assert!(partitions > 0, "{topic} does not exist");
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut kept = Vec::new();
+    let end = Instant::now() + deadline;
+    while !done(&kept) {
+        assert!(
+            Instant::now() < end,
+            "condition not met on {topics:?} within {deadline:?}; kept {} records: {:#?}",
+            kept.len(),
+            kept.iter()
+                .map(|r: &Rec| (&r.topic, &r.key, &r.headers))
+                .collect::<Vec<_>>()
+        );
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let rec = Rec {
+                topic: m.topic().to_string(),
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                value: m.payload().unwrap_or_default().to_vec(),
+                headers: m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| {
+                                (
+                                    h.key.to_string(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            if keep(&rec) {
+                kept.push(rec);
+            }
+        }
+    }
+    kept
+}
+
+/// A `weft run` process; killed when dropped, unless stopped.
+pub struct Running {
+    child: Option<Child>,
+    pub metrics_url: String,
+}
+
+impl Running {
+    /// Starts `weft run <processors>` with a fresh instance id; waits until it serves metrics.
+    pub fn start(processors: &[&str], extra_env: &[(&str, &str)]) -> Running {
+        let s = stack();
+        let mut cmd = weft();
+        cmd.arg("run")
+            .args(processors)
+            .env("WEFT_INSTANCE_ID", weft_testkit::unique("e2e-"))
+            .env("WEFT_REGISTRY_URL", &s.registry_url)
+            .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
+            .env("WEFT_METRICS_LISTEN", "127.0.0.1:0")
+            .env("WEFT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[weft run] {line}");
+                if !sent {
+                    if let Some(url) = line.split("health and metrics on ").nth(1) {
+                        let _ = tx.send(url.trim().to_string());
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let metrics_url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("weft run did not start its metrics server");
+        Running {
+            child: Some(child),
+            metrics_url,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    pub fn stop(mut self) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < end,
+                "weft run did not stop within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the process to exit by itself (e.g. a circuit breaker), returning its code.
+    pub fn wait_exit(mut self, deadline: Duration) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let end = Instant::now() + deadline;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < end,
+                "weft run did not exit within {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// GET a path of its health/metrics server.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let resp = reqwest::blocking::get(format!("{}{path}", self.metrics_url)).unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
