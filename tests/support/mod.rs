@@ -33,6 +33,14 @@ pub struct Stack {
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
+        // Logs of in-process processors, shown with --nocapture (WEFT_LOG overrides).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
         weft_testkit::broker();
         let registry_url = start_registry();
         let out = weft()
@@ -157,6 +165,8 @@ pub struct Rec {
     pub key: String,
     pub value: Vec<u8>,
     pub headers: BTreeMap<String, String>,
+    /// The record's timestamp, epoch milliseconds.
+    pub timestamp: i64,
 }
 
 impl Rec {
@@ -206,6 +216,7 @@ pub fn collect_until(
         );
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let rec = Rec {
+                timestamp: m.timestamp().to_millis().unwrap_or(-1),
                 topic: m.topic().to_string(),
                 key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
                 value: m.payload().unwrap_or_default().to_vec(),

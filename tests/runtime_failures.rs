@@ -1,0 +1,243 @@
+//! The runtime's failure paths on the real broker, with processors defined here and run
+//! in-process by `weft_runtime::run_processors` (the same code `weft run` calls):
+//!
+//! - a transient failure goes through the group's first retry topic and succeeds no earlier than
+//!   the tier's delay after the input was written;
+//! - the circuit breaker stops a processor that dead-letters everything, with exit code 3.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::*;
+use weft_contracts::b2b::email::{
+    EmailData, EmailNotificationRequested, EmailPriority, TemplateType,
+};
+use weft_contracts::b2b::order::OrderPlaced;
+use weft_contracts::{Event, EventMetadata, Example};
+use weft_runtime::{BreakerSettings, In, Out, ProcessError, Processor, RunSettings};
+
+fn order(tag: &str, n: usize) -> Event<OrderPlaced> {
+    let mut payload = OrderPlaced::example();
+    payload.order_id = uuid::Uuid::new_v4().to_string();
+    payload.order_number = format!("{tag}-{n:04}");
+    Event::new(
+        EventMetadata::new_for::<OrderPlaced>("ecommerce-api", "user-rt"),
+        payload,
+    )
+}
+
+fn email(i: &In<OrderPlaced>) -> Out {
+    i.emit(
+        0,
+        EmailNotificationRequested {
+            aggregate_id: i.payload().order_id.clone(),
+            aggregate_type: "order".into(),
+            template_type: TemplateType::OrderConfirmation,
+            recipient: i.payload().user_email.clone(),
+            data: EmailData {
+                order_number: i.payload().order_number.clone(),
+                customer_name: None,
+                total: None,
+                items: vec![],
+                tracking_url: None,
+            },
+            priority: EmailPriority::Normal,
+            retry_attempts: i.attempt as i32,
+            max_retries: 2,
+        },
+    )
+}
+
+/// A topics dir holding only the group spec of `group`, with the given retry delays.
+fn group_spec(group: &str, delays: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("groups")).unwrap();
+    std::fs::write(
+        dir.path().join(format!("groups/{group}.yaml")),
+        format!("group: {group}\nretry:\n  delays: [{delays}]\ndead_letter:\n  retention: 1d\n"),
+    )
+    .unwrap();
+    dir
+}
+
+fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings {
+    RunSettings {
+        instance_id: weft_testkit::unique("rt-"),
+        registry_url: stack().registry_url.clone(),
+        auto_register: true,
+        avro_dir: repo().join("avro"),
+        topics_dir: topics.path().to_path_buf(),
+        max_batch: 100,
+        commit_interval: Duration::from_millis(100),
+        breaker,
+        metrics_listen: None,
+        shutdown: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+/// The processor's group name: unique per run, so it has its own offsets and retry topics.
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+#[test]
+fn a_transient_failure_succeeds_through_the_retry_topic_after_the_delay() {
+    let _ = stack();
+    let tag = weft_testkit::unique("RETRY-");
+    let group = leak(format!("{}.retry-check", weft_testkit::unique("t")));
+    let topics = group_spec(group, "1s, 2s");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(
+        &[
+            &format!("{group}.retry.1s"),
+            &format!("{group}.retry.2s"),
+            &format!("{group}.dlq"),
+        ],
+        3,
+    ));
+    let mine = tag.clone();
+    let processor = Processor::new(group)
+        .on::<OrderPlaced>(move |i| {
+            if !i.payload().order_number.starts_with(&mine) {
+                return Ok(vec![]); // another test's order
+            }
+            if i.attempt == 0 {
+                return Err(ProcessError::Transient("mail server busy".into()));
+            }
+            Ok(vec![email(i)])
+        })
+        .emits::<EmailNotificationRequested>();
+    // The group is new, so it reads the topic from its start, where earlier runs on a long-lived
+    // broker left records this run's registry cannot decode: those are dead-lettered, and the
+    // breaker must not stop the processor over them.
+    let run_settings = settings(
+        &topics,
+        BreakerSettings {
+            window: 0,
+            max_ratio: 1.0,
+        },
+    );
+    let shutdown = run_settings.shutdown.clone();
+    let kafka = weft_testkit::broker();
+    let handle = rt.spawn(async move {
+        weft_runtime::run_processors(&kafka, vec![processor], &run_settings).await
+    });
+
+    let orders: Vec<Event<OrderPlaced>> = (0..10).map(|n| order(&tag, n)).collect();
+    publish(&orders);
+    let ids: BTreeMap<String, String> = orders
+        .iter()
+        .map(|o| (o.metadata.event_id.clone(), o.payload.order_number.clone()))
+        .collect();
+    let inputs = collect_until(
+        &["b2b.order.placed.v1"],
+        |r| {
+            r.header("weft-event-id")
+                .is_some_and(|id| ids.contains_key(id))
+        },
+        |kept| kept.len() >= ids.len(),
+        Duration::from_secs(30),
+    );
+    let retried = collect_until(
+        &[&format!("{group}.retry.1s")],
+        |r| {
+            r.header("weft-event-id")
+                .is_some_and(|id| ids.contains_key(id))
+        },
+        |kept| kept.len() >= ids.len(),
+        Duration::from_secs(60),
+    );
+    let emails = collect_until(
+        &["b2b.email.notification-requested.v1"],
+        |r| {
+            try_decode::<EmailNotificationRequested>(&r.value)
+                .is_some_and(|e| e.payload.data.order_number.starts_with(&tag))
+        },
+        |kept| kept.len() >= ids.len(),
+        Duration::from_secs(60),
+    );
+    shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+    let stats = rt.block_on(handle).unwrap().unwrap();
+    assert_eq!(stats.len(), 1);
+    assert!(stats[0].1.retried >= ids.len() as u64, "{stats:?}");
+
+    let written: BTreeMap<String, i64> = inputs
+        .iter()
+        .map(|r| (r.header("weft-event-id").unwrap().to_string(), r.timestamp))
+        .collect();
+    for r in &retried {
+        assert_eq!(r.header("weft-dlq-attempt"), Some("1"));
+        assert_eq!(r.header("weft-dlq-error-class"), Some("transient"));
+        assert_eq!(
+            r.header("weft-dlq-source-topic"),
+            Some("b2b.order.placed.v1")
+        );
+        let due: i64 = r.header("weft-retry-due").unwrap().parse().unwrap();
+        let input_at = written[r.header("weft-event-id").unwrap()];
+        assert!(
+            due >= input_at + 1000,
+            "due {due} is not 1 s after {input_at}"
+        );
+    }
+    let mut per_order: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &emails {
+        let e = decode::<EmailNotificationRequested>(&r.value);
+        let cause = e.metadata.causation_id.clone().unwrap();
+        assert_eq!(e.payload.retry_attempts, 1, "processed on the retry");
+        assert!(
+            r.timestamp >= written[&cause] + 1000,
+            "succeeded {} ms after the input, before the 1 s tier delay",
+            r.timestamp - written[&cause]
+        );
+        *per_order.entry(cause).or_default() += 1;
+    }
+    assert_eq!(per_order.len(), ids.len());
+    assert!(per_order.values().all(|n| *n == 1), "{per_order:?}");
+}
+
+#[test]
+fn the_circuit_breaker_stops_a_processor_that_dead_letters_everything() {
+    let _ = stack();
+    let group = leak(format!("{}.breaker-check", weft_testkit::unique("t")));
+    let topics = group_spec(group, "1s");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(
+        &[&format!("{group}.retry.1s"), &format!("{group}.dlq")],
+        3,
+    ));
+    let processor = Processor::new(group)
+        .on::<OrderPlaced>(|_| Err(ProcessError::Poison("a bad deploy".into())))
+        .emits::<EmailNotificationRequested>();
+    let tag = weft_testkit::unique("BREAK-");
+    publish(&(0..30).map(|n| order(&tag, n)).collect::<Vec<_>>());
+    let run_settings = settings(
+        &topics,
+        BreakerSettings {
+            window: 20,
+            max_ratio: 0.5,
+        },
+    );
+    let kafka = weft_testkit::broker();
+    let result = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            weft_runtime::run_processors(&kafka, vec![processor], &run_settings),
+        )
+        .await
+        .expect("the breaker did not stop the processor within 60 s")
+    });
+    let err = result.expect_err("the processor must stop");
+    assert!(
+        matches!(
+            err,
+            weft_runtime::RuntimeError::CircuitOpen { window: 20, .. }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("circuit breaker open"), "{err}");
+}
