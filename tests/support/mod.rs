@@ -118,9 +118,12 @@ pub fn try_decode<Q: Contract>(value: &[u8]) -> Option<Event<Q>> {
     weft_contracts::codec::decode_resolved(&writer, Some(&reader), body).ok()
 }
 
+/// A raw record to publish: key, value, headers.
+pub type RawRecord = (String, Vec<u8>, Vec<(String, String)>);
+
 /// Publishes events of contract `P` to its topic, keyed by entity, with weft's headers.
 pub fn publish<P: Contract>(events: &[Event<P>]) {
-    let records: Vec<(String, Vec<u8>, Vec<(String, String)>)> = events
+    let records: Vec<RawRecord> = events
         .iter()
         .map(|e| {
             let headers = e
@@ -136,7 +139,7 @@ pub fn publish<P: Contract>(events: &[Event<P>]) {
 }
 
 /// Publishes raw records (key, value, headers) to `topic` and waits for every acknowledgement.
-pub fn publish_raw(topic: &str, records: &[(String, Vec<u8>, Vec<(String, String)>)]) {
+pub fn publish_raw(topic: &str, records: &[RawRecord]) {
     let producer: BaseProducer = weft_testkit::broker()
         .client_config()
         .set("enable.idempotence", "true")

@@ -1,0 +1,403 @@
+//! `weft demo`: the README's main job, end to end on the local broker.
+//!
+//! 1. provisions every topic of `topics/` (with retry and dead-letter topics; replication clamped
+//!    for the one-node broker);
+//! 2. starts a schema registry on `--registry-listen` (unless `--registry-url` names one);
+//! 3. starts every registered processor in this process (`weft run --all`), schemas registered
+//!    through the registry;
+//! 4. publishes a realistic scenario per seed system ([`scenarios`]), poison and undecodable
+//!    records included;
+//! 5. waits until every processor group has committed everything (no lag), or fails after
+//!    `--settle-timeout`;
+//! 6. prints, per scenario, the causation tree of what happened (topics, processors, times) and a
+//!    summary (in, out, retried, dead-lettered, end-to-end p50/p99);
+//! 7. stops the processors cleanly, or with `--keep` leaves everything running for the console
+//!    commands until Ctrl-C.
+
+mod report;
+mod scenarios;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use weft_core::kafka::KafkaConfig;
+use weft_core::provision::{ProvisionOptions, Provisioner};
+use weft_core::spec::SpecSet;
+use weft_processors::ProcessorConfig;
+use weft_runtime::schemas::{RegistrySchemas, SchemaSource};
+use weft_runtime::{BreakerSettings, RunSettings};
+
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory of topic and group specs.
+    #[arg(long, env = "WEFT_TOPICS_DIR", default_value = "topics")]
+    topics_dir: PathBuf,
+    /// Directory of Avro schemas.
+    #[arg(long, env = "WEFT_AVRO_DIR", default_value = "avro")]
+    avro_dir: PathBuf,
+    /// Replication factor clamp for the local broker.
+    #[arg(long, env = "WEFT_MAX_REPLICATION_FACTOR", default_value_t = 1)]
+    max_replication_factor: i32,
+    /// Use this schema registry instead of starting one.
+    #[arg(long, env = "WEFT_REGISTRY_URL")]
+    registry_url: Option<String>,
+    /// Where the demo's own registry listens.
+    #[arg(
+        long,
+        env = "WEFT_DEMO_REGISTRY_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    registry_listen: SocketAddr,
+    /// Where the processors' health and metrics are served.
+    #[arg(long, env = "WEFT_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    metrics_listen: SocketAddr,
+    /// How long to wait for the flows to settle.
+    #[arg(long, env = "WEFT_DEMO_SETTLE_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
+    settle_timeout: Duration,
+    /// Keep the broker topics, registry and processors running after the report (Ctrl-C stops).
+    #[arg(long, env = "WEFT_DEMO_KEEP")]
+    keep: bool,
+}
+
+pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    println!("== weft demo on {}", kafka.bootstrap_servers);
+
+    // 1. Topics as code.
+    let specs = SpecSet::load(&args.topics_dir)
+        .with_context(|| format!("loading specs from {}", args.topics_dir.display()))?;
+    let all_topics = specs.all_topics();
+    let provisioner = Provisioner::new(
+        kafka,
+        ProvisionOptions {
+            max_replication_factor: Some(args.max_replication_factor),
+            allow_delete: false,
+        },
+    )?;
+    let plan = provisioner.plan(&all_topics).await?;
+    let applied = provisioner.apply(&plan).await?;
+    println!(
+        "topics:     {} declared + {} retry/dead-letter, {} changes applied",
+        specs.topics.len(),
+        all_topics.len() - specs.topics.len(),
+        applied.applied.len()
+    );
+
+    // 2. The registry.
+    let registry_url = match &args.registry_url {
+        Some(url) => url.clone(),
+        None => {
+            let listener = tokio::net::TcpListener::bind(args.registry_listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot start the demo's registry on {} (is another demo running with \
+                         --keep? use --registry-listen or --registry-url)",
+                        args.registry_listen
+                    )
+                })?;
+            let addr = listener.local_addr()?;
+            tokio::spawn(async move {
+                let app = weft_registry::app(weft_registry::AppState::default());
+                if let Err(e) = axum::serve(listener, app).await {
+                    eprintln!("registry stopped: {e}");
+                }
+            });
+            format!("http://{addr}")
+        }
+    };
+    println!("registry:   {registry_url}");
+
+    // 3. The processors.
+    let processors = weft_processors::all(&ProcessorConfig::default());
+    let groups: Vec<(String, Vec<String>)> = processors
+        .iter()
+        .map(|p| {
+            (
+                p.name().to_string(),
+                p.inputs().iter().map(|t| t.to_string()).collect(),
+            )
+        })
+        .collect();
+    let mut watched: Vec<String> = Vec::new();
+    for p in &processors {
+        let group = specs.group(p.name());
+        watched.extend(p.inputs().iter().map(|t| t.to_string()));
+        watched.extend(p.outputs().map(|(t, _)| t.to_string()));
+        watched.extend(group.retry_topics());
+        watched.push(group.dead_letter_topic());
+    }
+    let scenarios = scenarios::all();
+    for s in &scenarios {
+        watched.extend(s.events.iter().map(|e| e.topic().to_string()));
+        watched.extend(s.junk_topics.iter().map(|t| t.to_string()));
+    }
+    watched.sort();
+    watched.dedup();
+    println!(
+        "processors: {}",
+        processors
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let settings = RunSettings {
+        instance_id: "demo".into(),
+        registry_url: registry_url.clone(),
+        auto_register: true,
+        avro_dir: args.avro_dir.clone(),
+        topics_dir: args.topics_dir.clone(),
+        max_batch: 500,
+        commit_interval: Duration::from_millis(100),
+        breaker: BreakerSettings::default(),
+        metrics_listen: Some(args.metrics_listen),
+        shutdown: shutdown.clone(),
+    };
+    let run_kafka = kafka.clone();
+    let running = tokio::spawn(async move {
+        weft_runtime::run_processors(&run_kafka, processors, &settings).await
+    });
+
+    let outcome = publish_and_report(
+        &args,
+        kafka,
+        &registry_url,
+        &watched,
+        &groups,
+        &scenarios,
+        &shutdown,
+        &running,
+    )
+    .await;
+    // Whatever happened, the processors finish their transactions and leave their groups.
+    if outcome.is_ok() && args.keep {
+        println!(
+            "\nkept running: registry {registry_url}, metrics http://{}/metrics; try \
+             `weft consume b2b.email.notification-requested.v1 --from beginning`. Ctrl-C stops.",
+            args.metrics_listen
+        );
+        tokio::signal::ctrl_c().await?;
+    }
+    shutdown.store(true, Ordering::SeqCst);
+    let stopped = running.await?;
+    let unaccounted = outcome?;
+    let stats = stopped?;
+    println!(
+        "\nstopped cleanly ({} processors) after {:.1} s",
+        stats.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if unaccounted > 0 {
+        bail!("{unaccounted} published events were not read back");
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Steps 4 to 6; returns how many published events were not read back.
+#[allow(clippy::too_many_arguments)]
+async fn publish_and_report(
+    args: &DemoArgs,
+    kafka: &KafkaConfig,
+    registry_url: &str,
+    watched: &[String],
+    groups: &[(String, Vec<String>)],
+    scenarios: &[scenarios::Scenario],
+    shutdown: &Arc<AtomicBool>,
+    running: &tokio::task::JoinHandle<
+        Result<Vec<(String, weft_runtime::LoopStats)>, weft_runtime::RuntimeError>,
+    >,
+) -> anyhow::Result<usize> {
+    // 4. The scenarios, from the current end of every watched topic.
+    let start_offsets = {
+        let kafka = kafka.clone();
+        let watched = watched.to_vec();
+        tokio::task::spawn_blocking(move || end_offsets(&kafka, &watched)).await??
+    };
+    let schemas = {
+        let url = registry_url.to_string();
+        tokio::task::spawn_blocking(move || RegistrySchemas::new(&url, true)).await??
+    };
+    let schemas = Arc::new(schemas);
+    let catalog = weft_contracts::Catalog::load(&args.avro_dir)
+        .with_context(|| format!("loading {}", args.avro_dir.display()))?;
+    let producer: FutureProducer = kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .create()?;
+    let mut published = 0usize;
+    let mut junk_keys = BTreeMap::new();
+    for s in scenarios {
+        for e in &s.events {
+            let schema = catalog.self_contained(e.schema())?;
+            let id = {
+                let schemas = schemas.clone();
+                let topic = e.topic();
+                let schema = schema.clone();
+                tokio::task::spawn_blocking(move || schemas.value_schema_id(topic, &schema))
+                    .await??
+            };
+            let value = weft_core::wire::frame(id, &e.encode(&schema)?);
+            let m = e.metadata();
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in m.headers() {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v),
+                });
+            }
+            let key = e.key();
+            send(&producer, e.topic(), &key, &value, headers).await?;
+            published += 1;
+        }
+        for topic in &s.junk_topics {
+            let key = format!("junk-{}", uuid::Uuid::new_v4());
+            send(
+                &producer,
+                topic,
+                &key,
+                b"{\"not\": \"avro\"}",
+                OwnedHeaders::new(),
+            )
+            .await?;
+            junk_keys.insert(key, s.system);
+            published += 1;
+        }
+    }
+    println!(
+        "published:  {published} events in {} scenarios",
+        scenarios.len()
+    );
+
+    // 5. Settle: every processor group has committed up to the end of its inputs.
+    let settle_started = Instant::now();
+    let settled = {
+        let kafka = kafka.clone();
+        let shutdown = shutdown.clone();
+        let timeout = args.settle_timeout;
+        let groups = groups.to_vec();
+        tokio::task::spawn_blocking(move || wait_settled(&kafka, &groups, timeout, &shutdown))
+            .await?
+    };
+    if running.is_finished() {
+        bail!("the processors stopped before the flows settled (see the error above)");
+    }
+    settled?;
+    println!(
+        "settled:    in {:.1} s",
+        settle_started.elapsed().as_secs_f64()
+    );
+
+    // 6. Report.
+    let mut report = {
+        let kafka = kafka.clone();
+        let schemas = schemas.clone();
+        tokio::task::spawn_blocking(move || {
+            report::collect(&kafka, &start_offsets, schemas.as_ref(), &junk_keys)
+        })
+        .await??
+    };
+    let consumed = groups
+        .iter()
+        .flat_map(|(_, inputs)| inputs.iter().cloned())
+        .collect();
+    report::print(scenarios, &consumed, &mut report);
+    Ok(report.unaccounted())
+}
+
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    headers: OwnedHeaders,
+) -> anyhow::Result<()> {
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(value)
+                .headers(headers),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("publishing to {topic}: {e}"))?;
+    Ok(())
+}
+
+/// The high watermark of every partition of `topics`.
+fn end_offsets(
+    kafka: &KafkaConfig,
+    topics: &[String],
+) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", "weft-demo-reader")
+        .create()?;
+    let mut out = BTreeMap::new();
+    for topic in topics {
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for p in md.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+            out.insert((topic.clone(), p.id()), high);
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until each group's committed offsets reach the end of its input topics.
+fn wait_settled(
+    kafka: &KafkaConfig,
+    groups: &[(String, Vec<String>)],
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut lagging = Vec::new();
+        for (group, inputs) in groups {
+            let ends = end_offsets(kafka, inputs)?;
+            let consumer: BaseConsumer = kafka.client_config().set("group.id", group).create()?;
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition) in ends.keys() {
+                tpl.add_partition(topic, *partition);
+            }
+            let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
+            let mut lag = 0;
+            for e in committed.elements() {
+                let end = ends[&(e.topic().to_string(), e.partition())];
+                let at = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                };
+                lag += (end - at).max(0);
+            }
+            if lag > 0 {
+                lagging.push(format!("{group} ({lag} behind)"));
+            }
+        }
+        if lagging.is_empty() {
+            return Ok(());
+        }
+        if stop.load(Ordering::SeqCst) || Instant::now() >= deadline {
+            bail!(
+                "the flows did not settle within {timeout:?}: {}",
+                lagging.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,147 @@
+//! The demo's realistic scenario, one per seed system: input events as the seed services would
+//! publish them (built from the contracts' examples), a few poison events, and one undecodable
+//! record per system. Each input starts its own flow (correlation id = its event id).
+
+use weft_contracts::{b2b, collector, composerp, cypher, viscount};
+use weft_contracts::{dec, Contract, Event, EventMetadata, Example};
+use weft_runtime::Out;
+
+/// One system's scenario.
+pub struct Scenario {
+    pub system: &'static str,
+    pub title: &'static str,
+    pub events: Vec<Out>,
+    /// Topics that get one record of junk bytes each (undecodable).
+    pub junk_topics: Vec<&'static str>,
+}
+
+fn event<P: Contract>(producer: &str, tenant: &str, payload: P) -> Out {
+    let mut m = EventMetadata::new_for::<P>(producer, "demo-user");
+    m.tenant_id = Some(tenant.to_string());
+    m.environment = Some("demo".into());
+    Out::new(Event::new(m, payload))
+}
+
+fn id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Every scenario of the demo; `run` makes entity ids unique per demo run.
+pub fn all() -> Vec<Scenario> {
+    vec![b2b(), collector(), cypher(), composerp(), viscount()]
+}
+
+fn b2b() -> Scenario {
+    use b2b::order::{OrderCancelled, OrderPlaced, OrderShipped};
+    let t = "acme-industrial";
+    let placed = |n: u32| {
+        let mut p = OrderPlaced::example();
+        p.order_id = id();
+        p.order_number = format!("ORD-DEMO-{n:04}");
+        p
+    };
+    let first = placed(1);
+    let second = placed(2);
+    let mut cancelled = OrderCancelled::example();
+    cancelled.order_id = second.order_id.clone();
+    cancelled.order_number = second.order_number.clone();
+    let mut shipped = OrderShipped::example();
+    shipped.order_id = first.order_id.clone();
+    shipped.order_number = first.order_number.clone();
+    let mut poison = placed(3);
+    poison.user_email = String::new();
+    Scenario {
+        system: "b2b",
+        title: "B2B e-commerce (seed 003): two orders placed, one cancelled, one shipped; one order without a buyer address",
+        events: vec![
+            event("ecommerce-api", t, first),
+            event("ecommerce-api", t, second),
+            event("ecommerce-api", t, cancelled),
+            event("ecommerce-api", t, shipped),
+            event("ecommerce-api", t, poison),
+        ],
+        junk_topics: vec![OrderPlaced::TOPIC],
+    }
+}
+
+fn collector() -> Scenario {
+    use collector::offer::OfferApproved;
+    let mut offer = OfferApproved::example();
+    offer.offer_id = id();
+    offer.offer_number = "OFF-DEMO-0042".into();
+    let mut empty = OfferApproved::example();
+    empty.offer_id = id();
+    empty.offer_number = "OFF-DEMO-0043".into();
+    empty.line_items.clear();
+    Scenario {
+        system: "collector",
+        title: "Collector (seed 001): an offer approved; an approved offer without line items",
+        events: vec![
+            event("crm-service", "collector-gmbh", offer),
+            event("crm-service", "collector-gmbh", empty),
+        ],
+        junk_topics: vec![OfferApproved::TOPIC],
+    }
+}
+
+fn cypher() -> Scenario {
+    use cypher::price::PriceChanged;
+    use cypher::stock::StockChanged;
+    let product = id();
+    let mut stock = StockChanged::example();
+    stock.product_id = product.clone();
+    let mut price = PriceChanged::example();
+    price.product_id = product;
+    Scenario {
+        system: "cypher",
+        title: "Cypher ERP (seed 000): stock and price of a product change",
+        events: vec![
+            event("inventory-service", "cypher-retail", stock),
+            event("pricing-service", "cypher-retail", price),
+        ],
+        junk_topics: vec![StockChanged::TOPIC],
+    }
+}
+
+fn composerp() -> Scenario {
+    use composerp::inventory::InventoryUpdated;
+    let mut ok = InventoryUpdated::example();
+    ok.position_id = id();
+    ok.available = dec("500");
+    ok.on_hand = dec("500");
+    let mut low = InventoryUpdated::example();
+    low.position_id = id();
+    low.available = dec("3");
+    low.on_hand = dec("3");
+    Scenario {
+        system: "composerp",
+        title: "Composerp (seed 002): one position well stocked, one dropping below its threshold",
+        events: vec![
+            event("inventory-service", "composerp-demo", ok),
+            event("inventory-service", "composerp-demo", low),
+        ],
+        junk_topics: vec![InventoryUpdated::TOPIC],
+    }
+}
+
+fn viscount() -> Scenario {
+    use viscount::inventory::InventoryUpdated;
+    let update = |available: i32| {
+        let mut u = InventoryUpdated::example();
+        u.product_id = id();
+        u.quantity = available + u.reserved_quantity;
+        u.available_quantity = available;
+        u
+    };
+    Scenario {
+        system: "viscount",
+        title: "First Viscount (seed 004): stock healthy, low, critical and gone",
+        events: vec![
+            event("inventory-service", "first-viscount", update(250)),
+            event("inventory-service", "first-viscount", update(8)),
+            event("inventory-service", "first-viscount", update(2)),
+            event("inventory-service", "first-viscount", update(0)),
+        ],
+        junk_topics: vec![InventoryUpdated::TOPIC],
+    }
+}
