@@ -76,6 +76,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
         breaker,
         metrics_listen: None,
         shutdown: Arc::new(AtomicBool::new(false)),
+        topic_prefix: String::new(),
     }
 }
 

@@ -62,6 +62,9 @@ pub struct RunArgs {
     /// Where /health/live, /health/ready and /metrics are served ("off" to disable).
     #[arg(long, env = "WEFT_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     metrics_listen: String,
+    /// Prefix of every contract topic on the wire (a private namespace, e.g. `dev-alice.`).
+    #[arg(long, env = "WEFT_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
     /// Replenishment thresholds per SKU, `SKU=N,...` (Composerp replenishment).
     #[arg(long, env = "WEFT_REPLENISH_THRESHOLDS", default_value = "")]
     replenish_thresholds: String,
@@ -95,6 +98,7 @@ impl RunArgs {
             },
             metrics_listen,
             shutdown,
+            topic_prefix: self.topic_prefix.clone(),
         })
     }
 }

@@ -50,6 +50,9 @@ pub struct RunSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Set to ask every loop to finish its transaction and stop.
     pub shutdown: Arc<AtomicBool>,
+    /// Prepended to every contract topic (see [`TypedProcessor::with_topic_prefix`]); empty
+    /// normally.
+    pub topic_prefix: String,
 }
 
 /// Runs `processors` until shutdown (`Ok` with each loop's counters) or the first error.
@@ -85,9 +88,14 @@ pub async fn run_processors(
     let mut prepared = Vec::new();
     for processor in processors {
         let group = specs.group(processor.name());
-        let inputs = processor.inputs().iter().map(|t| t.to_string()).collect();
+        let inputs = processor
+            .inputs()
+            .iter()
+            .map(|t| format!("{}{t}", settings.topic_prefix))
+            .collect();
         let typed = TypedProcessor::new(Arc::new(processor), &catalog, schemas.clone())?
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_topic_prefix(&settings.topic_prefix);
         // The registry client blocks: resolve off the async threads.
         let typed = tokio::task::spawn_blocking(move || typed.resolve_outputs().map(|()| typed))
             .await

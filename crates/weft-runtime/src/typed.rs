@@ -342,6 +342,9 @@ pub struct TypedProcessor {
     inputs: BTreeMap<&'static str, Schema>,
     outputs: BTreeMap<&'static str, Schema>,
     metrics: Option<Metrics>,
+    /// Prepended to every contract topic (inputs and outputs) on the wire: `""` normally; a
+    /// namespace such as `bench-1a2b.` to run a processor on a private copy of its topics.
+    topic_prefix: String,
 }
 
 impl TypedProcessor {
@@ -374,7 +377,20 @@ impl TypedProcessor {
             inputs,
             outputs,
             metrics: None,
+            topic_prefix: String::new(),
         })
+    }
+
+    /// Runs on `<prefix><topic>` instead of each contract topic (inputs, outputs and their
+    /// schema subjects).
+    pub fn with_topic_prefix(mut self, prefix: &str) -> Self {
+        self.topic_prefix = prefix.to_string();
+        self
+    }
+
+    /// The topic on the wire for a contract topic.
+    pub fn physical_topic(&self, topic: &str) -> String {
+        format!("{}{topic}", self.topic_prefix)
     }
 
     /// Records end-to-end latency, SLA breaches and failures by tenant in `metrics`.
@@ -392,7 +408,8 @@ impl TypedProcessor {
     /// stops the processor at start rather than at its first output.
     pub fn resolve_outputs(&self) -> Result<(), RuntimeError> {
         for (topic, schema) in &self.outputs {
-            self.schemas.value_schema_id(topic, schema)?;
+            self.schemas
+                .value_schema_id(&self.physical_topic(topic), schema)?;
         }
         Ok(())
     }
@@ -414,7 +431,10 @@ impl TypedProcessor {
     }
 
     /// The typed outputs of one record, before encoding (for the harness).
-    pub(crate) fn process_typed(&self, record: &Record<'_>) -> Result<Vec<Out>, ProcessError> {
+    pub(crate) fn process_typed<'r>(
+        &self,
+        record: &'r Record<'r>,
+    ) -> Result<Vec<Out>, ProcessError> {
         let value = record.value.ok_or_else(|| {
             ProcessError::Undecodable("the record has no value (a tombstone)".into())
         })?;
@@ -433,10 +453,13 @@ impl TypedProcessor {
                 .find(|(k, _)| *k == name)
                 .and_then(|(_, v)| std::str::from_utf8(v).ok())
         };
+        let logical = |t: &'r str| t.strip_prefix(self.topic_prefix.as_str()).unwrap_or(t);
         // A retried record is dispatched as if it came from its original topic.
-        let topic = header(h::DLQ_SOURCE_TOPIC)
-            .filter(|_| !self.inputs.contains_key(record.topic))
-            .unwrap_or(record.topic);
+        let topic = logical(
+            header(h::DLQ_SOURCE_TOPIC)
+                .filter(|_| !self.inputs.contains_key(logical(record.topic)))
+                .unwrap_or(record.topic),
+        );
         let (topic_key, handler) =
             self.processor
                 .handlers
@@ -506,9 +529,9 @@ impl TypedProcessor {
         out: &Out,
         parent: Option<&TraceParent>,
     ) -> Result<Output, ProcessError> {
-        let topic = out.topic();
-        let schema = &self.outputs[topic];
-        let id = self.schemas.value_schema_id(topic, schema).map_err(|e| {
+        let schema = &self.outputs[out.topic()];
+        let topic = self.physical_topic(out.topic());
+        let id = self.schemas.value_schema_id(&topic, schema).map_err(|e| {
             ProcessError::Fatal(format!("cannot resolve the schema of {topic}: {e}"))
         })?;
         let body = out.encode(schema).map_err(|e| {
@@ -536,7 +559,7 @@ impl TypedProcessor {
             ),
         ];
         Ok(Output {
-            topic: topic.to_string(),
+            topic,
             key: Some(out.key().into_bytes()),
             value: weft_core::wire::frame(id, &body),
             headers,

@@ -166,6 +166,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         breaker: BreakerSettings::default(),
         metrics_listen: Some(args.metrics_listen),
         shutdown: shutdown.clone(),
+        topic_prefix: String::new(),
     };
     let run_kafka = kafka.clone();
     let running = tokio::spawn(async move {
