@@ -5,7 +5,9 @@
 //! by a check (`weft topics check`).
 
 mod args;
+mod bench;
 mod demo;
+mod offsets;
 mod run;
 mod topics;
 
@@ -35,6 +37,8 @@ struct Cli {
 enum Command {
     /// Topics as code: plan, apply and check `topics/` against the cluster.
     Topics(topics::TopicsArgs),
+    /// Benchmark: weft's exactly-once Avro pipeline against a raw at-least-once pipe.
+    Bench(bench::BenchArgs),
     /// Run registered processors (exactly-once loops, retries, dead letters, metrics).
     Run(run::RunArgs),
     /// The main job: provision topics, produce and consume keyed events end to end, report.
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
             Command::Topics(args) => topics::run(args, &kafka).await,
             Command::Demo(args) => demo::run(args, &kafka).await,
             Command::Run(args) => run::run(args, &kafka).await,
+            Command::Bench(args) => bench::run(args, &kafka).await,
         }
     });
     match result {
