@@ -1,0 +1,417 @@
+//! `weft schemas lint|check|register|diff|list`: the Avro contracts in `avro/` against the house
+//! rules, against a git ref, and against a Confluent-compatible schema registry.
+//!
+//! - `lint` prints every broken rule as `file: field: rule: message` and exits 1 when there is one.
+//! - `check --against <ref>` compares every schema changed since the ref (and every schema that
+//!   embeds a changed one) under the compatibility level of its topic spec (`BACKWARD` when the
+//!   spec says nothing; shared types use `BACKWARD`), prints `file: subject: LEVEL: problem` per
+//!   incompatibility and exits 3 when there is one.
+//! - `register` puts every schema into the registry in dependency order: for each topic spec the
+//!   subject `value_subject` (`<topic>-value`, TopicNameStrategy) with the self-contained form of
+//!   its `value_schema`; every schema no topic uses (the shared `weft.common.EventMetadata`) under
+//!   its full name. Before registering it sets the subject's compatibility level from the spec.
+//!   It prints `subject id version registered|unchanged`; a second run changes nothing. A schema
+//!   the registry rejects as incompatible is printed with the registry's message and makes the
+//!   command exit 3 after the other subjects are done.
+//! - `diff` shows what `register` would do without writing; exits 3 when the registry would
+//!   reject a schema.
+//! - `list` prints every subject of the registry with its latest id and version.
+//!
+//! Why self-contained and not Confluent references: the runtime (`weft_runtime::schemas`) writes
+//! and checks self-contained schemas, readers need no reference resolution, and the compatibility
+//! of each subject then covers the envelope it embeds. `weft.common.EventMetadata` still gets its
+//! own subject so a change to the envelope is checked on its own as well.
+//!
+//! Failure modes: a malformed `.avsc` or topic spec, a spec whose `value_schema` no `.avsc`
+//! defines, a git ref that does not exist, an unreachable registry or any registry error other
+//! than an incompatibility stop the command with exit 1 and a message naming the file, ref,
+//! subject or URL.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use weft_contracts::check::{avro_can_read, check_against_git_ref, ChangeKind};
+use weft_contracts::lint::lint;
+use weft_contracts::Catalog;
+use weft_core::spec::SpecSet;
+use weft_schema_client::SchemaRegistryClient;
+
+use crate::{out, Outcome};
+
+#[derive(Debug, Args)]
+pub struct SchemasArgs {
+    #[command(subcommand)]
+    action: SchemasAction,
+}
+
+/// Where the schemas and topic specs are.
+#[derive(Debug, Args)]
+struct SourceArgs {
+    /// Directory of the `.avsc` files.
+    #[arg(long, env = "WEFT_AVRO_DIR", default_value = "avro")]
+    dir: PathBuf,
+    /// Directory of the topic specs (subjects and compatibility levels).
+    #[arg(long, env = "WEFT_TOPICS_DIR", default_value = "topics")]
+    topics: PathBuf,
+}
+
+/// How to reach the schema registry.
+#[derive(Debug, Args)]
+struct RegistryArgs {
+    /// Base URL of the Confluent-compatible schema registry.
+    #[arg(
+        long,
+        env = "WEFT_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    registry_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemasAction {
+    /// Check every .avsc against the house rules (exit 1 on findings).
+    Lint {
+        /// Directory of the `.avsc` files.
+        #[arg(long, env = "WEFT_AVRO_DIR", default_value = "avro")]
+        dir: PathBuf,
+    },
+    /// Check schemas changed since a git ref for compatibility (exit 3 on an incompatibility).
+    Check {
+        /// The git ref to compare with (a branch, tag or commit).
+        #[arg(long, env = "WEFT_SCHEMAS_AGAINST")]
+        against: String,
+        /// A directory inside the git work tree; its `avro/` and `topics/` are read.
+        #[arg(long, env = "WEFT_REPO_ROOT", default_value = ".")]
+        repo: PathBuf,
+    },
+    /// Register every schema in dependency order, setting each subject's level first.
+    Register {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Show what register would do, without writing (exit 3 if the registry would reject).
+    Diff {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Every subject of the registry with its latest id and version.
+    List {
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}
+
+pub async fn run(args: SchemasArgs) -> anyhow::Result<Outcome> {
+    match args.action {
+        SchemasAction::Lint { dir } => run_lint(&dir),
+        SchemasAction::Check { against, repo } => run_check(&repo, &against),
+        SchemasAction::Register { source, registry } => {
+            run_register(&source, &registry, false).await
+        }
+        SchemasAction::Diff { source, registry } => run_register(&source, &registry, true).await,
+        SchemasAction::List { registry } => run_list(&registry).await,
+    }
+}
+
+fn run_lint(dir: &Path) -> anyhow::Result<Outcome> {
+    if !dir.is_dir() {
+        bail!("{} is not a directory of .avsc files", dir.display());
+    }
+    let findings = lint(dir);
+    for f in &findings {
+        out(&format!(
+            "{}: {}: {}: {}\n",
+            f.file.display(),
+            f.field.as_deref().unwrap_or("-"),
+            f.rule,
+            f.message
+        ));
+    }
+    if findings.is_empty() {
+        let catalog = Catalog::load(dir)?;
+        out(&format!(
+            "ok: {} schemas in {} follow the rules\n",
+            catalog.entries().count(),
+            dir.display()
+        ));
+        Ok(Outcome::Ok)
+    } else {
+        Err(anyhow!(
+            "{} lint finding(s) in {}",
+            findings.len(),
+            dir.display()
+        ))
+    }
+}
+
+/// The top level of the git work tree that holds `dir`.
+fn git_toplevel(dir: &Path) -> anyhow::Result<PathBuf> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .with_context(|| format!("cannot run git in {}", dir.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} is not inside a git work tree: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim().to_string(),
+    ))
+}
+
+fn run_check(repo: &Path, against: &str) -> anyhow::Result<Outcome> {
+    let root = git_toplevel(repo)?;
+    // TODO(registry merge): pass `weft_registry::compat` (Confluent's rules, transitive levels)
+    // instead of the apache-avro reader/writer stand-in once the registry branch lands.
+    let changes = check_against_git_ref(&root, against, &avro_can_read)
+        .with_context(|| format!("checking avro/ against {against}"))?;
+    let mut incompatible = 0;
+    for c in &changes {
+        let kind = match c.kind {
+            ChangeKind::Added => "added",
+            ChangeKind::Modified => "modified",
+            ChangeKind::ReferenceChanged => "embeds a changed type",
+            ChangeKind::Removed => "removed",
+        };
+        if c.is_compatible() {
+            out(&format!(
+                "ok: {} ({kind}): {} at {}\n",
+                c.file.display(),
+                c.subject,
+                c.level
+            ));
+        } else {
+            incompatible += 1;
+            for p in &c.problems {
+                out(&format!(
+                    "{}: {}: {}: {} ({kind}): {p}\n",
+                    c.file.display(),
+                    c.subject,
+                    c.level,
+                    c.full_name
+                ));
+            }
+        }
+    }
+    if incompatible > 0 {
+        out(&format!(
+            "incompatible: {incompatible} of {} changed schema(s) break their subject's level since {against}\n",
+            changes.len()
+        ));
+        Ok(Outcome::Drift)
+    } else {
+        out(&format!(
+            "ok: {} changed schema(s) since {against}, all compatible\n",
+            changes.len()
+        ));
+        Ok(Outcome::Ok)
+    }
+}
+
+/// One subject `register` writes.
+struct Planned {
+    subject: String,
+    level: String,
+    full_name: String,
+    file: PathBuf,
+    schema: String,
+    canonical: String,
+}
+
+/// Every subject in dependency order: topic value subjects with their spec's level, then under
+/// its full name every schema no topic uses.
+fn plan(source: &SourceArgs) -> anyhow::Result<Vec<Planned>> {
+    let catalog = Catalog::load(&source.dir)?;
+    let specs = SpecSet::load(&source.topics)?;
+    let mut by_schema: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    for t in &specs.topics {
+        if catalog.get(&t.value_schema).is_none() {
+            bail!(
+                "{}: value_schema {} is not defined by any .avsc under {}",
+                t.path.display(),
+                t.value_schema,
+                source.dir.display()
+            );
+        }
+        by_schema
+            .entry(t.value_schema.as_str())
+            .or_default()
+            .push((t.value_subject.as_str(), t.compatibility.as_str()));
+    }
+    let mut planned = Vec::new();
+    for name in catalog.dependency_order() {
+        let entry = catalog.entry(name)?;
+        let schema = catalog.self_contained_json(name)?;
+        let canonical = catalog.canonical_form(name)?;
+        let subjects = match by_schema.get(name.as_str()) {
+            Some(subjects) => subjects.clone(),
+            None => vec![(name.as_str(), "BACKWARD")],
+        };
+        for (subject, level) in subjects {
+            planned.push(Planned {
+                subject: subject.to_string(),
+                level: level.to_string(),
+                full_name: name.clone(),
+                file: entry.path.clone(),
+                schema: schema.clone(),
+                canonical: canonical.clone(),
+            });
+        }
+    }
+    Ok(planned)
+}
+
+/// The canonical form of a registered schema text; `None` when it cannot be parsed alone (it
+/// uses references), which counts as different.
+fn registered_canonical(text: &str) -> Option<String> {
+    apache_avro::Schema::parse_str(text)
+        .ok()
+        .map(|s| s.canonical_form())
+}
+
+async fn run_register(
+    source: &SourceArgs,
+    registry: &RegistryArgs,
+    dry_run: bool,
+) -> anyhow::Result<Outcome> {
+    let planned = plan(source)?;
+    let client = SchemaRegistryClient::new(&registry.registry_url)?;
+    let (mut registered, mut unchanged, mut incompatible) = (0usize, 0usize, 0usize);
+    for p in &planned {
+        let subject = &p.subject;
+        let latest = client
+            .latest(subject)
+            .await
+            .with_context(|| format!("subject {subject}"))?;
+        let same = latest
+            .as_ref()
+            .is_some_and(|l| registered_canonical(&l.schema).as_deref() == Some(&p.canonical));
+        if dry_run {
+            let level = client
+                .subject_compatibility(subject)
+                .await
+                .with_context(|| format!("subject {subject}: reading its compatibility level"))?;
+            let level_note = match level {
+                Some(l) if l == p.level => String::new(),
+                Some(l) => format!(" (level {l} -> {})", p.level),
+                None => format!(" (level unset -> {})", p.level),
+            };
+            match &latest {
+                Some(l) if same => {
+                    unchanged += 1;
+                    out(&format!(
+                        "{subject} {} {} unchanged{level_note}\n",
+                        l.id, l.version
+                    ));
+                }
+                None => {
+                    registered += 1;
+                    out(&format!("{subject} - - new{level_note}\n"));
+                }
+                Some(l) => {
+                    let verdict = client
+                        .check_compatibility(subject, &p.schema, &[])
+                        .await
+                        .with_context(|| format!("subject {subject}: testing compatibility"))?;
+                    if verdict.is_compatible {
+                        registered += 1;
+                        out(&format!(
+                            "{subject} {} {} changed, compatible{level_note}\n",
+                            l.id, l.version
+                        ));
+                    } else {
+                        incompatible += 1;
+                        out(&format!(
+                            "{subject} {} {} changed, INCOMPATIBLE{level_note}: {} ({})\n",
+                            l.id,
+                            l.version,
+                            verdict.messages.join("; "),
+                            p.file.display()
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
+
+        client
+            .set_subject_compatibility(subject, &p.level)
+            .await
+            .with_context(|| format!("subject {subject}: setting compatibility {}", p.level))?;
+        if let (Some(l), true) = (&latest, same) {
+            unchanged += 1;
+            out(&format!("{subject} {} {} unchanged\n", l.id, l.version));
+            continue;
+        }
+        match client.register(subject, &p.schema, &[]).await {
+            Ok(id) => {
+                registered += 1;
+                let version = client
+                    .latest(subject)
+                    .await
+                    .with_context(|| format!("subject {subject}: reading the new version"))?
+                    .filter(|l| l.id == id)
+                    .map(|l| l.version.to_string())
+                    .unwrap_or_else(|| "?".to_string());
+                out(&format!("{subject} {id} {version} registered\n"));
+            }
+            Err(e) if e.is_incompatible() => {
+                incompatible += 1;
+                let details = match client.check_compatibility(subject, &p.schema, &[]).await {
+                    Ok(v) if !v.messages.is_empty() => format!("\n  {}", v.messages.join("\n  ")),
+                    _ => String::new(),
+                };
+                out(&format!(
+                    "{subject}: INCOMPATIBLE at {}: {} ({} from {}){details}\n",
+                    p.level,
+                    e.registry_message().unwrap_or_default(),
+                    p.full_name,
+                    p.file.display()
+                ));
+            }
+            Err(e) => {
+                return Err(anyhow!(e)).with_context(|| {
+                    format!(
+                        "subject {subject}: registering {} from {}",
+                        p.full_name,
+                        p.file.display()
+                    )
+                })
+            }
+        }
+    }
+    let verb = if dry_run { "would register" } else { "registered" };
+    out(&format!(
+        "{} subjects at {}: {verb} {registered}, unchanged {unchanged}, incompatible {incompatible}\n",
+        planned.len(),
+        client.url()
+    ));
+    Ok(if incompatible > 0 {
+        Outcome::Drift
+    } else {
+        Outcome::Ok
+    })
+}
+
+async fn run_list(registry: &RegistryArgs) -> anyhow::Result<Outcome> {
+    let client = SchemaRegistryClient::new(&registry.registry_url)?;
+    let subjects = client.subjects().await?;
+    for subject in &subjects {
+        match client.latest(subject).await? {
+            Some(l) => out(&format!("{subject} {} {}\n", l.id, l.version)),
+            None => out(&format!("{subject} - -\n")),
+        }
+    }
+    Ok(Outcome::Ok)
+}
