@@ -391,7 +391,11 @@ async fn run_register(
             }
         }
     }
-    let verb = if dry_run { "would register" } else { "registered" };
+    let verb = if dry_run {
+        "would register"
+    } else {
+        "registered"
+    };
     out(&format!(
         "{} subjects at {}: {verb} {registered}, unchanged {unchanged}, incompatible {incompatible}\n",
         planned.len(),
