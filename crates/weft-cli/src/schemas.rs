@@ -357,14 +357,27 @@ async fn run_register(
         match client.register(subject, &p.schema, &[]).await {
             Ok(id) => {
                 registered += 1;
-                let version = client
+                let now = client
                     .latest(subject)
                     .await
-                    .with_context(|| format!("subject {subject}: reading the new version"))?
-                    .filter(|l| l.id == id)
-                    .map(|l| l.version.to_string())
-                    .unwrap_or_else(|| "?".to_string());
-                out(&format!("{subject} {id} {version} registered\n"));
+                    .with_context(|| format!("subject {subject}: reading the new version"))?;
+                match now {
+                    Some(l) if l.id == id => {
+                        out(&format!("{subject} {id} {} registered\n", l.version))
+                    }
+                    latest => {
+                        // The registry matched an older version (a rollback): no new version.
+                        let old = client
+                            .lookup(subject, &p.schema, &[])
+                            .await
+                            .with_context(|| format!("subject {subject}: looking up id {id}"))?;
+                        let version = old.map_or("?".to_string(), |o| o.version.to_string());
+                        out(&format!(
+                            "{subject} {id} {version} registered (an older version; the latest is {})\n",
+                            latest.map_or("?".to_string(), |l| format!("version {} id {}", l.version, l.id))
+                        ));
+                    }
+                }
             }
             Err(e) if e.is_incompatible() => {
                 incompatible += 1;

@@ -73,13 +73,12 @@ pub enum ClientError {
         message: String,
     },
     /// The registry could not be reached or did not answer in time.
-    #[error("registry {url} unreachable: {source}")]
+    #[error("registry {url} unreachable: {}", chain(cause))]
     Unreachable {
         /// The request URL.
         url: String,
-        /// What reqwest said.
-        #[source]
-        source: reqwest::Error,
+        /// What reqwest said (its whole cause chain is in the message).
+        cause: reqwest::Error,
     },
     /// The answer is not Confluent's API.
     #[error("registry {url}: unexpected answer, HTTP {status}: {body}")]
@@ -208,9 +207,9 @@ impl SchemaRegistryClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
-            .map_err(|source| ClientError::Unreachable {
+            .map_err(|cause| ClientError::Unreachable {
                 url: base.clone(),
-                source,
+                cause,
             })?;
         Ok(Self { base, http })
     }
@@ -234,17 +233,17 @@ impl SchemaRegistryClient {
         let response = request
             .send()
             .await
-            .map_err(|source| ClientError::Unreachable {
+            .map_err(|cause| ClientError::Unreachable {
                 url: url.clone(),
-                source,
+                cause,
             })?;
         let status = response.status().as_u16();
         let text = response
             .text()
             .await
-            .map_err(|source| ClientError::Unreachable {
+            .map_err(|cause| ClientError::Unreachable {
                 url: url.clone(),
-                source,
+                cause,
             })?;
         let parsed: Option<Json> = serde_json::from_str(&text).ok();
         if (200..300).contains(&status) {
@@ -468,6 +467,20 @@ fn schema_body(schema: &str, references: &[SchemaReference]) -> Json {
         body["references"] = json!(references);
     }
     body
+}
+
+/// An error and its causes, `: `-separated, each said once (reqwest repeats itself).
+fn chain(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 fn excerpt(text: &str) -> String {
