@@ -202,6 +202,11 @@ fn check_forward_flags_a_removed_field_without_default() {
         "{line}"
     );
     assert!(line.contains("paid_at"), "{line}");
+    assert!(
+        out.contains("field OrderPaid.paid_at: removed"),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -233,6 +238,11 @@ fn check_backward_flags_an_added_field_without_default() {
         "{line}"
     );
     assert!(line.contains("channel"), "{line}");
+    assert!(
+        out.contains("field OrderPaid.channel: added without a default"),
+        "{}",
+        show(&o)
+    );
 }
 
 /// Serves weft's registry (`weft_registry::app`, in memory) on 127.0.0.1:0 from a background

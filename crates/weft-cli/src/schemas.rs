@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
+use serde_json::Value as Json;
 use weft_contracts::check::{avro_can_read, check_against_git_ref, ChangeKind};
 use weft_contracts::lint::lint;
 use weft_contracts::Catalog;
@@ -174,7 +175,16 @@ fn run_check(repo: &Path, against: &str) -> anyhow::Result<Outcome> {
     let root = git_toplevel(repo)?;
     // TODO(registry merge): pass `weft_registry::compat` (Confluent's rules, transitive levels)
     // instead of the apache-avro reader/writer stand-in once the registry branch lands.
-    let changes = check_against_git_ref(&root, against, &avro_can_read)
+    let compat = |new: &apache_avro::Schema, old: &apache_avro::Schema, level: &str| {
+        let problems = avro_can_read(new, old, level);
+        if problems.is_empty() {
+            return problems;
+        }
+        let mut located = field_problems(new, old, level);
+        located.extend(problems);
+        located
+    };
+    let changes = check_against_git_ref(&root, against, &compat)
         .with_context(|| format!("checking avro/ against {against}"))?;
     let mut incompatible = 0;
     for c in &changes {
@@ -431,4 +441,141 @@ async fn run_list(registry: &RegistryArgs) -> anyhow::Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// The fields a change breaks, as dotted paths from the top-level record (`OrderPaid.payload.
+/// channel`), for the levels' direction: BACKWARD (the new schema reads old data) flags fields the
+/// new schema adds without a default, FORWARD (old readers read new data) fields it removes that
+/// have no default; FULL both. Records are matched by name through unions, arrays and maps.
+/// apache-avro's own verdict names only the short field name; this adds where it is.
+fn field_problems(
+    new: &apache_avro::Schema,
+    old: &apache_avro::Schema,
+    level: &str,
+) -> Vec<String> {
+    let (Ok(new), Ok(old)) = (serde_json::to_value(new), serde_json::to_value(old)) else {
+        return Vec::new();
+    };
+    let backward = level.starts_with("BACKWARD") || level.starts_with("FULL");
+    let forward = level.starts_with("FORWARD") || level.starts_with("FULL");
+    let mut out = Vec::new();
+    let root = new
+        .get("name")
+        .and_then(Json::as_str)
+        .unwrap_or("record")
+        .to_string();
+    if backward {
+        missing_without_default(
+            &new,
+            &old,
+            &root,
+            "added without a default: the new schema cannot read data written before it",
+            &mut out,
+        );
+    }
+    if forward {
+        missing_without_default(
+            &old,
+            &new,
+            &root,
+            "removed, and it has no default: readers on the old schema need it",
+            &mut out,
+        );
+    }
+    out
+}
+
+/// Named records inside a type (through unions, arrays and maps), by name.
+fn records(ty: &Json) -> Vec<&Json> {
+    match ty {
+        Json::Array(branches) => branches.iter().flat_map(records).collect(),
+        Json::Object(map) => match map.get("type").and_then(Json::as_str) {
+            Some("record") => vec![ty],
+            Some("array") => map.get("items").map(records).unwrap_or_default(),
+            Some("map") => map.get("values").map(records).unwrap_or_default(),
+            _ => map.get("type").map(records).unwrap_or_default(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Fields of `reader` records that `writer` lacks and that have no default, at `path`.
+fn missing_without_default(
+    reader: &Json,
+    writer: &Json,
+    path: &str,
+    why: &str,
+    out: &mut Vec<String>,
+) {
+    let fields = |r: &Json| -> Vec<Json> {
+        r.get("fields")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let writer_fields = fields(writer);
+    for field in fields(reader) {
+        let Some(name) = field.get("name").and_then(Json::as_str) else {
+            continue;
+        };
+        let field_path = format!("{path}.{name}");
+        match writer_fields
+            .iter()
+            .find(|w| w.get("name").and_then(Json::as_str) == Some(name))
+        {
+            None if field.get("default").is_none() => {
+                out.push(format!("field {field_path}: {why}"));
+            }
+            None => {}
+            Some(w) => {
+                let (Some(rt), Some(wt)) = (field.get("type"), w.get("type")) else {
+                    continue;
+                };
+                let writer_records = records(wt);
+                for r in records(rt) {
+                    let name = r.get("name");
+                    if let Some(wr) = writer_records.iter().find(|w| w.get("name") == name) {
+                        missing_without_default(r, wr, &field_path, why, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(fields: &str) -> apache_avro::Schema {
+        apache_avro::Schema::parse_str(&format!(
+            r#"{{"type":"record","name":"Paid","namespace":"shop","fields":[
+                {{"name":"id","type":"string"}},
+                {{"name":"payload","type":{{"type":"record","name":"PaidPayload","fields":[{fields}]}}}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn nested_fields_are_named_by_path() {
+        let old = schema(r#"{"name":"at","type":"long"}"#);
+        let new = schema(r#"{"name":"at","type":"long"},{"name":"channel","type":"string"}"#);
+        let backward = field_problems(&new, &old, "BACKWARD");
+        assert_eq!(backward.len(), 1, "{backward:?}");
+        assert!(
+            backward[0].starts_with("field Paid.payload.channel: added"),
+            "{backward:?}"
+        );
+        assert!(field_problems(&new, &old, "FORWARD").is_empty());
+
+        let removed = schema(r#"{"name":"note","type":["null","string"],"default":null}"#);
+        let forward = field_problems(&removed, &old, "FORWARD_TRANSITIVE");
+        assert_eq!(forward.len(), 1, "{forward:?}");
+        assert!(
+            forward[0].starts_with("field Paid.payload.at: removed"),
+            "{forward:?}"
+        );
+        assert_eq!(field_problems(&removed, &old, "FULL").len(), 1);
+        assert!(field_problems(&removed, &old, "NONE").is_empty());
+    }
 }
