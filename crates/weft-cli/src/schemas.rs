@@ -37,7 +37,7 @@ use weft_contracts::check::{avro_can_read, check_against_git_ref, ChangeKind};
 use weft_contracts::lint::lint;
 use weft_contracts::Catalog;
 use weft_core::spec::SpecSet;
-use weft_schema_client::SchemaRegistryClient;
+use weft_schema_client::{Preview, Published, SchemaRegistryClient, SubjectSchema};
 
 use crate::{out, Outcome};
 
@@ -236,7 +236,6 @@ struct Planned {
     full_name: String,
     file: PathBuf,
     schema: String,
-    canonical: String,
 }
 
 /// Every subject in dependency order: topic value subjects with their spec's level, then under
@@ -263,7 +262,6 @@ fn plan(source: &SourceArgs) -> anyhow::Result<Vec<Planned>> {
     for name in catalog.dependency_order() {
         let entry = catalog.entry(name)?;
         let schema = catalog.self_contained_json(name)?;
-        let canonical = catalog.canonical_form(name)?;
         let subjects = match by_schema.get(name.as_str()) {
             Some(subjects) => subjects.clone(),
             None => vec![(name.as_str(), "BACKWARD")],
@@ -275,19 +273,10 @@ fn plan(source: &SourceArgs) -> anyhow::Result<Vec<Planned>> {
                 full_name: name.clone(),
                 file: entry.path.clone(),
                 schema: schema.clone(),
-                canonical: canonical.clone(),
             });
         }
     }
     Ok(planned)
-}
-
-/// The canonical form of a registered schema text; `None` when it cannot be parsed alone (it
-/// uses references), which counts as different.
-fn registered_canonical(text: &str) -> Option<String> {
-    apache_avro::Schema::parse_str(text)
-        .ok()
-        .map(|s| s.canonical_form())
 }
 
 async fn run_register(
@@ -300,117 +289,85 @@ async fn run_register(
     let (mut registered, mut unchanged, mut incompatible) = (0usize, 0usize, 0usize);
     for p in &planned {
         let subject = &p.subject;
-        let latest = client
-            .latest(subject)
-            .await
-            .with_context(|| format!("subject {subject}"))?;
-        let same = latest
-            .as_ref()
-            .is_some_and(|l| registered_canonical(&l.schema).as_deref() == Some(&p.canonical));
+        let wanted = SubjectSchema {
+            subject: subject.clone(),
+            level: p.level.clone(),
+            schema: p.schema.clone(),
+            references: Vec::new(),
+        };
+        let context = || {
+            format!(
+                "subject {subject} ({} from {})",
+                p.full_name,
+                p.file.display()
+            )
+        };
         if dry_run {
-            let level = client
-                .subject_compatibility(subject)
-                .await
-                .with_context(|| format!("subject {subject}: reading its compatibility level"))?;
+            let (preview, level) = client.preview(&wanted).await.with_context(context)?;
             let level_note = match level {
                 Some(l) if l == p.level => String::new(),
                 Some(l) => format!(" (level {l} -> {})", p.level),
                 None => format!(" (level unset -> {})", p.level),
             };
-            match &latest {
-                Some(l) if same => {
+            match preview {
+                Preview::Unchanged { id, version } => {
                     unchanged += 1;
-                    out(&format!(
-                        "{subject} {} {} unchanged{level_note}\n",
-                        l.id, l.version
-                    ));
+                    out(&format!("{subject} {id} {version} unchanged{level_note}\n"));
                 }
-                None => {
+                Preview::New => {
                     registered += 1;
                     out(&format!("{subject} - - new{level_note}\n"));
                 }
-                Some(l) => {
-                    let verdict = client
-                        .check_compatibility(subject, &p.schema, &[])
-                        .await
-                        .with_context(|| format!("subject {subject}: testing compatibility"))?;
-                    if verdict.is_compatible {
-                        registered += 1;
-                        out(&format!(
-                            "{subject} {} {} changed, compatible{level_note}\n",
-                            l.id, l.version
-                        ));
-                    } else {
-                        incompatible += 1;
-                        out(&format!(
-                            "{subject} {} {} changed, INCOMPATIBLE{level_note}: {} ({})\n",
-                            l.id,
-                            l.version,
-                            verdict.messages.join("; "),
-                            p.file.display()
-                        ));
-                    }
+                Preview::Compatible { latest: (id, v) } => {
+                    registered += 1;
+                    out(&format!(
+                        "{subject} {id} {v} changed, compatible{level_note}\n"
+                    ));
+                }
+                Preview::Incompatible {
+                    latest: (id, v),
+                    messages,
+                } => {
+                    incompatible += 1;
+                    out(&format!(
+                        "{subject} {id} {v} changed, INCOMPATIBLE{level_note}: {} ({})\n",
+                        messages.join("; "),
+                        p.file.display()
+                    ));
                 }
             }
             continue;
         }
-
-        client
-            .set_subject_compatibility(subject, &p.level)
-            .await
-            .with_context(|| format!("subject {subject}: setting compatibility {}", p.level))?;
-        if let (Some(l), true) = (&latest, same) {
-            unchanged += 1;
-            out(&format!("{subject} {} {} unchanged\n", l.id, l.version));
-            continue;
-        }
-        match client.register(subject, &p.schema, &[]).await {
-            Ok(id) => {
+        match client.publish(&wanted).await.with_context(context)? {
+            Published::Unchanged { id, version } => {
+                unchanged += 1;
+                out(&format!("{subject} {id} {version} unchanged\n"));
+            }
+            Published::Registered { id, version } => {
                 registered += 1;
-                let now = client
-                    .latest(subject)
-                    .await
-                    .with_context(|| format!("subject {subject}: reading the new version"))?;
-                match now {
-                    Some(l) if l.id == id => {
-                        out(&format!("{subject} {id} {} registered\n", l.version))
-                    }
-                    latest => {
-                        // The registry matched an older version (a rollback): no new version.
-                        let old = client
-                            .lookup(subject, &p.schema, &[])
-                            .await
-                            .with_context(|| format!("subject {subject}: looking up id {id}"))?;
-                        let version = old.map_or("?".to_string(), |o| o.version.to_string());
-                        out(&format!(
-                            "{subject} {id} {version} registered (an older version; the latest is {})\n",
-                            latest.map_or("?".to_string(), |l| format!("version {} id {}", l.version, l.id))
-                        ));
-                    }
-                }
+                out(&format!("{subject} {id} {version} registered\n"));
             }
-            Err(e) if e.is_incompatible() => {
-                incompatible += 1;
-                let details = match client.check_compatibility(subject, &p.schema, &[]).await {
-                    Ok(v) if !v.messages.is_empty() => format!("\n  {}", v.messages.join("\n  ")),
-                    _ => String::new(),
-                };
+            Published::MatchedOlder {
+                id,
+                version,
+                latest,
+            } => {
+                registered += 1;
                 out(&format!(
-                    "{subject}: INCOMPATIBLE at {}: {} ({} from {}){details}\n",
+                    "{subject} {id} {} registered (an older version; the latest is {})\n",
+                    version.map_or("?".to_string(), |v| v.to_string()),
+                    latest.map_or("?".to_string(), |(i, v)| format!("version {v} id {i}"))
+                ));
+            }
+            Published::Incompatible { message, details } => {
+                incompatible += 1;
+                let details: String = details.iter().map(|d| format!("\n  {d}")).collect();
+                out(&format!(
+                    "{subject}: INCOMPATIBLE at {}: {message} ({} from {}){details}\n",
                     p.level,
-                    e.registry_message().unwrap_or_default(),
                     p.full_name,
                     p.file.display()
                 ));
-            }
-            Err(e) => {
-                return Err(anyhow!(e)).with_context(|| {
-                    format!(
-                        "subject {subject}: registering {} from {}",
-                        p.full_name,
-                        p.file.display()
-                    )
-                })
             }
         }
     }

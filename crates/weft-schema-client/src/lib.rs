@@ -25,8 +25,13 @@
 //!   server without that route) → [`ClientError::Unexpected`] with the status and the start of the
 //!   body.
 //!
+//! [`publish`] builds `weft schemas register`'s idempotent per-subject step on these calls
+//! ([`SchemaRegistryClient::publish`], [`SchemaRegistryClient::preview`]).
+//!
 //! The client does not retry and does not cache: callers decide (the runtime caches ids, the CLI
 //! fails fast).
+
+pub mod publish;
 
 use std::time::Duration;
 
@@ -114,6 +119,8 @@ impl ClientError {
         self.error_code() == Some(codes::INCOMPATIBLE_SCHEMA)
     }
 }
+
+pub use publish::{Preview, Published, SubjectSchema};
 
 /// Result with [`ClientError`].
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

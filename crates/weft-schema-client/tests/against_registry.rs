@@ -176,3 +176,66 @@ async fn subject_config_lookup_and_incompatibility() {
     assert!(err.is_incompatible(), "{err}");
     assert!(!err.registry_message().unwrap_or_default().is_empty());
 }
+
+#[tokio::test]
+async fn publish_is_idempotent_and_reports_incompatibility() {
+    use weft_schema_client::{Preview, Published, SubjectSchema};
+    let client = SchemaRegistryClient::new(&start_registry().await).unwrap();
+    if !has_subject_config(&client).await {
+        return;
+    }
+    let wanted = |schema: &str| SubjectSchema {
+        subject: "shop.order-value".into(),
+        level: "FULL".into(),
+        schema: schema.into(),
+        references: Vec::new(),
+    };
+    assert_eq!(
+        client.preview(&wanted(ORDER_V1)).await.unwrap(),
+        (Preview::New, None)
+    );
+    let first = client.publish(&wanted(ORDER_V1)).await.unwrap();
+    let Published::Registered { id, version: 1 } = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        client
+            .subject_compatibility("shop.order-value")
+            .await
+            .unwrap(),
+        Some("FULL".into())
+    );
+    assert_eq!(
+        client.publish(&wanted(ORDER_V1)).await.unwrap(),
+        Published::Unchanged { id, version: 1 }
+    );
+    assert_eq!(
+        client.preview(&wanted(ORDER_V1)).await.unwrap().0,
+        Preview::Unchanged { id, version: 1 }
+    );
+    // An optional field with a default is FULL compatible; a required one is not.
+    assert!(matches!(
+        client.preview(&wanted(ORDER_V2)).await.unwrap().0,
+        Preview::Compatible { latest: (_, 1) }
+    ));
+    let (preview, level) = client.preview(&wanted(ORDER_BREAKING)).await.unwrap();
+    assert!(
+        matches!(preview, Preview::Incompatible { .. }),
+        "{preview:?}"
+    );
+    assert_eq!(level.as_deref(), Some("FULL"));
+    let refused = client.publish(&wanted(ORDER_BREAKING)).await.unwrap();
+    let Published::Incompatible { message, .. } = &refused else {
+        panic!("{refused:?}")
+    };
+    assert!(!message.is_empty(), "{refused:?}");
+    assert_eq!(
+        client
+            .latest("shop.order-value")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+}
