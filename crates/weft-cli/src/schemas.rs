@@ -68,6 +68,25 @@ struct RegistryArgs {
         default_value = "http://127.0.0.1:8081"
     )]
     registry_url: String,
+    /// User for HTTP basic auth (a Confluent Cloud API key).
+    #[arg(long, env = "WEFT_REGISTRY_USERNAME")]
+    registry_username: Option<String>,
+    /// Password for HTTP basic auth (a Confluent Cloud API secret).
+    #[arg(long, env = "WEFT_REGISTRY_PASSWORD", hide_env_values = true)]
+    registry_password: Option<String>,
+}
+
+impl RegistryArgs {
+    fn client(&self) -> anyhow::Result<SchemaRegistryClient> {
+        let client = SchemaRegistryClient::new(&self.registry_url)?;
+        Ok(match (&self.registry_username, &self.registry_password) {
+            (Some(user), password) => {
+                client.with_basic_auth(user, password.as_deref().unwrap_or_default())
+            }
+            (None, Some(_)) => bail!("--registry-password needs --registry-username"),
+            (None, None) => client,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,7 +304,7 @@ async fn run_register(
     dry_run: bool,
 ) -> anyhow::Result<Outcome> {
     let planned = plan(source)?;
-    let client = SchemaRegistryClient::new(&registry.registry_url)?;
+    let client = registry.client()?;
     let (mut registered, mut unchanged, mut incompatible) = (0usize, 0usize, 0usize);
     for p in &planned {
         let subject = &p.subject;
@@ -389,7 +408,7 @@ async fn run_register(
 }
 
 async fn run_list(registry: &RegistryArgs) -> anyhow::Result<Outcome> {
-    let client = SchemaRegistryClient::new(&registry.registry_url)?;
+    let client = registry.client()?;
     let subjects = client.subjects().await?;
     for subject in &subjects {
         match client.latest(subject).await? {

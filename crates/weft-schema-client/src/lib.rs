@@ -180,10 +180,21 @@ pub struct Compatibility {
 }
 
 /// A client of one registry. Cheap to clone (the connection pool is shared).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SchemaRegistryClient {
     base: String,
     http: reqwest::Client,
+    /// HTTP basic credentials (Confluent Cloud API key and secret, Karapace users).
+    basic_auth: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for SchemaRegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaRegistryClient")
+            .field("base", &self.base)
+            .field("basic_auth_user", &self.basic_auth.as_ref().map(|(u, _)| u))
+            .finish()
+    }
 }
 
 /// Percent-encodes one path segment (subjects may hold any character).
@@ -218,7 +229,18 @@ impl SchemaRegistryClient {
                 url: base.clone(),
                 cause,
             })?;
-        Ok(Self { base, http })
+        Ok(Self {
+            base,
+            http,
+            basic_auth: None,
+        })
+    }
+
+    /// Sends HTTP basic credentials with every request (e.g. a Confluent Cloud API key and
+    /// secret). The password never appears in errors or `Debug` output.
+    pub fn with_basic_auth(mut self, username: &str, password: &str) -> Self {
+        self.basic_auth = Some((username.to_string(), password.to_string()));
+        self
     }
 
     /// The base URL.
@@ -232,6 +254,9 @@ impl SchemaRegistryClient {
             .http
             .request(method, &url)
             .header(reqwest::header::ACCEPT, CONTENT_TYPE);
+        if let Some((user, password)) = &self.basic_auth {
+            request = request.basic_auth(user, Some(password));
+        }
         if let Some(body) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
@@ -523,6 +548,15 @@ mod tests {
             Err(ClientError::BadUrl(_))
         ));
         assert!(SchemaRegistryClient::new("http://127.0.0.1:8081/").is_ok());
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let c = SchemaRegistryClient::new("http://127.0.0.1:8081")
+            .unwrap()
+            .with_basic_auth("key", "s3cret");
+        let text = format!("{c:?}");
+        assert!(text.contains("key") && !text.contains("s3cret"), "{text}");
     }
 
     #[test]

@@ -239,3 +239,43 @@ async fn publish_is_idempotent_and_reports_incompatibility() {
         1
     );
 }
+
+#[tokio::test]
+async fn basic_auth_is_sent() {
+    // A socket that records the request it gets and answers like a registry.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed before the headers ended");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = "[]";
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        socket.write_all(reply.as_bytes()).await.unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    let client = SchemaRegistryClient::new(&url)
+        .unwrap()
+        .with_basic_auth("key", "secret");
+    assert_eq!(client.subjects().await.unwrap(), Vec::<String>::new());
+    let request = server.await.unwrap();
+    // base64("key:secret") = a2V5OnNlY3JldA==
+    let auth = request
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no authorization header in\n{request}"));
+    assert_eq!(auth, "Basic a2V5OnNlY3JldA==");
+}
