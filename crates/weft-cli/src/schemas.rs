@@ -12,7 +12,8 @@
 //!   its full name. Before registering it sets the subject's compatibility level from the spec.
 //!   It prints `subject id version registered|unchanged`; a second run changes nothing. A schema
 //!   the registry rejects as incompatible is printed with the registry's message and makes the
-//!   command exit 3 after the other subjects are done.
+//!   command exit 3 after the other subjects are done. The per-subject step is
+//!   `weft_schema_client::SchemaRegistryClient::publish`; this module plans and prints.
 //! - `diff` shows what `register` would do without writing; exits 3 when the registry would
 //!   reject a schema.
 //! - `list` prints every subject of the registry with its latest id and version.
