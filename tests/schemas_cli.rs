@@ -479,3 +479,37 @@ fn register_rejects_a_spec_whose_schema_does_not_exist() {
         show(&o)
     );
 }
+
+#[test]
+fn list_prints_every_subject_with_its_latest_id_and_version() {
+    let url = start_registry();
+    let client = SchemaRegistryClient::new(&url).unwrap();
+    let v1 = order_paid(&[PAID_AT]);
+    let v2 = order_paid(&[PAID_AT, NOTE]);
+    let (id1, id2) = block_on(async {
+        let a = client
+            .register("shop.order.paid.v1-value", &v1, &[])
+            .await
+            .unwrap();
+        let b = client
+            .register("shop.order.paid.v1-value", &v2, &[])
+            .await
+            .unwrap();
+        client.register("other-value", &v1, &[]).await.unwrap();
+        (a, b)
+    });
+    let o = weft(&repo(), &["schemas", "list", "--registry-url", &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("shop.order.paid.v1-value {id2} 2\n")),
+        "{}",
+        show(&o)
+    );
+    // The same schema under another subject keeps its id.
+    assert!(
+        out.contains(&format!("other-value {id1} 1\n")),
+        "{}",
+        show(&o)
+    );
+}
