@@ -2,13 +2,15 @@
 //! request for a library crate; no library depends on clap.
 //!
 //! Exit codes (documented in README.md): 0 success, 1 error, 2 usage error (clap), 3 drift found
-//! by a check (`weft topics check`).
+//! by a check (`weft topics check`, `weft schemas check`, `weft schemas register` rejected as
+//! incompatible).
 
 mod args;
 mod bench;
 mod demo;
 mod offsets;
 mod run;
+mod schemas;
 mod topics;
 
 use std::process::ExitCode;
@@ -43,6 +45,8 @@ enum Command {
     Run(run::RunArgs),
     /// The main job: provision topics, produce and consume keyed events end to end, report.
     Demo(demo::DemoArgs),
+    /// Avro contracts: lint, check against a git ref, register with the schema registry.
+    Schemas(schemas::SchemasArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args, &kafka).await,
             Command::Run(args) => run::run(args, &kafka).await,
             Command::Bench(args) => bench::run(args, &kafka).await,
+            Command::Schemas(args) => schemas::run(args).await,
         }
     });
     match result {
