@@ -133,9 +133,11 @@ pub async fn run(args: SchemasArgs) -> anyhow::Result<Outcome> {
         SchemasAction::Lint { dir } => run_lint(&dir),
         SchemasAction::Check { against, repo } => run_check(&repo, &against),
         SchemasAction::Register { source, registry } => {
-            run_register(&source, &registry, false).await
+            run_register(&source, &registry, false, true).await
         }
-        SchemasAction::Diff { source, registry } => run_register(&source, &registry, true).await,
+        SchemasAction::Diff { source, registry } => {
+            run_register(&source, &registry, true, true).await
+        }
         SchemasAction::List { registry } => run_list(&registry).await,
     }
 }
@@ -299,11 +301,36 @@ fn plan(source: &SourceArgs) -> anyhow::Result<Vec<Planned>> {
     Ok(planned)
 }
 
+/// Registers every schema of `dir` at `url` as `weft schemas register` does, printing only the
+/// summary line (and any incompatibility); for the demo.
+pub(crate) async fn register_quietly(
+    dir: &Path,
+    topics: &Path,
+    url: &str,
+) -> anyhow::Result<Outcome> {
+    let source = SourceArgs {
+        dir: dir.to_path_buf(),
+        topics: topics.to_path_buf(),
+    };
+    let registry = RegistryArgs {
+        registry_url: url.to_string(),
+        registry_username: None,
+        registry_password: None,
+    };
+    run_register(&source, &registry, false, false).await
+}
+
 async fn run_register(
     source: &SourceArgs,
     registry: &RegistryArgs,
     dry_run: bool,
+    each: bool,
 ) -> anyhow::Result<Outcome> {
+    let out = |line: &str| {
+        if each || line.contains("INCOMPATIBLE") {
+            out(line)
+        }
+    };
     let planned = plan(source)?;
     let client = registry.client()?;
     let (mut registered, mut unchanged, mut incompatible) = (0usize, 0usize, 0usize);
@@ -396,7 +423,7 @@ async fn run_register(
     } else {
         "registered"
     };
-    out(&format!(
+    crate::out(&format!(
         "{} subjects at {}: {verb} {registered}, unchanged {unchanged}, incompatible {incompatible}\n",
         planned.len(),
         client.url()

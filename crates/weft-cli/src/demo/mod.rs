@@ -3,8 +3,8 @@
 //! 1. provisions every topic of `topics/` (with retry and dead-letter topics; replication clamped
 //!    for the one-node broker);
 //! 2. starts a schema registry on `--registry-listen` (unless `--registry-url` names one);
-//! 3. starts every registered processor in this process (`weft run --all`), schemas registered
-//!    through the registry;
+//! 3. registers every schema (`weft schemas register`), then starts every registered processor
+//!    in this process (`weft run --all`);
 //! 4. publishes a realistic scenario per seed system ([`scenarios`]), poison and undecodable
 //!    records included;
 //! 5. waits until every processor group has committed everything (no lag), or fails after
@@ -118,6 +118,15 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         }
     };
     println!("registry:   {registry_url}");
+    print!("schemas:    ");
+    if let Outcome::Drift =
+        crate::schemas::register_quietly(&args.avro_dir, &args.topics_dir, &registry_url).await?
+    {
+        bail!(
+            "a schema in {} is incompatible with what the registry holds",
+            args.avro_dir.display()
+        );
+    }
 
     // 3. The processors.
     let processors = weft_processors::all(&ProcessorConfig::default());
@@ -157,7 +166,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
     let settings = RunSettings {
         instance_id: "demo".into(),
         registry_url: registry_url.clone(),
-        auto_register: true,
+        auto_register: false,
         avro_dir: args.avro_dir.clone(),
         topics_dir: args.topics_dir.clone(),
         max_batch: 500,
