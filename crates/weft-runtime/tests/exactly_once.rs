@@ -1,6 +1,8 @@
 //! Exactly-once proof against the real broker, after Apache Kafka's `transactions_test.py`:
-//! keyed events copied by `weft-copier` running as two OS processes that are SIGKILLed and
-//! restarted mid-stream; a concurrent and a final read_committed reader count event ids.
+//! 50,000 keyed events (1% poison, 1% undecodable) copied by `weft-copier` (the transaction loop
+//! every weft processor runs on) as OS processes: one instance, scaled to three at 10% progress,
+//! SIGKILLed and restarted four times mid-stream, scaled back to one (SIGTERM, exit 0) at 80%;
+//! a concurrent and a final read_committed reader count event ids.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +15,7 @@ use weft_testkit::{
 };
 
 const PARTITIONS: i32 = 3;
-const EVENTS: usize = 20_000;
+const EVENTS: usize = 50_000;
 const KEYS: usize = 100;
 
 /// The input: `evt:<id>:<key>:<seq>`; 1% marked poison, 1% not `evt:` at all (undecodable).
@@ -70,6 +72,26 @@ impl Drop for Copiers {
     }
 }
 
+/// SIGTERM, then the exit code (within 30 s).
+async fn stop(c: &mut Child) -> Option<i32> {
+    let ok = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let stop_by = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            return s.code();
+        }
+        assert!(
+            Instant::now() < stop_by,
+            "a copier did not stop within 30 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn copies_exactly_once_through_sigkills() {
     let run = unique("eos");
@@ -116,12 +138,14 @@ async fn copies_exactly_once_through_sigkills() {
     }
     producer.flush(Duration::from_secs(60)).unwrap();
 
-    // Two instances; SIGKILL one at each progress mark and restart it with the same identity.
-    copiers.children = vec![copiers.spawn(0), copiers.spawn(1)];
+    // One instance, scaled to three; SIGKILL one at each progress mark and restart it with the
+    // same identity (it fences its predecessor); scaled back to one near the end.
+    copiers.children = vec![copiers.spawn(0)];
     let concurrent = reader(&copiers.output, PARTITIONS, "read_committed");
     let mut seen = BTreeSet::new();
-    let marks = [0.15, 0.30, 0.45, 0.60, 0.75];
+    let marks = [0.20, 0.35, 0.50, 0.65];
     let mut kills = 0;
+    let (mut scaled_up, mut scaled_down) = (false, false);
     let deadline = Instant::now() + Duration::from_secs(300);
     while seen.len() < expected_out.len() {
         assert!(
@@ -134,8 +158,24 @@ async fn copies_exactly_once_through_sigkills() {
         if let Some(Ok(m)) = concurrent.poll(Duration::from_millis(100)) {
             seen.insert(ReadRecord::of(&m).value);
         }
-        if kills < marks.len() && seen.len() as f64 >= marks[kills] * expected_out.len() as f64 {
-            let victim = kills % 2;
+        let progress = seen.len() as f64 / expected_out.len() as f64;
+        if !scaled_up && progress >= 0.10 {
+            copiers.children.push(copiers.spawn(1));
+            copiers.children.push(copiers.spawn(2));
+            scaled_up = true;
+        }
+        if !scaled_down && progress >= 0.80 {
+            for mut c in copiers.children.drain(1..).collect::<Vec<_>>() {
+                assert_eq!(
+                    stop(&mut c).await,
+                    Some(0),
+                    "scale-down SIGTERM must exit 0"
+                );
+            }
+            scaled_down = true;
+        }
+        if kills < marks.len() && progress >= marks[kills] && !scaled_down {
+            let victim = kills % copiers.children.len();
             copiers.children[victim].kill().unwrap(); // SIGKILL
             copiers.children[victim].wait().unwrap();
             copiers.children[victim] = copiers.spawn(victim);
@@ -147,33 +187,15 @@ async fn copies_exactly_once_through_sigkills() {
         marks.len(),
         "every planned SIGKILL happened mid-stream"
     );
+    assert!(scaled_up && scaled_down, "scaled 1 -> 3 -> 1 mid-stream");
     assert_eq!(
         seen, expected_out,
         "the concurrent read_committed reader saw other ids"
     );
 
     // Clean shutdown: SIGTERM commits, leaves the group and exits 0.
-    for c in &copiers.children {
-        let ok = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-    for c in &mut copiers.children {
-        let stop_by = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = c.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < stop_by,
-                "a copier did not stop within 30 s of SIGTERM"
-            );
-            std::thread::yield_now();
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert!(status.success(), "SIGTERM must end in exit 0, got {status}");
+    for mut c in copiers.children.drain(..).collect::<Vec<_>>() {
+        assert_eq!(stop(&mut c).await, Some(0), "SIGTERM must end in exit 0");
     }
 
     // Final read: every id, per-key order, dead letters with their headers.
@@ -227,7 +249,7 @@ async fn copies_exactly_once_through_sigkills() {
         assert!(!r.headers["weft-dlq-error-message"].is_empty());
     }
     eprintln!(
-        "exactly-once: {} events, {} copied, {} dead-lettered, {kills} SIGKILLs, {dups} duplicate ids",
+        "exactly-once: {} events, {} copied, {} dead-lettered, {kills} SIGKILLs, scaled 1->3->1, {dups} duplicate ids",
         EVENTS,
         expected_out.len(),
         dlq_values.len()
