@@ -67,16 +67,63 @@ pub(crate) fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// Logs to stderr filtered by `WEFT_LOG` (default `warn`), and, when an OTLP endpoint is set in
+/// the standard `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (OTLP over
+/// HTTP/protobuf), exports the per-event processing spans (`weft::process`, children of the
+/// producers' `traceparent`) with service name `OTEL_SERVICE_NAME` (default `weft`). Off otherwise.
+fn init_tracing() -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let endpoint = [
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|e| !e.is_empty()));
+    if !endpoint {
+        tracing_subscriber::registry().with(fmt).init();
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "weft".into());
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build(),
+        )
+        .build();
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("weft"))
+        .with_filter(
+            tracing_subscriber::filter::Targets::new().with_target("weft", tracing::Level::INFO),
+        );
+    tracing_subscriber::registry().with(fmt).with(otel).init();
+    Ok(Some(provider))
+}
+
 /// Parses the command line, runs the subcommand, and maps its result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let tracer = match init_tracing() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -94,6 +141,10 @@ pub fn main() -> ExitCode {
             Command::Schemas(args) => schemas::run(args).await,
         }
     });
+    if let Some(provider) = tracer {
+        // Flush the spans still batched.
+        let _ = provider.shutdown();
+    }
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Drift) => ExitCode::from(EXIT_DRIFT),

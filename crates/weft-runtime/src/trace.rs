@@ -6,7 +6,9 @@
 //! 32 hex digits, random otherwise). A malformed header is never an error: tracing must not turn
 //! a good event into a dead letter.
 
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use rand::Rng;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// A parsed `traceparent`: version 00, trace id, parent span id, flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,37 @@ impl TraceParent {
     pub fn header_value(&self) -> String {
         format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags)
     }
+}
+
+/// Makes `span` a child of the remote span `parent` in OpenTelemetry, when an OpenTelemetry layer
+/// is installed (`weft` installs one when an OTLP endpoint is configured); a no-op otherwise.
+pub fn set_remote_parent(span: &tracing::Span, parent: &TraceParent) {
+    let (Ok(trace_id), Ok(span_id)) = (
+        TraceId::from_hex(&parent.trace_id),
+        SpanId::from_hex(&parent.span_id),
+    ) else {
+        return;
+    };
+    let remote = SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::new(parent.flags),
+        true,
+        TraceState::default(),
+    );
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+}
+
+/// The `traceparent` of `span` as OpenTelemetry sees it, when it is recorded (an OpenTelemetry
+/// layer is installed and the span is enabled); `None` otherwise.
+pub fn of_span(span: &tracing::Span) -> Option<TraceParent> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| TraceParent {
+        trace_id: sc.trace_id().to_string(),
+        span_id: sc.span_id().to_string(),
+        flags: sc.trace_flags().to_u8(),
+    })
 }
 
 #[cfg(test)]

@@ -523,7 +523,8 @@ impl TypedProcessor {
         }
     }
 
-    /// Encodes one typed output into the record that goes to Kafka.
+    /// Encodes one typed output into the record that goes to Kafka, with `parent` (the span that
+    /// produced it) as its `traceparent`, or a new trace when there is none.
     pub(crate) fn encode_output(
         &self,
         out: &Out,
@@ -543,7 +544,7 @@ impl TypedProcessor {
         })?;
         let m = out.metadata();
         let trace = match parent {
-            Some(p) => p.child(),
+            Some(p) => p.clone(),
             None => TraceParent::root(m.trace_id.as_deref()),
         };
         let headers = vec![
@@ -575,19 +576,24 @@ impl RecordProcessor for TypedProcessor {
             .find(|(k, _)| *k == h::TRACEPARENT)
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
             .and_then(TraceParent::parse);
-        let span = tracing::debug_span!(
+        // One span per event, a child of the producer's span; exported when OTLP is configured.
+        let span = tracing::info_span!(
+            target: "weft::process",
             "process",
             processor = self.processor.name,
             topic = record.topic,
             partition = record.partition,
             offset = record.offset,
-            trace_id = parent.as_ref().map(|p| p.trace_id.as_str()),
-            parent_span_id = parent.as_ref().map(|p| p.span_id.as_str()),
         );
+        if let Some(p) = &parent {
+            crate::trace::set_remote_parent(&span, p);
+        }
         let _entered = span.enter();
+        // Outputs name this span as their parent: the recorded one, else a fresh child id.
+        let mine = crate::trace::of_span(&span).or_else(|| parent.as_ref().map(TraceParent::child));
         let outs = self.process_typed(record)?;
         outs.iter()
-            .map(|o| self.encode_output(o, parent.as_ref()))
+            .map(|o| self.encode_output(o, mine.as_ref()))
             .collect()
     }
 }
