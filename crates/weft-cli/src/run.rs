@@ -62,6 +62,9 @@ pub struct RunArgs {
     /// Where /health/live, /health/ready and /metrics are served ("off" to disable).
     #[arg(long, env = "WEFT_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     metrics_listen: String,
+    /// Where sink processors (search indexer, ERP sync) write `<sink>.jsonl`.
+    #[arg(long, env = "WEFT_SINK_DIR", default_value = "sinks")]
+    sink_dir: std::path::PathBuf,
     /// Prefix of every contract topic on the wire (a private namespace, e.g. `dev-alice.`).
     #[arg(long, env = "WEFT_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
@@ -98,6 +101,7 @@ impl RunArgs {
             },
             metrics_listen,
             shutdown,
+            sink_dir: self.sink_dir.clone(),
             topic_prefix: self.topic_prefix.clone(),
         })
     }

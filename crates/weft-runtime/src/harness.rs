@@ -14,12 +14,14 @@ use weft_core::spec::SpecSet;
 
 use crate::processor::{Output, ProcessError, Record};
 use crate::schemas::LocalSchemas;
+use crate::sink::{MemorySinks, SinkLine};
 use crate::typed::{Out, Processor, TypedProcessor};
 use crate::RuntimeError;
 
 /// Feeds events to one processor and returns what it emits.
 pub struct TestDriver {
     typed: TypedProcessor,
+    sinks: Arc<MemorySinks>,
     offset: i64,
 }
 
@@ -33,9 +35,15 @@ impl TestDriver {
 
     /// A driver for `processor` with the schemas of `catalog`.
     pub fn with_catalog(processor: Processor, catalog: &Catalog) -> Result<Self, RuntimeError> {
+        let sinks = Arc::new(MemorySinks::default());
         let typed =
-            TypedProcessor::new(Arc::new(processor), catalog, Arc::new(LocalSchemas::new()))?;
-        Ok(TestDriver { typed, offset: 0 })
+            TypedProcessor::new(Arc::new(processor), catalog, Arc::new(LocalSchemas::new()))?
+                .with_sinks(sinks.clone());
+        Ok(TestDriver {
+            typed,
+            sinks,
+            offset: 0,
+        })
     }
 
     /// Feeds one event to the handler of `P::TOPIC`; returns the outputs, each already encoded and
@@ -73,6 +81,11 @@ impl TestDriver {
             self.typed.encode_output(out, None)?;
         }
         Ok(outs)
+    }
+
+    /// Every document sink handlers wrote, once per event id, in order.
+    pub fn sink_lines(&self) -> Vec<SinkLine> {
+        self.sinks.lines()
     }
 
     /// Feeds one event and returns the records as they would be produced (topic, key, framed

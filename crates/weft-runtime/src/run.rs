@@ -23,6 +23,7 @@ use weft_core::spec::SpecSet;
 use crate::failure::FailurePolicy;
 use crate::metrics::{self, Metrics};
 use crate::schemas::{RegistrySchemas, SchemaSource};
+use crate::sink::{FileSinks, SinkWriter};
 use crate::txn_loop::{run_loop, BreakerSettings, LoopSettings, LoopStats};
 use crate::typed::{Processor, TypedProcessor};
 use crate::RuntimeError;
@@ -50,6 +51,8 @@ pub struct RunSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Set to ask every loop to finish its transaction and stop.
     pub shutdown: Arc<AtomicBool>,
+    /// Where sink processors write their documents (`<dir>/<sink>.jsonl`).
+    pub sink_dir: PathBuf,
     /// Prepended to every contract topic (see [`TypedProcessor::with_topic_prefix`]); empty
     /// normally.
     pub topic_prefix: String,
@@ -81,6 +84,7 @@ pub async fn run_processors(
         settings.auto_register,
     )?);
     let metrics = Metrics::new();
+    let sinks: Arc<dyn SinkWriter> = Arc::new(FileSinks::new(&settings.sink_dir));
     if let Some(addr) = settings.metrics_listen {
         let bound = metrics::serve(addr, metrics.clone()).await?;
         info!("health and metrics on http://{bound}");
@@ -95,7 +99,8 @@ pub async fn run_processors(
             .collect();
         let typed = TypedProcessor::new(Arc::new(processor), &catalog, schemas.clone())?
             .with_metrics(metrics.clone())
-            .with_topic_prefix(&settings.topic_prefix);
+            .with_topic_prefix(&settings.topic_prefix)
+            .with_sinks(sinks.clone());
         // The registry client blocks: resolve off the async threads.
         let typed = tokio::task::spawn_blocking(move || typed.resolve_outputs().map(|()| typed))
             .await

@@ -42,6 +42,7 @@ use weft_core::headers as h;
 use crate::metrics::Metrics;
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::schemas::SchemaSource;
+use crate::sink::{MemorySinks, SinkLine, SinkWriter};
 use crate::trace::TraceParent;
 use crate::RuntimeError;
 
@@ -194,8 +195,14 @@ trait Handler: Send + Sync {
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
-    ) -> Result<Vec<Out>, ProcessError>;
+    ) -> Result<Handled, ProcessError>;
     fn example(&self) -> Box<dyn ErasedEvent>;
+}
+
+/// What a handler produced: output events, or a sink document.
+enum Handled {
+    Outs(Vec<Out>),
+    Line(SinkLine),
 }
 
 /// What the metrics need of a decoded input.
@@ -221,6 +228,40 @@ struct TypedHandler<P> {
     f: Box<HandlerFn<P>>,
 }
 
+/// Decodes the input (resolving the writer's schema to the contract's) and notes what the
+/// metrics need.
+fn decode_input<P: Contract>(
+    processor: &'static str,
+    writer: &Schema,
+    reader: &Schema,
+    body: &[u8],
+    meta: InputMeta,
+    seen: &mut Option<Seen>,
+) -> Result<In<P>, ProcessError> {
+    let event: Event<P> = weft_contracts::codec::decode_resolved(writer, Some(reader), body)
+        .map_err(|e| ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA)))?;
+    *seen = Some(Seen {
+        occurred_at: event.metadata.occurred_at,
+        tenant: event.metadata.tenant_id.clone(),
+        sla: P::PRIORITY.sla(),
+    });
+    Ok(In {
+        processor,
+        topic: meta.topic,
+        partition: meta.partition,
+        offset: meta.offset,
+        key: meta.key,
+        headers: meta.headers,
+        attempt: meta.attempt,
+        event,
+    })
+}
+
+fn example_of<P: Contract + Example>() -> Box<dyn ErasedEvent> {
+    let metadata = EventMetadata::new_for::<P>("weft-compliance", "weft-compliance");
+    Box::new(Event::new(metadata, P::example()))
+}
+
 impl<P: Contract + Example> Handler for TypedHandler<P> {
     fn schema(&self) -> &'static str {
         P::SCHEMA
@@ -234,32 +275,48 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
-    ) -> Result<Vec<Out>, ProcessError> {
-        let event: Event<P> = weft_contracts::codec::decode_resolved(writer, Some(reader), body)
-            .map_err(|e| {
-                ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA))
-            })?;
-        *seen = Some(Seen {
-            occurred_at: event.metadata.occurred_at,
-            tenant: event.metadata.tenant_id.clone(),
-            sla: P::PRIORITY.sla(),
-        });
-        let input = In {
-            processor,
-            topic: meta.topic,
-            partition: meta.partition,
-            offset: meta.offset,
-            key: meta.key,
-            headers: meta.headers,
-            attempt: meta.attempt,
-            event,
-        };
-        (self.f)(&input)
+    ) -> Result<Handled, ProcessError> {
+        let input = decode_input::<P>(processor, writer, reader, body, meta, seen)?;
+        (self.f)(&input).map(Handled::Outs)
     }
 
     fn example(&self) -> Box<dyn ErasedEvent> {
-        let metadata = EventMetadata::new_for::<P>("weft-compliance", "weft-compliance");
-        Box::new(Event::new(metadata, P::example()))
+        example_of::<P>()
+    }
+}
+
+type SinkFn<P> = dyn Fn(&In<P>) -> Result<serde_json::Value, ProcessError> + Send + Sync;
+
+struct SinkHandler<P> {
+    sink: &'static str,
+    f: Box<SinkFn<P>>,
+}
+
+impl<P: Contract + Example> Handler for SinkHandler<P> {
+    fn schema(&self) -> &'static str {
+        P::SCHEMA
+    }
+
+    fn handle(
+        &self,
+        processor: &'static str,
+        writer: &Schema,
+        reader: &Schema,
+        body: &[u8],
+        meta: InputMeta,
+        seen: &mut Option<Seen>,
+    ) -> Result<Handled, ProcessError> {
+        let input = decode_input::<P>(processor, writer, reader, body, meta, seen)?;
+        let document = (self.f)(&input)?;
+        Ok(Handled::Line(SinkLine {
+            sink: self.sink,
+            event_id: input.event.metadata.event_id.clone(),
+            document,
+        }))
+    }
+
+    fn example(&self) -> Box<dyn ErasedEvent> {
+        example_of::<P>()
     }
 }
 
@@ -298,6 +355,24 @@ impl Processor {
     ) -> Self {
         self.handlers
             .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
+        self
+    }
+
+    /// Sends events of contract `P` (from `P::TOPIC`) to the sink named `sink`: `f` returns the
+    /// document that would be sent (to a search index, an ERP); the runtime writes it once per
+    /// event id (see [`crate::sink`]).
+    pub fn sink<P: Contract + Example>(
+        mut self,
+        sink: &'static str,
+        f: impl Fn(&In<P>) -> Result<serde_json::Value, ProcessError> + Send + Sync + 'static,
+    ) -> Self {
+        self.handlers.insert(
+            P::TOPIC,
+            Box::new(SinkHandler {
+                sink,
+                f: Box::new(f),
+            }),
+        );
         self
     }
 
@@ -342,6 +417,7 @@ pub struct TypedProcessor {
     inputs: BTreeMap<&'static str, Schema>,
     outputs: BTreeMap<&'static str, Schema>,
     metrics: Option<Metrics>,
+    sinks: Arc<dyn SinkWriter>,
     /// Prepended to every contract topic (inputs and outputs) on the wire: `""` normally; a
     /// namespace such as `bench-1a2b.` to run a processor on a private copy of its topics.
     topic_prefix: String,
@@ -377,8 +453,15 @@ impl TypedProcessor {
             inputs,
             outputs,
             metrics: None,
+            sinks: Arc::new(MemorySinks::default()),
             topic_prefix: String::new(),
         })
+    }
+
+    /// Where sink processors' documents go (in memory until set).
+    pub fn with_sinks(mut self, sinks: Arc<dyn SinkWriter>) -> Self {
+        self.sinks = sinks;
+        self
     }
 
     /// Runs on `<prefix><topic>` instead of each contract topic (inputs, outputs and their
@@ -490,7 +573,15 @@ impl TypedProcessor {
         if let (Some(m), Some(seen)) = (&self.metrics, &seen) {
             self.observe(m, topic, seen, result.as_ref().err());
         }
-        let outs = result?;
+        let outs = match result? {
+            Handled::Outs(outs) => outs,
+            Handled::Line(line) => {
+                self.sinks
+                    .write(&line)
+                    .map_err(|e| ProcessError::Transient(format!("sink {}: {e}", line.sink)))?;
+                return Ok(Vec::new());
+            }
+        };
         for out in &outs {
             if !self.outputs.contains_key(out.topic()) {
                 return Err(ProcessError::Fatal(format!(

@@ -65,6 +65,9 @@ pub struct DemoArgs {
     /// How long to wait for the flows to settle.
     #[arg(long, env = "WEFT_DEMO_SETTLE_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
     settle_timeout: Duration,
+    /// Where the sink processors (search indexer, ERP sync) write their documents.
+    #[arg(long, env = "WEFT_SINK_DIR", default_value = "target/weft-demo-sinks")]
+    sink_dir: PathBuf,
     /// Keep the broker topics, registry and processors running after the report (Ctrl-C stops).
     #[arg(long, env = "WEFT_DEMO_KEEP")]
     keep: bool,
@@ -174,6 +177,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         breaker: BreakerSettings::default(),
         metrics_listen: Some(args.metrics_listen),
         shutdown: shutdown.clone(),
+        sink_dir: args.sink_dir.clone(),
         topic_prefix: String::new(),
     };
     let run_kafka = kafka.clone();
