@@ -16,7 +16,7 @@ pub struct ProcessorConfig {}
 
 /// Every registered processor.
 pub fn all(_config: &ProcessorConfig) -> Vec<Processor> {
-    vec![b2b::notifications::processor()]
+    vec![b2b::notifications::processor(), b2b::inventory::processor()]
 }
 
 /// The registered processor named `name`.
