@@ -7,16 +7,88 @@
 //! `consumers`), and add one line to [`all`]. The compliance test (`tests` below) then checks it.
 
 pub mod b2b;
+pub mod collector;
+pub mod composerp;
+pub mod cypher;
+pub mod viscount;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use weft_runtime::Processor;
 
+/// Replenishment thresholds per item, with a default (Composerp).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thresholds {
+    per_item: BTreeMap<String, i64>,
+    default: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            per_item: BTreeMap::new(),
+            default: 10,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Parses `ITEM=N,ITEM2=M` and a default (`""` keeps 10); errors name the bad entry.
+    pub fn parse(per_item: &str, default: &str) -> Result<Self, String> {
+        let number = |what: &str, text: &str| {
+            text.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| format!("{what}: `{text}` is not a whole number >= 0"))
+        };
+        let mut t = Thresholds::default();
+        if !default.trim().is_empty() {
+            t.default = number("default replenishment threshold", default)?;
+        }
+        for entry in per_item.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (item, n) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("replenishment threshold `{entry}` is not ITEM=N"))?;
+            if item.trim().is_empty() {
+                return Err(format!("replenishment threshold `{entry}` names no item"));
+            }
+            t.per_item.insert(
+                item.trim().to_string(),
+                number(&format!("threshold of {}", item.trim()), n)?,
+            );
+        }
+        Ok(t)
+    }
+
+    /// The threshold of `item`.
+    pub fn for_item(&self, item: &str) -> i64 {
+        self.per_item.get(item).copied().unwrap_or(self.default)
+    }
+}
+
 /// Settings processors read (from the environment in `weft run`).
 #[derive(Debug, Clone, Default)]
-pub struct ProcessorConfig {}
+pub struct ProcessorConfig {
+    /// Composerp replenishment thresholds.
+    pub replenish: Thresholds,
+    /// First Viscount stock-alert levels.
+    pub stock_alerts: viscount::alerts::AlertThresholds,
+}
 
 /// Every registered processor.
-pub fn all(_config: &ProcessorConfig) -> Vec<Processor> {
-    vec![b2b::notifications::processor(), b2b::inventory::processor()]
+pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
+    vec![
+        b2b::notifications::processor(),
+        b2b::inventory::processor(),
+        collector::orders::processor(),
+        cypher::catalog::processor(),
+        cypher::sinks::search_indexer(),
+        cypher::sinks::erp_sync(),
+        composerp::replenishment::processor(Arc::new(config.replenish.clone())),
+        viscount::alerts::processor(config.stock_alerts),
+    ]
 }
 
 /// The registered processor named `name`.
@@ -27,6 +99,23 @@ pub fn by_name(config: &ProcessorConfig, name: &str) -> Option<Processor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_parse_and_bad_entries_are_named() {
+        let t = Thresholds::parse("SKU-1=5, SKU-2=0", "12").unwrap();
+        assert_eq!(
+            (t.for_item("SKU-1"), t.for_item("SKU-2"), t.for_item("x")),
+            (5, 0, 12)
+        );
+        assert_eq!(Thresholds::parse("", "").unwrap().for_item("x"), 10);
+        assert!(Thresholds::parse("SKU-1", "")
+            .unwrap_err()
+            .contains("`SKU-1`"));
+        assert!(Thresholds::parse("SKU-1=-3", "")
+            .unwrap_err()
+            .contains("SKU-1"));
+        assert!(Thresholds::parse("", "ten").unwrap_err().contains("`ten`"));
+    }
 
     #[test]
     fn every_registered_processor_is_compliant() {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::Args;
 use weft_core::kafka::KafkaConfig;
-use weft_processors::ProcessorConfig;
+use weft_processors::viscount::alerts::AlertThresholds;
+use weft_processors::{ProcessorConfig, Thresholds};
 use weft_runtime::{BreakerSettings, RunSettings};
 
 use crate::{out, Outcome};
@@ -68,12 +69,42 @@ pub struct RunArgs {
     /// Prefix of every contract topic on the wire (a private namespace, e.g. `dev-alice.`).
     #[arg(long, env = "WEFT_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
-    /// Replenishment thresholds per SKU, `SKU=N,...` (Composerp replenishment).
+    /// Composerp replenishment thresholds per item, `ITEM=N,...`.
     #[arg(long, env = "WEFT_REPLENISH_THRESHOLDS", default_value = "")]
     replenish_thresholds: String,
+    /// Composerp replenishment threshold of items not listed.
+    #[arg(long, env = "WEFT_REPLENISH_DEFAULT_THRESHOLD", default_value = "10")]
+    replenish_default_threshold: String,
+    /// First Viscount: available stock below this raises a warning alert.
+    #[arg(long, env = "WEFT_STOCK_WARNING", default_value_t = 10)]
+    stock_warning: i32,
+    /// First Viscount: available stock at or below this raises a critical alert.
+    #[arg(long, env = "WEFT_STOCK_CRITICAL", default_value_t = 3)]
+    stock_critical: i32,
 }
 
 impl RunArgs {
+    fn processor_config(&self) -> anyhow::Result<ProcessorConfig> {
+        if self.stock_critical < 0 || self.stock_critical >= self.stock_warning {
+            anyhow::bail!(
+                "--stock-critical {} must be >= 0 and below --stock-warning {}",
+                self.stock_critical,
+                self.stock_warning
+            );
+        }
+        Ok(ProcessorConfig {
+            replenish: Thresholds::parse(
+                &self.replenish_thresholds,
+                &self.replenish_default_threshold,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
+            stock_alerts: AlertThresholds {
+                warning: self.stock_warning,
+                critical: self.stock_critical,
+            },
+        })
+    }
+
     fn settings(&self, shutdown: Arc<AtomicBool>) -> anyhow::Result<RunSettings> {
         if !(0.0..=1.0).contains(&self.breaker_ratio) {
             anyhow::bail!(
@@ -108,7 +139,7 @@ impl RunArgs {
 }
 
 pub async fn run(args: RunArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
-    let config = ProcessorConfig::default();
+    let config = args.processor_config()?;
     let registered = weft_processors::all(&config);
     if args.list {
         for p in &registered {

@@ -110,7 +110,8 @@ impl TestDriver {
 ///   the envelope rules: new event id, `causation_id` = the input's id, correlation id and tenant
 ///   inherited, `producer` = the processor's name;
 /// - the same input twice gives the same output ids (replays are de-duplicable);
-/// - undecodable input (bad magic byte, unknown schema id, truncated Avro) is classed
+/// - undecodable input (bad magic byte, unknown schema id, truncated Avro, bytes after the
+///   datum) is classed
 ///   `undecodable`, never handed to the processor.
 pub fn compliance(processor: Processor, specs: &SpecSet) -> Vec<String> {
     let name = processor.name();
@@ -209,7 +210,9 @@ pub fn compliance(processor: Processor, specs: &SpecSet) -> Vec<String> {
             // Poison or transient on a generic example is the processor's call.
             _ => {}
         }
-        let truncated = &value[..value.len().saturating_sub(3).max(6)];
+        let truncated = &value[..5 + (value.len() - 5) / 2];
+        let mut trailing = value.clone();
+        trailing.extend_from_slice(&[0x02, 0x61]);
         for (what, bytes) in [
             ("a bad magic byte", vec![0xFFu8, 0, 0, 0, 1, 2, 3]),
             (
@@ -217,6 +220,7 @@ pub fn compliance(processor: Processor, specs: &SpecSet) -> Vec<String> {
                 weft_core::wire::frame(999_999, &value[5..]),
             ),
             ("truncated Avro", truncated.to_vec()),
+            ("Avro with bytes after the datum", trailing),
         ] {
             match driver.feed_bytes(topic, Some(key.as_bytes()), &bytes, &[]) {
                 Err(ProcessError::Undecodable(_)) => {}

@@ -1,0 +1,3 @@
+//! Seed 001, Collector: the orders service.
+
+pub mod orders;

@@ -1,0 +1,3 @@
+//! Seed 002, Composerp: the replenishment service.
+
+pub mod replenishment;

@@ -1,0 +1,156 @@
+//! The replenishment service (seed 002): inventory falling below an item's threshold triggers a
+//! low-stock event and a replenishment.
+//!
+//! - `INVENTORY_UPDATED` with `available` below the item's threshold ->
+//!   `INVENTORY_LOW_STOCK` (available, threshold) and `REPLENISHMENT_TRIGGERED` (rule
+//!   `REORDER_POINT`, reorder point = the threshold, suggested quantity = what brings available up
+//!   to twice the threshold, the triggering event's id);
+//! - at or above the threshold: nothing.
+//!
+//! Thresholds come from configuration (`WEFT_REPLENISH_THRESHOLDS="ITEM=10,ITEM2=5"`, default
+//! `WEFT_REPLENISH_DEFAULT_THRESHOLD`, 10). Poison: negative availability, or more available than
+//! on hand.
+
+use std::sync::Arc;
+
+use weft_contracts::composerp::inventory::{InventoryLowStock, InventoryUpdated};
+use weft_contracts::composerp::replenishment::{ReplenishmentRuleType, ReplenishmentTriggered};
+use weft_contracts::Decimal4;
+use weft_runtime::{In, Out, ProcessError, Processor};
+
+use crate::Thresholds;
+
+/// The consumer group and processor name.
+pub const NAME: &str = "composerp.replenishment-service";
+
+/// The registration, with the configured thresholds.
+pub fn processor(thresholds: Arc<Thresholds>) -> Processor {
+    Processor::new(NAME)
+        .on::<InventoryUpdated>(move |i| replenish(i, &thresholds))
+        .emits::<InventoryLowStock>()
+        .emits::<ReplenishmentTriggered>()
+}
+
+/// `INVENTORY_UPDATED` -> low stock and replenishment, below the threshold.
+pub fn replenish(
+    update: &In<InventoryUpdated>,
+    thresholds: &Thresholds,
+) -> Result<Vec<Out>, ProcessError> {
+    let u = update.payload();
+    if u.available.is_negative() || u.available > u.on_hand {
+        return Err(ProcessError::Poison(format!(
+            "item {} at {}: available {} is impossible with {} on hand",
+            u.item_id, u.location_id, u.available, u.on_hand
+        )));
+    }
+    let threshold = Decimal4::from_int(thresholds.for_item(&u.item_id));
+    if u.available >= threshold {
+        return Ok(vec![]);
+    }
+    let target = threshold
+        .checked_mul_int(2)
+        .and_then(|t| t.checked_sub(u.available))
+        .ok_or_else(|| ProcessError::Poison(format!("item {}: quantities overflow", u.item_id)))?;
+    let trigger = update.metadata().event_id.clone();
+    let replenishment_id = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("composerp.replenishment/{trigger}").as_bytes(),
+    )
+    .to_string();
+    Ok(vec![
+        update.emit(
+            0,
+            InventoryLowStock {
+                position_id: u.position_id.clone(),
+                item_id: u.item_id.clone(),
+                location_id: u.location_id.clone(),
+                available: u.available,
+                threshold,
+            },
+        ),
+        update.emit(
+            0,
+            ReplenishmentTriggered {
+                replenishment_id,
+                item_id: u.item_id.clone(),
+                location_id: u.location_id.clone(),
+                rule_type: ReplenishmentRuleType::ReorderPoint,
+                available: u.available,
+                reorder_point: threshold,
+                suggested_quantity: target,
+                supplier_id: None,
+                trigger_event_id: Some(trigger),
+            },
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_contracts::{dec, Event, EventMetadata, Example};
+    use weft_runtime::TestDriver;
+
+    fn update(item: &str, available: &str) -> Event<InventoryUpdated> {
+        let mut p = InventoryUpdated::example();
+        p.item_id = item.into();
+        p.available = dec(available);
+        p.on_hand = dec("100");
+        Event::new(
+            EventMetadata::new_for::<InventoryUpdated>("inventory", "u"),
+            p,
+        )
+    }
+
+    const ITEM: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const HOT: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+
+    fn driver() -> TestDriver {
+        let thresholds = Thresholds::parse(&format!("{HOT}=25"), "10").unwrap();
+        TestDriver::new(processor(Arc::new(thresholds))).unwrap()
+    }
+
+    #[test]
+    fn below_the_threshold_triggers_low_stock_and_replenishment() {
+        let mut d = driver();
+        let input = update(ITEM, "3");
+        let outs = d.feed(input.clone()).unwrap();
+        assert_eq!(outs.len(), 2);
+        let low = outs[0].event::<InventoryLowStock>().unwrap();
+        assert_eq!(low.payload.available, dec("3"));
+        assert_eq!(low.payload.threshold, dec("10"));
+        let r = outs[1].event::<ReplenishmentTriggered>().unwrap();
+        assert_eq!(r.payload.suggested_quantity, dec("17"));
+        assert_eq!(r.payload.reorder_point, dec("10"));
+        assert_eq!(
+            r.payload.trigger_event_id.as_deref(),
+            Some(input.metadata.event_id.as_str())
+        );
+    }
+
+    #[test]
+    fn thresholds_are_per_item_with_a_default() {
+        let mut d = driver();
+        assert!(
+            d.feed(update(ITEM, "10")).unwrap().is_empty(),
+            "at the threshold"
+        );
+        let hot = d.feed(update(HOT, "20")).unwrap();
+        assert_eq!(
+            hot[0]
+                .event::<InventoryLowStock>()
+                .unwrap()
+                .payload
+                .threshold,
+            dec("25")
+        );
+    }
+
+    #[test]
+    fn impossible_stock_is_poison() {
+        let mut d = driver();
+        let err = d.feed(update(ITEM, "101")).unwrap_err();
+        assert_eq!(err.class(), "poison");
+        assert!(err.message().contains("impossible"), "{err}");
+    }
+}
