@@ -367,6 +367,10 @@ pub fn run_loop(
 
     let mut stats = LoopStats::default();
     let mut batch = Batch::default();
+    // What this loop last committed per partition, and when it last looked for positions that
+    // moved past transaction markers without a record.
+    let mut committed: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut last_idle_check = Instant::now();
     let mut held = Held::default();
     let mut breaker = Breaker::new(settings.breaker);
     let mut ready = false;
@@ -393,6 +397,25 @@ pub fn run_loop(
                     ready = true;
                     if let Some(m) = metrics {
                         m.loop_ready();
+                    }
+                }
+                // A read_committed consumer's position moves past the commit markers that end
+                // its inputs' transactions; committing only "last record + 1" would leave the
+                // group one offset behind per partition forever (lag never 0). When idle, commit
+                // such positions in an offsets-only transaction.
+                if !ctx.open.load(Ordering::SeqCst)
+                    && last_idle_check.elapsed() >= settings.commit_interval
+                {
+                    last_idle_check = Instant::now();
+                    let moved = positions_past(&consumer, &committed);
+                    if !moved.is_empty() {
+                        ctx.producer
+                            .begin_transaction()
+                            .map_err(|e| fatal("begin_transaction", e))?;
+                        ctx.open.store(true, Ordering::SeqCst);
+                        batch.next_offsets = moved;
+                        batch.started = Some(Instant::now());
+                        commit(&consumer, settings, &mut batch, &mut stats, &mut committed)?;
                     }
                 }
             }
@@ -526,7 +549,7 @@ pub fn run_loop(
                 .is_some_and(|s| s.elapsed() >= settings.commit_interval);
         if consumer.context().open.load(Ordering::SeqCst) && (due || stopping) {
             let started = Instant::now();
-            commit(&consumer, settings, &mut batch, &mut stats)?;
+            commit(&consumer, settings, &mut batch, &mut stats, &mut committed)?;
             if let Some(m) = metrics {
                 m.commit
                     .with_label_values(&[name])
@@ -578,8 +601,14 @@ fn commit(
     settings: &LoopSettings,
     batch: &mut Batch,
     stats: &mut LoopStats,
+    committed: &mut BTreeMap<(String, i32), i64>,
 ) -> Result<(), RuntimeError> {
     let producer = &consumer.context().producer;
+    // The consumer's position may already be past a transaction marker that follows the last
+    // record processed; commit that (never less than what was processed).
+    for (key, position) in positions_past(consumer, &batch.next_offsets) {
+        batch.next_offsets.insert(key, position);
+    }
     let mut offsets = TopicPartitionList::new();
     for ((topic, partition), next) in &batch.next_offsets {
         offsets
@@ -618,8 +647,31 @@ fn commit(
     result?;
     consumer.context().open.store(false, Ordering::SeqCst);
     stats.committed_transactions += 1;
+    committed.extend(batch.next_offsets.iter().map(|(k, v)| (k.clone(), *v)));
     batch.clear();
     Ok(())
+}
+
+/// The assigned partitions whose consumer position is beyond `than` (partitions not in `than`
+/// are left out: this loop has not processed anything there to build on).
+fn positions_past(
+    consumer: &BaseConsumer<LoopContext>,
+    than: &BTreeMap<(String, i32), i64>,
+) -> BTreeMap<(String, i32), i64> {
+    let Ok(positions) = consumer.position() else {
+        return BTreeMap::new();
+    };
+    positions
+        .elements()
+        .into_iter()
+        .filter_map(|e| {
+            let key = (e.topic().to_string(), e.partition());
+            match (e.offset(), than.get(&key)) {
+                (Offset::Offset(p), Some(c)) if p > *c => Some((key, p)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 /// Aborts the open transaction and rewinds every assigned partition to its committed offset.
