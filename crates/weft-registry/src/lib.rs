@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub mod compat;
+pub mod kafka;
 pub mod model;
 mod store;
 

@@ -19,6 +19,8 @@ const ATTEMPTS: usize = 5;
 pub enum Store {
     /// State lives only in this process.
     Memory,
+    /// State is the content of a compacted Kafka topic.
+    Kafka(crate::kafka::KafkaStore),
 }
 
 pub(crate) struct Shared {
@@ -101,6 +103,7 @@ impl AppState {
     async fn sync(&self) -> Result<(), AppError> {
         match &self.shared.store {
             Store::Memory => Ok(()),
+            Store::Kafka(k) => k.sync().await,
         }
     }
 
@@ -117,6 +120,7 @@ impl AppState {
                 }
                 Ok(())
             }
+            Store::Kafka(k) => k.append(records).await,
         }
     }
 }
