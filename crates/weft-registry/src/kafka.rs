@@ -155,6 +155,22 @@ async fn ensure_topic(config: &KafkaStoreConfig) -> Result<(), KafkaStoreError> 
         .client_config()
         .create()
         .map_err(KafkaStoreError::Client)?;
+    // Reach the cluster first: this fails within the timeout when no broker answers, where
+    // CreateTopics would wait for a controller for librdkafka's own (longer) timeout.
+    // (Asking about no topic in particular, so no broker auto-creates it uncompacted.)
+    let fetch = |admin: &AdminClient<DefaultClientContext>, topic: Option<&str>| {
+        admin
+            .inner()
+            .fetch_metadata(topic, config.timeout)
+            .map_err(|e| KafkaStoreError::Read {
+                topic: config.topic.clone(),
+                reason: format!(
+                    "{e} (is a broker reachable at {}?)",
+                    config.kafka.bootstrap_servers
+                ),
+            })
+    };
+    fetch(&admin, None)?;
     let topic = NewTopic::new(
         &config.topic,
         1,
@@ -179,13 +195,7 @@ async fn ensure_topic(config: &KafkaStoreConfig) -> Result<(), KafkaStoreError> 
             }
         }
     }
-    let metadata = admin
-        .inner()
-        .fetch_metadata(Some(&config.topic), config.timeout)
-        .map_err(|e| KafkaStoreError::Read {
-            topic: config.topic.clone(),
-            reason: e.to_string(),
-        })?;
+    let metadata = fetch(&admin, Some(&config.topic))?;
     let partitions = metadata
         .topics()
         .iter()

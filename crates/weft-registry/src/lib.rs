@@ -199,18 +199,25 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Query flags. Clients spell booleans `true`, `True`, `1`...; anything else is false, and
+/// unknown parameters (`normalize`, `subject`, `fetchMaxId`, ...) are ignored.
 #[derive(Debug, Default, Deserialize)]
 struct Params {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     deleted: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     permanent: bool,
-    #[serde(default, rename = "defaultToGlobal")]
+    #[serde(default, rename = "defaultToGlobal", deserialize_with = "flag")]
     default_to_global: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     verbose: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     force: bool,
+}
+
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(s.eq_ignore_ascii_case("true") || s == "1")
 }
 
 /// The versions of `subject`, soft-deleted ones only when `deleted`; 40401 when none.
@@ -928,15 +935,27 @@ pub async fn serve(config: RegistryConfig) -> Result<(), RegistryError> {
 
 /// Binds `listen` and serves `state` until ctrl-c or SIGTERM.
 pub async fn serve_state(listen: SocketAddr, state: AppState) -> Result<(), RegistryError> {
-    let err = |source| RegistryError::Serve {
-        addr: listen,
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(err)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| RegistryError::Serve {
+            addr: listen,
+            source,
+        })?;
+    serve_on(listener, state).await
+}
+
+/// Serves `state` on an already bound `listener` until ctrl-c or SIGTERM.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> Result<(), RegistryError> {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown())
         .await
-        .map_err(err)
+        .map_err(|source| RegistryError::Serve { addr, source })
 }
 
 async fn shutdown() {
