@@ -16,7 +16,8 @@
 //!
 //! Failure modes: an unreachable broker fails [`open`] (the topic cannot be created or read)
 //! and later writes answer 50001 after [`KafkaStoreConfig::timeout`]; a topic with more than one
-//! partition is refused at start (order would be lost); an undecodable record is logged and
+//! partition is refused at start (order would be lost), so is one whose `cleanup.policy` lacks
+//! `compact` (a broker that reports no policy is trusted, with a warning); an undecodable record is logged and
 //! skipped; a crash between losing a conflict and restating the key leaves the losing record as
 //! the last value of its key, which after compaction may win on replay (documented in
 //! docs/registry.md).
@@ -24,7 +25,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -71,6 +72,8 @@ pub enum KafkaStoreError {
     CreateTopic { topic: String, reason: String },
     #[error("the registry topic '{topic}' has {partitions} partitions; it must have exactly 1 (records must keep one order)")]
     Partitions { topic: String, partitions: usize },
+    #[error("the registry topic '{topic}' has cleanup.policy={policy}; it must be compact (old schemas would be deleted)")]
+    NotCompacted { topic: String, policy: String },
     #[error("cannot read the registry topic '{topic}': {reason}")]
     Read { topic: String, reason: String },
 }
@@ -206,6 +209,38 @@ async fn ensure_topic(config: &KafkaStoreConfig) -> Result<(), KafkaStoreError> 
             topic: config.topic.clone(),
             partitions,
         });
+    }
+    // A topic that deletes old records would lose schemas: refuse it. A broker that cannot
+    // describe configs is trusted (logged), since the topic may have been made elsewhere.
+    let spec = ResourceSpecifier::Topic(&config.topic);
+    match admin.describe_configs([&spec], &options).await {
+        Ok(results) => {
+            for r in results.into_iter().flatten() {
+                let policy = r
+                    .entries
+                    .iter()
+                    .find(|e| e.name == "cleanup.policy")
+                    .and_then(|e| e.value.clone());
+                match policy {
+                    Some(policy) if !policy.split(',').any(|p| p.trim() == "compact") => {
+                        return Err(KafkaStoreError::NotCompacted {
+                            topic: config.topic.clone(),
+                            policy,
+                        });
+                    }
+                    Some(_) => {}
+                    None => tracing::warn!(
+                        topic = %config.topic,
+                        "the broker reports no cleanup.policy for the registry topic; assuming compact"
+                    ),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(
+            topic = %config.topic,
+            error = %e,
+            "cannot read the registry topic's cleanup.policy; assuming compact"
+        ),
     }
     Ok(())
 }

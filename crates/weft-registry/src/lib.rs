@@ -559,7 +559,25 @@ async fn delete_subject(
                         format!("Subject '{subject}' was not deleted first before being permanently deleted"),
                     ));
                 }
-                let records = numbers.iter().map(|v| tombstone(&subject, *v)).collect();
+                let mut records: Vec<Record> =
+                    numbers.iter().map(|v| tombstone(&subject, *v)).collect();
+                // Like Confluent, a subject deleted for good loses its own config and mode.
+                if reg.subject_levels.contains_key(&subject) {
+                    records.push(Record {
+                        key: Key::Config {
+                            subject: Some(subject.clone()),
+                        },
+                        value: None,
+                    });
+                }
+                if reg.subject_modes.contains_key(&subject) {
+                    records.push(Record {
+                        key: Key::Mode {
+                            subject: Some(subject.clone()),
+                        },
+                        value: None,
+                    });
+                }
                 Ok((records, numbers))
             } else {
                 if live.is_empty() {

@@ -167,8 +167,20 @@ async fn soft_then_permanent_delete() {
         (s, b["error_code"].clone()),
         (StatusCode::NOT_FOUND, json!(40404))
     );
+    call(
+        &st,
+        Method::PUT,
+        "/config/d",
+        Some(json!({"compatibility": "FULL"})),
+    )
+    .await;
     let (s, b) = call(&st, Method::DELETE, "/subjects/d?permanent=true", None).await;
     assert_eq!((s, b), (StatusCode::OK, json!([1])));
+    let (s, b) = call(&st, Method::GET, "/config/d", None).await;
+    assert_eq!(
+        (s, b["error_code"].clone()),
+        (StatusCode::NOT_FOUND, json!(40408))
+    );
     let (s, b) = call(&st, Method::DELETE, "/subjects/d", None).await;
     assert_eq!(
         (s, b["error_code"].clone()),

@@ -189,3 +189,21 @@ async fn replay_keeps_the_first_of_two_conflicting_records() {
     assert_eq!(get("/schemas/ids/1").await, (200, json!({"schema": A})));
     assert_eq!(register(&base, "loser", B).await, (200, json!({"id": 2})));
 }
+
+/// A topic that deletes old records would lose schemas: the store refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_that_is_not_compacted_is_refused() {
+    let topic = weft_testkit::unique("_schemas-test-");
+    // Created with the broker's default cleanup.policy (delete).
+    weft_testkit::create_topics(&[&topic], 1).await;
+    let err = match open(config(&topic)).await {
+        // Nisshi gap: DescribeConfigs answers with no entries, so the policy cannot be seen.
+        Ok(_) if weft_testkit::is_local_nisshi() => {
+            weft_testkit::skip_on_local_broker("DescribeConfigs returns no config entries");
+            return;
+        }
+        Ok(_) => panic!("a delete-policy topic was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("cleanup.policy=delete"), "{err}");
+}
