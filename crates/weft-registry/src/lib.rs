@@ -468,6 +468,7 @@ async fn register(
                     id,
                     schema: c.body.schema.clone(),
                     deleted: false,
+                    purged: false,
                 })),
             };
             Ok((vec![record], id))
@@ -527,18 +528,19 @@ fn schema_record(reg: &Registry, subject: &str, v: &Version, deleted: bool) -> R
             id: v.id,
             schema: reg.schemas[&v.id].text.clone(),
             deleted,
+            purged: false,
         })),
     }
 }
 
-fn tombstone(subject: &str, version: u32) -> Record {
-    Record {
-        key: Key::Schema {
-            subject: subject.into(),
-            version,
-        },
-        value: None,
+/// A permanent delete of one version. Not a tombstone: the record keeps the schema under its id
+/// after compaction, so old data stays readable and the id is never handed out again.
+fn purge(reg: &Registry, subject: &str, v: &Version) -> Record {
+    let mut record = schema_record(reg, subject, v, true);
+    if let Some(Value::Schema(value)) = &mut record.value {
+        value.purged = true;
     }
+    record
 }
 
 async fn delete_subject(
@@ -560,7 +562,7 @@ async fn delete_subject(
                     ));
                 }
                 let mut records: Vec<Record> =
-                    numbers.iter().map(|v| tombstone(&subject, *v)).collect();
+                    all.iter().map(|v| purge(reg, &subject, v)).collect();
                 // Like Confluent, a subject deleted for good loses its own config and mode.
                 if reg.subject_levels.contains_key(&subject) {
                     records.push(Record {
@@ -615,7 +617,7 @@ async fn delete_version(
                         format!("Subject '{subject}' Version {} was not deleted first before being permanently deleted", v.version),
                     ));
                 }
-                Ok((vec![tombstone(&subject, v.version)], v.version))
+                Ok((vec![purge(reg, &subject, v)], v.version))
             } else {
                 if v.deleted {
                     return Err(AppError::new(

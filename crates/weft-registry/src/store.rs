@@ -154,6 +154,8 @@ fn reflects(reg: &Registry, record: &Record) -> bool {
                 .and_then(|vs| vs.iter().find(|x| x.version == *version));
             match (found, value) {
                 (None, None) => true,
+                (None, Some(Value::Schema(v))) => v.purged,
+                (Some(_), Some(Value::Schema(v))) if v.purged => false,
                 (Some(x), Some(Value::Schema(v))) => {
                     // Same id is not enough: another instance may have used it for another
                     // schema in the same version slot.

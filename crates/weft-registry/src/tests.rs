@@ -597,6 +597,7 @@ fn first_record_wins_a_conflict() {
             id,
             schema: schema.into(),
             deleted: false,
+            purged: false,
         })),
     };
     let mut reg = Registry::default();
@@ -631,6 +632,7 @@ async fn a_write_that_loses_a_race_is_planned_again() {
             id,
             schema: schema.into(),
             deleted: false,
+            purged: false,
         })),
     };
     // Queue (popped from the end): first append races with another instance that registered

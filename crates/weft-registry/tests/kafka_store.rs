@@ -76,6 +76,18 @@ async fn state_survives_a_restart_on_the_same_topic() {
     )
     .await;
     assert_eq!(s, 200);
+    // A subject deleted for good: its schema must stay readable by id after a restart.
+    let e = r#"{"type":"record","name":"E","fields":[{"name":"e","type":"int"}]}"#;
+    assert_eq!(register(&base, "e-value", e).await, (200, json!({"id": 4})));
+    for q in ["", "?permanent=true"] {
+        let (s, _) = call(
+            reqwest::Method::DELETE,
+            format!("{base}/subjects/e-value{q}"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
     server.abort();
     let _ = server.await;
 
@@ -101,9 +113,14 @@ async fn state_survives_a_restart_on_the_same_topic() {
         (200, json!({"compatibilityLevel": "FULL"}))
     );
     assert_eq!(get("/schemas/ids/3").await, (200, json!({"schema": B})));
-    // Ids continue after the restored ones.
+    assert_eq!(get("/schemas/ids/4").await, (200, json!({"schema": e})));
+    assert_eq!(
+        get("/schemas/ids/4/versions?deleted=true").await,
+        (200, json!([]))
+    );
+    // Ids continue after the restored ones, the purged one included.
     let c = r#"{"type":"record","name":"C","fields":[]}"#;
-    assert_eq!(register(&base, "d-value", c).await, (200, json!({"id": 4})));
+    assert_eq!(register(&base, "d-value", c).await, (200, json!({"id": 5})));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,6 +188,7 @@ async fn replay_keeps_the_first_of_two_conflicting_records() {
             id: 1,
             schema: schema.into(),
             deleted: false,
+            purged: false,
         })),
     };
     for r in [rec("winner", A), rec("loser", B)] {
