@@ -17,3 +17,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "setup.sh: a Rust toolchain (cargo) is required" >&2; exit 1; }
 bash scripts/broker.sh install
+
+# Python venv for the registry's compatibility check against Confluent's own client
+# (scripts/registry_python_check.py): ~/.weft/venv with confluent-kafka[avro,schemaregistry].
+VENV="${WEFT_VENV:-$HOME/.weft/venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup.sh: creating the Python venv $VENV"
+  mkdir -p "$(dirname "$VENV")"
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import confluent_kafka.schema_registry.avro, fastavro" >/dev/null 2>&1; then
+  echo "setup.sh: installing confluent-kafka[avro,schemaregistry] into $VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q "confluent-kafka[avro,schemaregistry]"
+fi

@@ -9,6 +9,7 @@ mod args;
 mod bench;
 mod demo;
 mod offsets;
+mod registry;
 mod run;
 mod schemas;
 mod topics;
@@ -47,6 +48,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Avro contracts: lint, check against a git ref, register with the schema registry.
     Schemas(schemas::SchemasArgs),
+    /// The schema registry: `weft registry serve` (Confluent-compatible, Kafka-backed).
+    Registry(registry::RegistryArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -139,6 +142,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args, &kafka).await,
             Command::Bench(args) => bench::run(args, &kafka).await,
             Command::Schemas(args) => schemas::run(args).await,
+            Command::Registry(args) => registry::run(args, &kafka).await,
         }
     });
     if let Some(provider) = tracer {

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub mod compat;
+pub mod kafka;
 pub mod model;
 mod store;
 
@@ -198,18 +199,25 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Query flags. Clients spell booleans `true`, `True`, `1`...; anything else is false, and
+/// unknown parameters (`normalize`, `subject`, `fetchMaxId`, ...) are ignored.
 #[derive(Debug, Default, Deserialize)]
 struct Params {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     deleted: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     permanent: bool,
-    #[serde(default, rename = "defaultToGlobal")]
+    #[serde(default, rename = "defaultToGlobal", deserialize_with = "flag")]
     default_to_global: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     verbose: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     force: bool,
+}
+
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(s.eq_ignore_ascii_case("true") || s == "1")
 }
 
 /// The versions of `subject`, soft-deleted ones only when `deleted`; 40401 when none.
@@ -460,6 +468,7 @@ async fn register(
                     id,
                     schema: c.body.schema.clone(),
                     deleted: false,
+                    purged: false,
                 })),
             };
             Ok((vec![record], id))
@@ -519,18 +528,19 @@ fn schema_record(reg: &Registry, subject: &str, v: &Version, deleted: bool) -> R
             id: v.id,
             schema: reg.schemas[&v.id].text.clone(),
             deleted,
+            purged: false,
         })),
     }
 }
 
-fn tombstone(subject: &str, version: u32) -> Record {
-    Record {
-        key: Key::Schema {
-            subject: subject.into(),
-            version,
-        },
-        value: None,
+/// A permanent delete of one version. Not a tombstone: the record keeps the schema under its id
+/// after compaction, so old data stays readable and the id is never handed out again.
+fn purge(reg: &Registry, subject: &str, v: &Version) -> Record {
+    let mut record = schema_record(reg, subject, v, true);
+    if let Some(Value::Schema(value)) = &mut record.value {
+        value.purged = true;
     }
+    record
 }
 
 async fn delete_subject(
@@ -551,7 +561,25 @@ async fn delete_subject(
                         format!("Subject '{subject}' was not deleted first before being permanently deleted"),
                     ));
                 }
-                let records = numbers.iter().map(|v| tombstone(&subject, *v)).collect();
+                let mut records: Vec<Record> =
+                    all.iter().map(|v| purge(reg, &subject, v)).collect();
+                // Like Confluent, a subject deleted for good loses its own config and mode.
+                if reg.subject_levels.contains_key(&subject) {
+                    records.push(Record {
+                        key: Key::Config {
+                            subject: Some(subject.clone()),
+                        },
+                        value: None,
+                    });
+                }
+                if reg.subject_modes.contains_key(&subject) {
+                    records.push(Record {
+                        key: Key::Mode {
+                            subject: Some(subject.clone()),
+                        },
+                        value: None,
+                    });
+                }
                 Ok((records, numbers))
             } else {
                 if live.is_empty() {
@@ -589,7 +617,7 @@ async fn delete_version(
                         format!("Subject '{subject}' Version {} was not deleted first before being permanently deleted", v.version),
                     ));
                 }
-                Ok((vec![tombstone(&subject, v.version)], v.version))
+                Ok((vec![purge(reg, &subject, v)], v.version))
             } else {
                 if v.deleted {
                     return Err(AppError::new(
@@ -927,15 +955,27 @@ pub async fn serve(config: RegistryConfig) -> Result<(), RegistryError> {
 
 /// Binds `listen` and serves `state` until ctrl-c or SIGTERM.
 pub async fn serve_state(listen: SocketAddr, state: AppState) -> Result<(), RegistryError> {
-    let err = |source| RegistryError::Serve {
-        addr: listen,
-        source,
-    };
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(err)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| RegistryError::Serve {
+            addr: listen,
+            source,
+        })?;
+    serve_on(listener, state).await
+}
+
+/// Serves `state` on an already bound `listener` until ctrl-c or SIGTERM.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+) -> Result<(), RegistryError> {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown())
         .await
-        .map_err(err)
+        .map_err(|source| RegistryError::Serve { addr, source })
 }
 
 async fn shutdown() {

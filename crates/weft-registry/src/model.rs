@@ -33,6 +33,9 @@ pub struct SchemaValue {
     pub schema: String,
     #[serde(default)]
     pub deleted: bool,
+    /// Permanently deleted: the version is gone, the schema stays known under its id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purged: bool,
 }
 
 /// A value; which variant goes with which key is fixed by the key.
@@ -183,6 +186,21 @@ impl Registry {
                         return false;
                     }
                 }
+                if v.purged {
+                    if let Some(versions) = self.subjects.get_mut(subject) {
+                        versions.retain(|x| x.version != *version);
+                        if versions.is_empty() {
+                            self.subjects.remove(subject);
+                        }
+                    }
+                    self.by_canonical.entry(canonical.clone()).or_insert(v.id);
+                    self.schemas.entry(v.id).or_insert(StoredSchema {
+                        text: v.schema.clone(),
+                        canonical,
+                        parsed,
+                    });
+                    return true;
+                }
                 let versions = self.subjects.entry(subject.clone()).or_default();
                 match versions.iter_mut().find(|x| x.version == *version) {
                     Some(x) if x.id != v.id => return false,
@@ -268,6 +286,7 @@ impl Registry {
                         id: x.id,
                         schema: self.schemas[&x.id].text.clone(),
                         deleted: x.deleted,
+                        purged: false,
                     })
                 }),
             Key::Config { subject: None } => self.global_level.clone().map(Value::Config),

@@ -19,6 +19,12 @@ const ATTEMPTS: usize = 5;
 pub enum Store {
     /// State lives only in this process.
     Memory,
+    /// State is the content of a compacted Kafka topic.
+    Kafka(crate::kafka::KafkaStore),
+    /// Tests only: memory, where another "instance" slips the queued records in just before each
+    /// append, as a concurrent writer on the same topic would.
+    #[cfg(test)]
+    Racing(std::sync::Mutex<Vec<Vec<Record>>>),
 }
 
 pub(crate) struct Shared {
@@ -101,6 +107,9 @@ impl AppState {
     async fn sync(&self) -> Result<(), AppError> {
         match &self.shared.store {
             Store::Memory => Ok(()),
+            Store::Kafka(k) => k.sync().await,
+            #[cfg(test)]
+            Store::Racing(_) => Ok(()),
         }
     }
 
@@ -113,6 +122,20 @@ impl AppState {
                     .write()
                     .map_err(|_| AppError::store())?;
                 for r in records {
+                    reg.apply(r);
+                }
+                Ok(())
+            }
+            Store::Kafka(k) => k.append(records).await,
+            #[cfg(test)]
+            Store::Racing(queue) => {
+                let foreign = queue.lock().map_err(|_| AppError::store())?.pop();
+                let mut reg = self
+                    .shared
+                    .registry
+                    .write()
+                    .map_err(|_| AppError::store())?;
+                for r in foreign.iter().flatten().chain(records) {
                     reg.apply(r);
                 }
                 Ok(())
@@ -131,7 +154,17 @@ fn reflects(reg: &Registry, record: &Record) -> bool {
                 .and_then(|vs| vs.iter().find(|x| x.version == *version));
             match (found, value) {
                 (None, None) => true,
-                (Some(x), Some(Value::Schema(v))) => x.id == v.id && x.deleted == v.deleted,
+                (None, Some(Value::Schema(v))) => v.purged,
+                (Some(_), Some(Value::Schema(v))) if v.purged => false,
+                (Some(x), Some(Value::Schema(v))) => {
+                    // Same id is not enough: another instance may have used it for another
+                    // schema in the same version slot.
+                    let same_schema = reg.schemas.get(&x.id).is_some_and(|s| {
+                        apache_avro::Schema::parse_str(&v.schema)
+                            .is_ok_and(|p| crate::model::identity(&v.schema, &p) == s.canonical)
+                    });
+                    x.id == v.id && x.deleted == v.deleted && same_schema
+                }
                 _ => false,
             }
         }

@@ -167,8 +167,20 @@ async fn soft_then_permanent_delete() {
         (s, b["error_code"].clone()),
         (StatusCode::NOT_FOUND, json!(40404))
     );
+    call(
+        &st,
+        Method::PUT,
+        "/config/d",
+        Some(json!({"compatibility": "FULL"})),
+    )
+    .await;
     let (s, b) = call(&st, Method::DELETE, "/subjects/d?permanent=true", None).await;
     assert_eq!((s, b), (StatusCode::OK, json!([1])));
+    let (s, b) = call(&st, Method::GET, "/config/d", None).await;
+    assert_eq!(
+        (s, b["error_code"].clone()),
+        (StatusCode::NOT_FOUND, json!(40408))
+    );
     let (s, b) = call(&st, Method::DELETE, "/subjects/d", None).await;
     assert_eq!(
         (s, b["error_code"].clone()),
@@ -585,6 +597,7 @@ fn first_record_wins_a_conflict() {
             id,
             schema: schema.into(),
             deleted: false,
+            purged: false,
         })),
     };
     let mut reg = Registry::default();
@@ -600,4 +613,55 @@ fn first_record_wins_a_conflict() {
     let (k, v) = r.encode();
     assert_eq!(Record::decode(&k, v.as_deref()).unwrap(), r);
     assert!(Record::decode(b"{}", None).is_err());
+}
+
+/// Another instance's record takes the id (and the subject version) this instance planned: the
+/// write sees its record refused, replans, and answers a fresh id; the other schema keeps its id.
+#[tokio::test]
+async fn a_write_that_loses_a_race_is_planned_again() {
+    use crate::model::{Key, Record, SchemaValue, Value};
+    use crate::store::Store;
+    let foreign = |subject: &str, id: u32, schema: &str| Record {
+        key: Key::Schema {
+            subject: subject.into(),
+            version: 1,
+        },
+        value: Some(Value::Schema(SchemaValue {
+            subject: subject.into(),
+            version: 1,
+            id,
+            schema: schema.into(),
+            deleted: false,
+            purged: false,
+        })),
+    };
+    // Queue (popped from the end): first append races with another instance that registered
+    // USER2 as id 1 under the same subject; the retry appends undisturbed.
+    let queue = vec![vec![foreign("r", 1, USER2)]];
+    let st = AppState::with_store(
+        Store::Racing(std::sync::Mutex::new(queue)),
+        std::sync::Arc::default(),
+    );
+    let (s, b) = register(&st, "r", USER).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"id": 2})));
+    let (_, b) = call(&st, Method::GET, "/subjects/r/versions", None).await;
+    assert_eq!(b, json!([1, 2]));
+    let (_, b) = call(&st, Method::GET, "/schemas/ids/1", None).await;
+    assert_eq!(b, json!({"schema": USER2}));
+    let (_, b) = call(&st, Method::GET, "/subjects/r/versions/2", None).await;
+    assert_eq!(b["id"], json!(2));
+
+    // The other instance took the id under another subject: this subject keeps version 1, the
+    // schema gets id 2, and the restated key of the refused record is a tombstone.
+    let queue = vec![vec![foreign("elsewhere", 1, USER2)]];
+    let st = AppState::with_store(
+        Store::Racing(std::sync::Mutex::new(queue)),
+        std::sync::Arc::default(),
+    );
+    let (s, b) = register(&st, "r", USER).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"id": 2})));
+    let (_, b) = call(&st, Method::GET, "/subjects/r/versions/1", None).await;
+    assert_eq!(b["id"], json!(2));
+    let (_, b) = call(&st, Method::GET, "/subjects", None).await;
+    assert_eq!(b, json!(["elsewhere", "r"]));
 }
