@@ -1,10 +1,13 @@
 //! The `weft` command line. Each subcommand is parsed by clap here and turned into a typed
 //! request for a library crate; no library depends on clap.
 //!
-//! Exit codes (documented in README.md): 0 success, 1 error, 2 usage error (clap), 3 drift found
-//! by a check (`weft topics check`).
+//! Exit codes (documented in README.md): 0 success, 1 error, 2 usage error (clap or a bad flag
+//! value), 3 drift found by a check (`weft topics check`), 4 a value does not fit its schema
+//! (`weft produce`), 5 refused (`weft offsets reset` on an active group), 6 nothing found
+//! (`weft trace`).
 
 mod args;
+mod console;
 mod demo;
 mod topics;
 
@@ -36,6 +39,9 @@ enum Command {
     Topics(topics::TopicsArgs),
     /// The main job: provision topics, produce and consume keyed events end to end, report.
     Demo(demo::DemoArgs),
+    /// Read topics with values decoded to JSON (Avro through the registry), filtered.
+    #[command(visible_alias = "tail")]
+    Consume(console::ConsumeArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -76,6 +82,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Topics(args) => topics::run(args, &kafka).await,
             Command::Demo(args) => demo::run(args, &kafka).await,
+            Command::Consume(args) => console::consume(args, &kafka).await,
         }
     });
     match result {
@@ -83,7 +90,10 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Drift) => ExitCode::from(EXIT_DRIFT),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<weft_console::ConsoleError>() {
+                Some(c) => ExitCode::from(c.exit_code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -1,0 +1,181 @@
+//! The console subcommands (`consume`, `produce`, `dlq`, `lag`, `offsets`, `trace`): flags parsed
+//! here and turned into the typed requests of `weft-console`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use weft_console::consume::{ConsumeRequest, Isolation, StartAt};
+use weft_console::{Filters, Registry};
+use weft_core::kafka::KafkaConfig;
+use weft_core::spec::SpecSet;
+
+use crate::{out, Outcome};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people: headers, then pretty JSON; colour only on a terminal.
+    Text,
+    /// Pretty JSON, one document per record or report.
+    Json,
+    /// One compact JSON document per line, for scripts.
+    Jsonl,
+}
+
+/// Flags every console subcommand shares.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Schema registry URL.
+    #[arg(long, env = "WEFT_REGISTRY_URL", default_value = weft_console::registry::DEFAULT_REGISTRY_URL)]
+    pub registry_url: String,
+    /// Output format.
+    #[arg(long, short = 'o', env = "WEFT_OUTPUT", value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Directory of topic and group specs.
+    #[arg(long, env = "WEFT_TOPICS_DIR", default_value = "topics")]
+    pub topics_dir: PathBuf,
+}
+
+impl ConsoleArgs {
+    pub fn registry(&self) -> anyhow::Result<Registry> {
+        Ok(Registry::new(&self.registry_url)?)
+    }
+
+    /// The specs when the directory exists; console commands also work without them.
+    pub fn specs(&self) -> anyhow::Result<Option<SpecSet>> {
+        if self.topics_dir.is_dir() {
+            Ok(Some(SpecSet::load(&self.topics_dir)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Colour only for text on a terminal, and never with NO_COLOR set.
+    pub fn colour(&self) -> bool {
+        self.output == Output::Text
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none()
+    }
+
+    /// Prints a serialisable value in the chosen JSON form.
+    pub fn print_json(&self, v: &impl serde::Serialize) {
+        let text = match self.output {
+            Output::Jsonl => serde_json::to_string(v).unwrap_or_default(),
+            _ => serde_json::to_string_pretty(v).unwrap_or_default(),
+        };
+        out(&format!("{text}\n"));
+    }
+}
+
+/// Progress for long operations: on stderr, only when stderr is a terminal.
+pub fn progress(text: &str) {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K{text}");
+    }
+}
+
+/// Ends a progress line.
+pub fn progress_done() {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum IsolationArg {
+    /// read_committed: only committed transactional records.
+    Committed,
+    /// read_uncommitted: also records of open and aborted transactions.
+    Uncommitted,
+}
+
+/// `weft consume` (alias `tail`).
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Topics to read.
+    #[arg(env = "WEFT_TOPICS", value_delimiter = ',')]
+    topics: Vec<String>,
+    /// A regex matched against whole topic names, e.g. 'cypher\.order\..*'.
+    #[arg(long, env = "WEFT_PATTERN")]
+    pattern: Option<String>,
+    /// Where to start: beginning, end, offset N (negative: N before the end), or an RFC 3339 datetime.
+    #[arg(long, env = "WEFT_FROM", default_value = "beginning")]
+    from: String,
+    /// Stop after N matching records.
+    #[arg(short = 'n', long = "count", env = "WEFT_COUNT")]
+    count: Option<usize>,
+    /// Keep waiting for new records at the end.
+    #[arg(short = 'f', long, env = "WEFT_FOLLOW")]
+    follow: bool,
+    /// Only records with this key.
+    #[arg(long, env = "WEFT_KEY")]
+    key: Option<String>,
+    /// Only this event type (weft-event-type header or metadata.event_type).
+    #[arg(long, env = "WEFT_EVENT_TYPE")]
+    event_type: Option<String>,
+    /// Only this metadata.correlation_id.
+    #[arg(long, env = "WEFT_CORRELATION_ID")]
+    correlation_id: Option<String>,
+    /// Only this metadata.tenant_id.
+    #[arg(long, env = "WEFT_TENANT_ID")]
+    tenant_id: Option<String>,
+    /// Only records whose decoded field path has this value: payload.status=pending (repeatable).
+    #[arg(long = "where", env = "WEFT_WHERE", value_delimiter = ',')]
+    wheres: Vec<String>,
+    /// Transaction isolation: committed hides open and aborted transactions.
+    #[arg(long, env = "WEFT_ISOLATION", value_enum, default_value = "committed")]
+    isolation: IsolationArg,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+impl ConsumeArgs {
+    fn request(&self) -> anyhow::Result<ConsumeRequest> {
+        Ok(ConsumeRequest {
+            topics: self.topics.clone(),
+            pattern: self.pattern.clone(),
+            start: self.from.parse::<StartAt>()?,
+            limit: self.count,
+            follow: self.follow,
+            filters: Filters {
+                key: self.key.clone(),
+                event_type: self.event_type.clone(),
+                correlation_id: self.correlation_id.clone(),
+                tenant_id: self.tenant_id.clone(),
+                fields: self
+                    .wheres
+                    .iter()
+                    .map(|w| Filters::parse_where(w))
+                    .collect::<Result<_, _>>()?,
+            },
+            isolation: match self.isolation {
+                IsolationArg::Committed => Isolation::Committed,
+                IsolationArg::Uncommitted => Isolation::Uncommitted,
+            },
+        })
+    }
+}
+
+pub async fn consume(args: ConsumeArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    let req = args.request()?;
+    let registry = args.console.registry()?;
+    let colour = args.console.colour();
+    let summary = weft_console::consume::consume(kafka, &registry, &req, |r| {
+        match args.console.output {
+            Output::Text => out(&format!("{}\n", r.to_text(colour))),
+            _ => args.console.print_json(r),
+        }
+        true
+    })
+    .await?;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "{} of {} records matched in {}",
+            summary.matched,
+            summary.read,
+            summary.topics.join(", ")
+        );
+    }
+    Ok(Outcome::Ok)
+}
