@@ -179,3 +179,87 @@ pub async fn consume(args: ConsumeArgs, kafka: &KafkaConfig) -> anyhow::Result<O
     }
     Ok(Outcome::Ok)
 }
+
+/// `weft produce <topic>`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// The topic; values are encoded under its subject `<topic>-value`.
+    #[arg(env = "WEFT_TOPIC")]
+    topic: String,
+    /// One JSON value (else --file, else stdin, one JSON document per line).
+    #[arg(long, env = "WEFT_VALUE", conflicts_with = "file")]
+    value: Option<String>,
+    /// A file of JSON values, one per line (or one document, or an array).
+    #[arg(long, env = "WEFT_FILE")]
+    file: Option<PathBuf>,
+    /// The key of every record (default: the payload field the topic spec names as key).
+    #[arg(long, env = "WEFT_KEY")]
+    key: Option<String>,
+    /// A header name=value (repeatable; env: comma-separated).
+    #[arg(long = "header", env = "WEFT_HEADERS", value_delimiter = ',')]
+    headers: Vec<String>,
+    /// Validate and print what would be sent; send nothing.
+    #[arg(long, env = "WEFT_DRY_RUN")]
+    dry_run: bool,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+pub async fn produce(args: ProduceArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    use weft_console::produce::{parse_header, parse_values, ProduceRequest};
+    let text = match (&args.value, &args.file) {
+        (Some(v), _) => v.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
+            weft_console::ConsoleError::Input(format!("cannot read {}: {e}", f.display()))
+        })?,
+        (None, None) => {
+            use std::io::Read;
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        }
+    };
+    let specs = args.console.specs()?;
+    let req = ProduceRequest {
+        topic: args.topic.clone(),
+        key: args.key.clone(),
+        headers: args
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<_, _>>()?,
+        values: parse_values(&text)?,
+        specs: specs.map(|s| s.topics).unwrap_or_default(),
+        dry_run: args.dry_run,
+    };
+    let registry = args.console.registry()?;
+    let produced = weft_console::produce::produce(kafka, &registry, &req).await?;
+    for p in &produced {
+        match args.console.output {
+            Output::Text => out(&format!(
+                "{} {} key {} event {}{}\n",
+                if req.dry_run {
+                    "would produce to"
+                } else {
+                    "produced to"
+                },
+                match (p.partition, p.offset) {
+                    (Some(pa), Some(o)) => format!("{} partition {pa} offset {o}", p.topic),
+                    _ => p.topic.clone(),
+                },
+                p.key,
+                p.event_id.as_deref().unwrap_or("-"),
+                if req.dry_run {
+                    format!(
+                        "\n{}",
+                        serde_json::to_string_pretty(&p.value).unwrap_or_default()
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+            _ => args.console.print_json(p),
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -42,6 +42,8 @@ enum Command {
     /// Read topics with values decoded to JSON (Avro through the registry), filtered.
     #[command(visible_alias = "tail")]
     Consume(console::ConsumeArgs),
+    /// Encode JSON values as Avro under `<topic>-value` (envelope filled, validated) and send them.
+    Produce(console::ProduceArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -83,6 +85,7 @@ pub fn main() -> ExitCode {
             Command::Topics(args) => topics::run(args, &kafka).await,
             Command::Demo(args) => demo::run(args, &kafka).await,
             Command::Consume(args) => console::consume(args, &kafka).await,
+            Command::Produce(args) => console::produce(args, &kafka).await,
         }
     });
     match result {

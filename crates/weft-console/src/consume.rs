@@ -352,7 +352,7 @@ pub async fn consume(
                 return true;
             }
             matched += 1;
-            each(&shown) && !req.limit.is_some_and(|l| matched >= l)
+            each(&shown) && req.limit.is_none_or(|l| matched < l)
         },
     )
     .await?;

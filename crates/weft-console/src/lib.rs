@@ -15,6 +15,7 @@
 pub mod avrojson;
 pub mod consume;
 pub mod error;
+pub mod produce;
 pub mod record;
 pub mod registry;
 
