@@ -44,6 +44,8 @@ enum Command {
     Consume(console::ConsumeArgs),
     /// Encode JSON values as Avro under `<topic>-value` (envelope filled, validated) and send them.
     Produce(console::ProduceArgs),
+    /// Dead letters: list with counts, show with error headers, replay a selection.
+    Dlq(console::DlqArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -86,6 +88,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args, &kafka).await,
             Command::Consume(args) => console::consume(args, &kafka).await,
             Command::Produce(args) => console::produce(args, &kafka).await,
+            Command::Dlq(args) => console::dlq(args, &kafka).await,
         }
     });
     match result {

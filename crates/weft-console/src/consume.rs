@@ -164,14 +164,33 @@ pub fn partitions_of(kafka: &KafkaConfig, topics: &[String]) -> Result<Vec<(Stri
         .collect()
 }
 
+/// The console's client context: partition-EOF is how the reader learns it reached the end, so
+/// it is not logged as an error (librdkafka reports it as a "global error" too).
+pub struct QuietContext;
+
+impl rdkafka::ClientContext for QuietContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let eof = matches!(error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF);
+        if !eof {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietContext {}
+
+/// The console's reader type.
+pub type Reader = StreamConsumer<QuietContext>;
+
 /// A reader of every partition of `topics` from `start`, with `isolation`; no group, no commits.
 pub fn open_reader(
     kafka: &KafkaConfig,
     topics: &[(String, i32)],
     start: &StartAt,
     isolation: Isolation,
-) -> Result<StreamConsumer> {
-    let consumer: StreamConsumer = kafka
+) -> Result<Reader> {
+    let consumer: Reader = kafka
         .client_config()
         .set("group.id", format!("weft-console-{}", uuid::Uuid::new_v4()))
         .set("enable.auto.commit", "false")
@@ -179,7 +198,7 @@ pub fn open_reader(
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", isolation.as_config())
-        .create()
+        .create_with_context(QuietContext)
         .map_err(|e| ConsoleError::kafka("creating a consumer", e))?;
     let mut tpl = TopicPartitionList::new();
     for (t, n) in topics {
@@ -272,7 +291,7 @@ impl Drop for Readers {
 /// `each` with every record; `each` returns `false` to stop.
 pub(crate) async fn read_topics(
     kafka: &KafkaConfig,
-    registry: &Registry,
+    registry: Option<&Registry>,
     topics: &[(String, i32)],
     start: &StartAt,
     isolation: Isolation,
@@ -342,7 +361,7 @@ pub async fn consume(
     let mut matched = 0;
     let read = read_topics(
         kafka,
-        registry,
+        Some(registry),
         &topics,
         &req.start,
         req.isolation,

@@ -14,6 +14,7 @@
 
 pub mod avrojson;
 pub mod consume;
+pub mod dlq;
 pub mod error;
 pub mod produce;
 pub mod record;

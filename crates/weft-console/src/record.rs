@@ -64,8 +64,8 @@ impl Raw {
 
 impl Shown {
     /// Reads a message and decodes its value through `registry` (never fails: undecodable
-    /// values come back raw with a note).
-    pub async fn of<M: Message>(m: &M, registry: &Registry) -> Self {
+    /// values come back raw with a note). Without a registry values stay raw, unannotated.
+    pub async fn of<M: Message>(m: &M, registry: Option<&Registry>) -> Self {
         let ts = m.timestamp().to_millis();
         let mut note = None;
         let key = m.key().map(|k| match std::str::from_utf8(k) {
@@ -87,9 +87,10 @@ impl Shown {
             .iter()
             .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
             .collect();
-        let (schema_id, value, raw) = match m.payload() {
-            None => (None, None, None),
-            Some(bytes) => match registry.decode(bytes).await {
+        let (schema_id, value, raw) = match (m.payload(), registry) {
+            (None, _) => (None, None, None),
+            (Some(bytes), None) => (None, None, Some(Raw::of(bytes))),
+            (Some(bytes), Some(registry)) => match registry.decode(bytes).await {
                 Ok((id, json)) => (Some(id), Some(json), None),
                 Err(why) => {
                     let text = match std::str::from_utf8(bytes) {
