@@ -481,3 +481,160 @@ pub async fn dlq(args: DlqArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> 
     }
     Ok(Outcome::Ok)
 }
+
+/// `weft lag`.
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    /// Only this consumer group (default: every group).
+    #[arg(long, env = "WEFT_GROUP")]
+    group: Option<String>,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+pub async fn lag(args: LagArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    let c = &args.console;
+    let specs = c.specs()?;
+    let k = kafka.clone();
+    let group = args.group.clone();
+    progress("reading committed and end offsets");
+    let report = tokio::task::spawn_blocking(move || {
+        weft_console::lag::lag(&k, group.as_deref(), specs.as_ref())
+    })
+    .await??;
+    progress_done();
+    if c.output != Output::Text {
+        for g in &report {
+            c.print_json(g);
+        }
+        return Ok(Outcome::Ok);
+    }
+    let red = |s: String| {
+        if c.colour() {
+            format!("\x1b[31m{s}\x1b[0m")
+        } else {
+            s
+        }
+    };
+    for g in &report {
+        out(&format!(
+            "{}  state {}, {} member(s), total lag {}\n",
+            g.group, g.state, g.members, g.total_lag
+        ));
+        if !g.partitions.is_empty() {
+            out(&format!(
+                "  {:<48} {:>4} {:>10} {:>10} {:>8} {:>12} {:>8}\n",
+                "topic", "part", "committed", "end", "lag", "oldest age", "sla"
+            ));
+        }
+        for p in &g.partitions {
+            let age = p
+                .oldest_unconsumed_age_ms
+                .map(|a| format!("{:.1}s", a as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into());
+            let sla = p
+                .sla_ms
+                .map(|s| format!("{:.0}s", s as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into());
+            let line = format!(
+                "  {:<48} {:>4} {:>10} {:>10} {:>8} {:>12} {:>8}{}",
+                p.topic,
+                p.partition,
+                p.committed,
+                p.end,
+                p.lag,
+                age,
+                sla,
+                if p.sla_breached { "  SLA breached" } else { "" }
+            );
+            out(&format!(
+                "{}\n",
+                if p.sla_breached { red(line) } else { line }
+            ));
+        }
+    }
+    if report.is_empty() {
+        out("no consumer groups\n");
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `weft offsets reset`.
+#[derive(Debug, Args)]
+pub struct OffsetsArgs {
+    #[command(subcommand)]
+    action: OffsetsAction,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum OffsetsAction {
+    /// Move a group's committed offsets on a topic; refused while the group has active members.
+    Reset {
+        /// The consumer group.
+        #[arg(long, env = "WEFT_GROUP")]
+        group: String,
+        /// The topic.
+        #[arg(long, env = "WEFT_TOPIC")]
+        topic: String,
+        /// earliest, latest, or an RFC 3339 datetime.
+        #[arg(
+            long,
+            env = "WEFT_RESET_TO",
+            conflicts_with = "shift",
+            required_unless_present = "shift"
+        )]
+        to: Option<String>,
+        /// Move the committed offsets by N (negative: back), clamped to each partition.
+        #[arg(long, env = "WEFT_SHIFT", allow_hyphen_values = true)]
+        shift: Option<i64>,
+        /// Print the new offsets; change nothing.
+        #[arg(long, env = "WEFT_DRY_RUN")]
+        dry_run: bool,
+    },
+}
+
+pub async fn offsets(args: OffsetsArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    use weft_console::lag::{ResetRequest, ResetTo};
+    let OffsetsAction::Reset {
+        group,
+        topic,
+        to,
+        shift,
+        dry_run,
+    } = args.action;
+    let to = match (to.as_deref(), shift) {
+        (_, Some(n)) => ResetTo::Shift(n),
+        (Some("earliest" | "beginning"), _) => ResetTo::Earliest,
+        (Some("latest" | "end"), _) => ResetTo::Latest,
+        (Some(t), _) => ResetTo::Time(weft_console::consume::parse_time(t)?),
+        (None, None) => unreachable!("clap requires --to or --shift"),
+    };
+    let req = ResetRequest {
+        group,
+        topic,
+        to,
+        dry_run,
+    };
+    let k = kafka.clone();
+    let r = req.clone();
+    let plan = tokio::task::spawn_blocking(move || weft_console::lag::reset(&k, &r)).await??;
+    if args.console.output != Output::Text {
+        args.console.print_json(&plan);
+        return Ok(Outcome::Ok);
+    }
+    for p in &plan {
+        out(&format!(
+            "{} {} partition {}: {} -> {}\n",
+            if dry_run { "would move" } else { "moved" },
+            p.topic,
+            p.partition,
+            p.from
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "(none)".into()),
+            p.to
+        ));
+    }
+    Ok(Outcome::Ok)
+}

@@ -46,6 +46,10 @@ enum Command {
     Produce(console::ProduceArgs),
     /// Dead letters: list with counts, show with error headers, replay a selection.
     Dlq(console::DlqArgs),
+    /// Consumer lag per group and partition, oldest unconsumed record against the topic's SLA.
+    Lag(console::LagArgs),
+    /// Reset a group's committed offsets (refused while the group has active members).
+    Offsets(console::OffsetsArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -89,6 +93,8 @@ pub fn main() -> ExitCode {
             Command::Consume(args) => console::consume(args, &kafka).await,
             Command::Produce(args) => console::produce(args, &kafka).await,
             Command::Dlq(args) => console::dlq(args, &kafka).await,
+            Command::Lag(args) => console::lag(args, &kafka).await,
+            Command::Offsets(args) => console::offsets(args, &kafka).await,
         }
     });
     match result {

@@ -16,6 +16,7 @@ pub mod avrojson;
 pub mod consume;
 pub mod dlq;
 pub mod error;
+pub mod lag;
 pub mod produce;
 pub mod record;
 pub mod registry;
