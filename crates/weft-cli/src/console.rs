@@ -638,3 +638,49 @@ pub async fn offsets(args: OffsetsArgs, kafka: &KafkaConfig) -> anyhow::Result<O
     }
     Ok(Outcome::Ok)
 }
+
+/// `weft trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The event id to start from (its correlation id is traced).
+    #[arg(env = "WEFT_EVENT_ID", required_unless_present = "correlation_id")]
+    event_id: Option<String>,
+    /// Trace this correlation id.
+    #[arg(long, env = "WEFT_CORRELATION_ID")]
+    correlation_id: Option<String>,
+    /// Scan topics matching this regex (default: every spec topic and dead-letter topic).
+    #[arg(long, env = "WEFT_TRACE_TOPICS")]
+    topics: Option<String>,
+    #[command(flatten)]
+    console: ConsoleArgs,
+}
+
+pub async fn trace(args: TraceArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    use weft_console::trace::{default_topics, TraceRequest};
+    let c = &args.console;
+    let topics = match (&args.topics, c.specs()?) {
+        (Some(_), _) => vec![],
+        (None, Some(specs)) => {
+            let names: Vec<String> = specs.all_topics().into_iter().map(|t| t.name).collect();
+            default_topics(kafka, &names)?
+        }
+        (None, None) => vec![],
+    };
+    let req = TraceRequest {
+        event_id: args.event_id.clone(),
+        correlation_id: args.correlation_id.clone(),
+        topics,
+        pattern: args.topics.clone(),
+    };
+    let registry = c.registry()?;
+    let t = weft_console::trace::trace(kafka, &registry, &req, |n| {
+        progress(&format!("{n} records scanned"))
+    })
+    .await?;
+    progress_done();
+    match c.output {
+        Output::Text => out(&t.to_text(c.colour())),
+        _ => c.print_json(&t),
+    }
+    Ok(Outcome::Ok)
+}

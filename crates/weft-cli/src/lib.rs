@@ -50,6 +50,8 @@ enum Command {
     Lag(console::LagArgs),
     /// Reset a group's committed offsets (refused while the group has active members).
     Offsets(console::OffsetsArgs),
+    /// The causation tree of a flow, from an event id or a correlation id, across topics.
+    Trace(console::TraceArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -95,6 +97,7 @@ pub fn main() -> ExitCode {
             Command::Dlq(args) => console::dlq(args, &kafka).await,
             Command::Lag(args) => console::lag(args, &kafka).await,
             Command::Offsets(args) => console::offsets(args, &kafka).await,
+            Command::Trace(args) => console::trace(args, &kafka).await,
         }
     });
     match result {

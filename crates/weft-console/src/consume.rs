@@ -234,6 +234,30 @@ pub fn open_reader(
     Ok(consumer)
 }
 
+/// The topics of `parts` with at least one partition holding records (low < high watermark).
+pub(crate) fn non_empty_topics(
+    kafka: &KafkaConfig,
+    parts: &[(String, i32)],
+) -> Result<Vec<(String, i32)>> {
+    let client: BaseConsumer = kafka
+        .client_config()
+        .create()
+        .map_err(|e| ConsoleError::kafka("creating a client", e))?;
+    let mut out = Vec::new();
+    for (t, n) in parts {
+        for p in 0..*n {
+            let (low, high) = client
+                .fetch_watermarks(t, p, Duration::from_secs(10))
+                .map_err(|e| ConsoleError::kafka(&format!("reading the watermarks of {t}"), e))?;
+            if high > low {
+                out.push((t.clone(), *n));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One event of a topic reader.
 enum Item {
     Record(OwnedMessage),

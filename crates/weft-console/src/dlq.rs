@@ -41,7 +41,9 @@ use weft_core::kafka::KafkaConfig;
 use weft_core::naming;
 use weft_core::spec::GroupSpec;
 
-use crate::consume::{partitions_of, read_topics, topics_matching, Isolation, StartAt};
+use crate::consume::{
+    non_empty_topics, partitions_of, read_topics, topics_matching, Isolation, StartAt,
+};
 use crate::error::{ConsoleError, Result};
 use crate::record::Shown;
 use crate::registry::Registry;
@@ -129,28 +131,6 @@ pub async fn list(
     )
     .await?;
     Ok(out.into_values().collect())
-}
-
-/// The topics of `parts` with at least one partition holding records (low < high watermark).
-fn non_empty_topics(kafka: &KafkaConfig, parts: &[(String, i32)]) -> Result<Vec<(String, i32)>> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let client: BaseConsumer = kafka
-        .client_config()
-        .create()
-        .map_err(|e| ConsoleError::kafka("creating a client", e))?;
-    let mut out = Vec::new();
-    for (t, n) in parts {
-        for p in 0..*n {
-            let (low, high) = client
-                .fetch_watermarks(t, p, Duration::from_secs(10))
-                .map_err(|e| ConsoleError::kafka(&format!("reading the watermarks of {t}"), e))?;
-            if high > low {
-                out.push((t.clone(), *n));
-                break;
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Which dead letters to act on; every set field must match.

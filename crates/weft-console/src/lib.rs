@@ -20,6 +20,7 @@ pub mod lag;
 pub mod produce;
 pub mod record;
 pub mod registry;
+pub mod trace;
 
 pub use error::{ConsoleError, Result};
 pub use record::{Filters, Shown};
