@@ -184,3 +184,44 @@ async fn follow_sees_records_that_arrive_later() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].raw.as_ref().unwrap().base64, "bGF0ZQ==");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolation_uncommitted_shows_aborted_transactions() {
+    use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+    use std::time::Duration;
+    let url = common::registry().await;
+    let topic = format!("{}.order.created.v1", weft_testkit::unique("t"));
+    weft_testkit::create_topics(&[&topic], 1).await;
+    let producer: FutureProducer = weft_testkit::broker()
+        .client_config()
+        .set("transactional.id", weft_testkit::unique("tx-"))
+        .create()
+        .unwrap();
+    producer.init_transactions(Duration::from_secs(30)).unwrap();
+    producer.begin_transaction().unwrap();
+    producer
+        .send(
+            FutureRecord::to(&topic).key("aborted").payload("x"),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.abort_transaction(Duration::from_secs(30)).unwrap();
+    common::send(&topic, "plain", b"y", &[]).await;
+
+    let reg = Registry::new(&url).unwrap();
+    let mut req = request(&topic);
+    req.isolation = Isolation::Uncommitted;
+    let keys: Vec<_> = read(&reg, &req).await.into_iter().filter_map(|r| r.key).collect();
+    assert_eq!(keys, ["aborted", "plain"], "read_uncommitted sees the aborted record");
+    req.isolation = Isolation::Committed;
+    let keys: Vec<_> = read(&reg, &req).await.into_iter().filter_map(|r| r.key).collect();
+    if weft_testkit::is_local_nisshi() {
+        weft_testkit::skip_on_local_broker(
+            "aborted-transaction records are visible to read_committed readers",
+        );
+    } else {
+        assert_eq!(keys, ["plain"], "read_committed hides the aborted record");
+    }
+}
