@@ -157,3 +157,120 @@ async fn failures_have_documented_exit_codes() {
     assert!(text_out.status.success(), "{}", text(&text_out.stderr));
     assert!(text_out.stdout.is_empty(), "empty topic prints nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_lag_offsets_and_trace_through_the_binary() {
+    let url = common::registry().await;
+    let sys = weft_testkit::unique("t");
+    let source = format!("{sys}.order.created.v1");
+    let group = format!("{sys}.checker");
+    let dlq = format!("{group}.dlq");
+    weft_testkit::create_topics(&[&source, &dlq], 1).await;
+    let id = common::register(&url, &source, "cypher.order.OrderCreated").await;
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let key = uuid::Uuid::new_v4().to_string();
+    let e = common::order(&key, &event_id, &event_id, None);
+    let bytes = common::frame(id, &e);
+    common::send(&source, &key, &bytes, &[("weft-event-id", &event_id)]).await;
+    for _ in 0..2 {
+        common::send(
+            &dlq,
+            &key,
+            &bytes,
+            &[
+                ("weft-event-id", &event_id),
+                ("weft-dlq-source-topic", &source),
+                ("weft-dlq-error-class", "poison"),
+                ("weft-dlq-processor", "checker"),
+                ("weft-dlq-attempt", "1"),
+            ],
+        )
+        .await;
+    }
+    let pattern = format!("{}\\..*", sys);
+    let src = source.clone();
+    let (list, replay, trace, unknown, lag, reset_plan, reset_bad) =
+        tokio::task::spawn_blocking(move || {
+            let source = src;
+            let env = [("WEFT_REGISTRY_URL", url.as_str())];
+            (
+                weft(
+                    &["dlq", "list", "--pattern", &pattern, "-o", "jsonl"],
+                    &env,
+                    None,
+                ),
+                weft(
+                    &["dlq", "replay", &group, "--dry-run", "-o", "json"],
+                    &env,
+                    None,
+                ),
+                weft(&["trace", &event_id, "--topics", &pattern], &env, None),
+                weft(
+                    &[
+                        "trace",
+                        &uuid::Uuid::new_v4().to_string(),
+                        "--topics",
+                        &pattern,
+                    ],
+                    &env,
+                    None,
+                ),
+                weft(&["lag", "--group", &group, "-o", "jsonl"], &env, None),
+                weft(
+                    &[
+                        "offsets",
+                        "reset",
+                        "--group",
+                        &group,
+                        "--topic",
+                        &source,
+                        "--to",
+                        "latest",
+                        "--dry-run",
+                        "-o",
+                        "json",
+                    ],
+                    &env,
+                    None,
+                ),
+                weft(
+                    &["offsets", "reset", "--group", &group, "--topic", &source],
+                    &env,
+                    None,
+                ),
+            )
+        })
+        .await
+        .unwrap();
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let l: serde_json::Value = serde_json::from_str(text(&list.stdout).trim()).unwrap();
+    assert_eq!(l["records"], 2);
+    assert_eq!(l["by_error_class"]["poison"], 2);
+
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(
+        (r["selected"].as_u64(), r["duplicates"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(r["replayed"][0]["to_topic"], source.as_str());
+    assert!(r["replayed"][0]["to"].is_null(), "dry run");
+
+    assert!(trace.status.success(), "{}", text(&trace.stderr));
+    let t = text(&trace.stdout);
+    assert!(
+        t.contains("1 event(s)") && t.contains("dead-lettered"),
+        "{t}"
+    );
+    assert_eq!(unknown.status.code(), Some(6), "{}", text(&unknown.stderr));
+
+    assert!(lag.status.success(), "{}", text(&lag.stderr));
+    assert!(reset_plan.status.success(), "{}", text(&reset_plan.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&reset_plan.stdout).unwrap();
+    assert_eq!(plan[0]["to"], 1);
+    assert_eq!(
+        reset_bad.status.code(),
+        Some(2),
+        "--to or --shift is required"
+    );
+}

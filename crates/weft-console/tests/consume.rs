@@ -213,10 +213,22 @@ async fn isolation_uncommitted_shows_aborted_transactions() {
     let reg = Registry::new(&url).unwrap();
     let mut req = request(&topic);
     req.isolation = Isolation::Uncommitted;
-    let keys: Vec<_> = read(&reg, &req).await.into_iter().filter_map(|r| r.key).collect();
-    assert_eq!(keys, ["aborted", "plain"], "read_uncommitted sees the aborted record");
+    let keys: Vec<_> = read(&reg, &req)
+        .await
+        .into_iter()
+        .filter_map(|r| r.key)
+        .collect();
+    assert_eq!(
+        keys,
+        ["aborted", "plain"],
+        "read_uncommitted sees the aborted record"
+    );
     req.isolation = Isolation::Committed;
-    let keys: Vec<_> = read(&reg, &req).await.into_iter().filter_map(|r| r.key).collect();
+    let keys: Vec<_> = read(&reg, &req)
+        .await
+        .into_iter()
+        .filter_map(|r| r.key)
+        .collect();
     if weft_testkit::is_local_nisshi() {
         weft_testkit::skip_on_local_broker(
             "aborted-transaction records are visible to read_committed readers",
