@@ -5,11 +5,13 @@
 //! 1. when the schema is a weft envelope (`{metadata, payload}`), missing metadata is filled:
 //!    `event_id` (UUID v4), `occurred_at` (now), `producer` (`weft-console`), `correlation_id`
 //!    (= `event_id`), `user_id` (`weft-console`), and from the topic spec `event_type`,
-//!    `priority`, and `event_version` (the topic's `.vN` suffix) — given fields are kept;
+//!    `priority`, and `event_version` (from the contract of the schema, else the topic's `.vN`);
+//!    without a spec, the contract of the registered schema (`weft_contracts::registry`) gives
+//!    type, priority and key field — given fields are kept;
 //! 2. every value is validated against the schema before anything is sent; the first that does
 //!    not fit fails the whole request with the record number and the exact field path
 //!    ([`ConsoleError::Invalid`], exit 4), so a bad line in a file sends nothing;
-//! 3. the key is `--key`, else the payload field the topic spec names as key, else the request
+//! 3. the key is `--key`, else the payload field the topic spec (or contract) names as key, else the request
 //!    fails (an unkeyed record would lose per-key ordering);
 //! 4. headers `weft-event-type`, `weft-event-id`, `weft-schema-version` are set from the
 //!    envelope, then the caller's headers are added; records go out with an idempotent producer
@@ -117,8 +119,44 @@ fn is_envelope(schema: &apache_avro::Schema) -> bool {
     }
 }
 
+/// What the console fills into an envelope when the input leaves it out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnvelopeDefaults {
+    pub event_type: Option<String>,
+    pub event_version: Option<String>,
+    pub priority: Option<String>,
+    /// The payload field that is the Kafka key.
+    pub key_field: Option<String>,
+}
+
+impl EnvelopeDefaults {
+    /// From the topic spec first, then the contract of the schema (`weft_contracts::registry`),
+    /// then the topic name's `.vN` for the version.
+    pub fn new(topic: &str, spec: Option<&TopicSpec>, schema_name: Option<&str>) -> Self {
+        let contract = schema_name.and_then(|n| {
+            weft_contracts::registry::all()
+                .into_iter()
+                .find(|c| c.schema == n)
+        });
+        EnvelopeDefaults {
+            event_type: spec
+                .map(|s| s.event_type.clone())
+                .or_else(|| contract.map(|c| c.event_type.to_string())),
+            event_version: contract
+                .map(|c| c.event_version.to_string())
+                .or_else(|| topic_version(spec.map_or(topic, |s| s.name.as_str()))),
+            priority: spec
+                .map(|s| priority_str(s.priority).to_string())
+                .or_else(|| contract.map(|c| c.priority.as_str().to_string())),
+            key_field: spec
+                .map(|s| s.key.clone())
+                .or_else(|| contract.map(|c| c.key_field.to_string())),
+        }
+    }
+}
+
 /// Fills missing envelope metadata in `value` (see the module docs).
-pub fn fill_envelope(value: &mut Json, topic: &str, spec: Option<&TopicSpec>) {
+pub fn fill_envelope(value: &mut Json, defaults: &EnvelopeDefaults) {
     let Json::Object(obj) = value else { return };
     let meta = obj
         .entry("metadata")
@@ -144,12 +182,9 @@ pub fn fill_envelope(value: &mut Json, topic: &str, spec: Option<&TopicSpec>) {
     );
     set("producer", Some(PRODUCER.to_string()));
     set("user_id", Some(PRODUCER.to_string()));
-    set("event_type", spec.map(|s| s.event_type.clone()));
-    set("event_version", topic_version(topic));
-    set(
-        "priority",
-        spec.map(|s| priority_str(s.priority).to_string()),
-    );
+    set("event_type", defaults.event_type.clone());
+    set("event_version", defaults.event_version.clone());
+    set("priority", defaults.priority.clone());
 }
 
 /// Validates every value, then produces them all; see the module docs.
@@ -165,15 +200,16 @@ pub async fn produce(
     let subject = format!("{}-value (schema id {})", req.topic, schema.id);
     let envelope = is_envelope(&schema.parsed);
     let spec = spec_for(&req.specs, &req.topic, &schema.parsed);
+    let schema_name = match &schema.parsed {
+        apache_avro::Schema::Record(r) => Some(r.name.fullname(None)),
+        _ => None,
+    };
+    let defaults = EnvelopeDefaults::new(&req.topic, spec, schema_name.as_deref());
     let mut prepared = Vec::new();
     for (i, v) in req.values.iter().enumerate() {
         let mut value = v.clone();
         if envelope {
-            fill_envelope(
-                &mut value,
-                spec.map_or(req.topic.as_str(), |s| s.name.as_str()),
-                spec,
-            );
+            fill_envelope(&mut value, &defaults);
         }
         let avro = avrojson::from_json(&value, &schema.parsed).map_err(|mismatch| {
             ConsoleError::Invalid {
@@ -184,13 +220,13 @@ pub async fn produce(
         })?;
         let key = match &req.key {
             Some(k) => k.clone(),
-            None => derive_key(&value, spec).ok_or_else(|| {
+            None => derive_key(&value, defaults.key_field.as_deref()).ok_or_else(|| {
                 ConsoleError::Input(format!(
                     "record {}: no key: pass --key{}",
                     i + 1,
-                    match spec {
-                        Some(s) => format!(" (payload.{} is missing or empty)", s.key),
-                        None => " (no topic spec names the key field)".to_string(),
+                    match &defaults.key_field {
+                        Some(k) => format!(" (payload.{k} is missing or empty)"),
+                        None => " (no topic spec or contract names the key field)".to_string(),
                     }
                 ))
             })?,
@@ -282,10 +318,9 @@ fn spec_for<'a>(
     }
 }
 
-/// The key from `payload.<spec key>`, as text.
-fn derive_key(value: &Json, spec: Option<&TopicSpec>) -> Option<String> {
-    let field = &spec?.key;
-    match &value["payload"][field.as_str()] {
+/// The key from `payload.<key field>`, as text.
+fn derive_key(value: &Json, field: Option<&str>) -> Option<String> {
+    match &value["payload"][field?] {
         Json::String(s) if !s.is_empty() => Some(s.clone()),
         Json::Number(n) => Some(n.to_string()),
         _ => None,
@@ -310,16 +345,33 @@ mod tests {
     #[test]
     fn the_envelope_is_filled_but_given_fields_are_kept() {
         let mut v = serde_json::json!({"metadata": {"correlation_id": "c-1"}, "payload": {}});
-        fill_envelope(&mut v, "cypher.order.created.v1", None);
+        let d = EnvelopeDefaults::new("scratch.order.created.v3", None, None);
+        assert_eq!(d.event_version.as_deref(), Some("v3"));
+        fill_envelope(&mut v, &d);
         let m = &v["metadata"];
         assert_eq!(m["correlation_id"], "c-1");
         assert_eq!(m["producer"], PRODUCER);
-        assert_eq!(m["event_version"], "v1");
+        assert_eq!(m["event_version"], "v3");
         let id = uuid::Uuid::parse_str(m["event_id"].as_str().unwrap()).unwrap();
         assert_eq!(id.get_version_num(), 4);
         let mut v = serde_json::json!({"payload": {}});
-        fill_envelope(&mut v, "x.y", None);
+        fill_envelope(&mut v, &EnvelopeDefaults::new("x.y", None, None));
         assert_eq!(v["metadata"]["correlation_id"], v["metadata"]["event_id"]);
         assert!(v["metadata"].get("event_version").is_none());
+        // Without a spec, the contract of the schema gives type, version, priority and key.
+        let d = EnvelopeDefaults::new("scratch", None, Some("cypher.order.OrderCreated"));
+        assert_eq!(d.event_type.as_deref(), Some("order.created"));
+        assert_eq!(d.priority.as_deref(), Some("critical"));
+        assert_eq!(d.key_field.as_deref(), Some("order_id"));
+        assert!(d.event_version.is_some());
+        let v = serde_json::json!({"payload": {"order_id": "o-1", "n": 3}});
+        assert_eq!(derive_key(&v, Some("order_id")).as_deref(), Some("o-1"));
+        assert_eq!(derive_key(&v, Some("n")).as_deref(), Some("3"));
+        assert_eq!(derive_key(&v, Some("missing")), None);
+        assert_eq!(
+            derive_key(&v, None),
+            None,
+            "no key field known: --key is required"
+        );
     }
 }

@@ -146,14 +146,15 @@ async fn a_value_that_does_not_fit_names_the_field_and_sends_nothing() {
         "nothing may be sent"
     );
 
-    // No key and no spec naming the key field: refused before sending.
+    // No key and no spec: the contract of the registered schema names the key field.
     let req = ProduceRequest {
         key: None,
-        values: vec![good],
+        values: vec![good.clone()],
         ..req
     };
-    let err = produce(&kafka, &reg, &req).await.unwrap_err();
-    assert!(err.to_string().contains("--key"), "{err}");
+    let sent = produce(&kafka, &reg, &req).await.unwrap();
+    assert_eq!(sent[0].key, good["payload"]["order_id"].as_str().unwrap());
+    assert_eq!(sent[0].value["metadata"]["priority"], "critical");
     // A topic without a subject: the registry error names the subject.
     let req = ProduceRequest {
         topic: format!("{topic}.nosubject"),
