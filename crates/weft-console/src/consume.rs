@@ -8,7 +8,10 @@
 //!
 //! Failure modes: an unknown topic or a pattern that matches nothing is an input error naming it;
 //! a datetime before a partition's first record starts at its beginning, one after its last at
-//! its end; undecodable values never stop the reader (they are shown raw with a note).
+//! its end; undecodable values never stop the reader (they are shown raw with a note). A pattern
+//! is resolved once when reading starts: topics created later are not picked up by `--follow`.
+//! An offset past a partition's end (or before its start) falls back to its beginning
+//! (`auto.offset.reset=earliest`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
