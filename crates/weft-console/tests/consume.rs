@@ -237,3 +237,54 @@ async fn isolation_uncommitted_shows_aborted_transactions() {
         assert_eq!(keys, ["plain"], "read_committed hides the aborted record");
     }
 }
+
+/// Measures decoding throughput (printed; the assertion only checks every record came back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decodes_a_few_thousand_records() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    const N: usize = 3000;
+    let url = common::registry().await;
+    let topic = format!("{}.order.created.v1", weft_testkit::unique("t"));
+    weft_testkit::create_topics(&[&topic], 3).await;
+    let id = common::register(&url, &topic, "cypher.order.OrderCreated").await;
+    let producer: FutureProducer = weft_testkit::broker().client_config().create().unwrap();
+    let schema = common::catalog()
+        .self_contained("cypher.order.OrderCreated")
+        .unwrap();
+    let mut sends = Vec::new();
+    for _ in 0..N {
+        let e = common::order(
+            &uuid::Uuid::new_v4().to_string(),
+            &uuid::Uuid::new_v4().to_string(),
+            "c",
+            None,
+        );
+        let bytes =
+            weft_core::wire::frame(id, &weft_contracts::codec::encode(&schema, &e).unwrap());
+        let key = e.payload.order_id.clone();
+        let p = producer.clone();
+        let t = topic.clone();
+        sends.push(tokio::spawn(async move {
+            p.send(
+                FutureRecord::to(&t).key(&key).payload(&bytes),
+                std::time::Duration::from_secs(60),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+        }));
+    }
+    for s in sends {
+        s.await.unwrap();
+    }
+    let reg = Registry::new(&url).unwrap();
+    let started = std::time::Instant::now();
+    let got = read(&reg, &request(&topic)).await;
+    let took = started.elapsed();
+    assert_eq!(got.len(), N);
+    assert!(got.iter().all(|r| r.schema_id == Some(id)));
+    eprintln!(
+        "consumed and decoded {N} records in {took:?} ({:.0} records/s, debug build)",
+        N as f64 / took.as_secs_f64()
+    );
+}

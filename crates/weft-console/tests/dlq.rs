@@ -206,3 +206,45 @@ async fn dead_letters_are_listed_shown_and_replayed_with_the_attempt_carried() {
     let stats = runtime.join().unwrap().unwrap();
     assert_eq!(stats.dead_lettered, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_keeps_to_the_rate_and_skips_records_without_a_source() {
+    let kafka = weft_testkit::broker();
+    let url = common::registry().await;
+    let reg = Registry::new(&url).unwrap();
+    let sys = weft_testkit::unique("t");
+    let source = format!("{sys}.order.created.v1");
+    let group = format!("{sys}.rate-check");
+    let dlq_topic = format!("{group}.dlq");
+    weft_testkit::create_topics(&[&source, &dlq_topic], 1).await;
+    for i in 0..10 {
+        let id = uuid::Uuid::new_v4().to_string();
+        common::send(
+            &dlq_topic,
+            &format!("k{i}"),
+            b"not avro",
+            &[("weft-event-id", &id), ("weft-dlq-source-topic", &source)],
+        )
+        .await;
+    }
+    common::send(&dlq_topic, "orphan", b"x", &[]).await;
+    let req = ReplayRequest {
+        group: group.clone(),
+        selection: Selection::default(),
+        target: Target::Original,
+        group_spec: None,
+        rate: Some(20.0),
+        dry_run: false,
+    };
+    let started = Instant::now();
+    let report = dlq::replay(&kafka, &reg, &req).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(report.replayed.len(), 10);
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(report.skipped[0].contains("weft-dlq-source-topic"));
+    // 10 records at 20/s: at least 9 pauses of 50 ms.
+    assert!(took >= Duration::from_millis(450), "{took:?}");
+    let got = wait_for(&source, 10).await;
+    assert!(got.iter().all(|r| r.value == "not avro"));
+    eprintln!("replayed 10 records at --rate 20 in {took:?}");
+}
