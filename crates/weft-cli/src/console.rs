@@ -68,6 +68,17 @@ impl ConsoleArgs {
     }
 }
 
+/// Writes to stdout; `false` once the reader went away (`weft tail t -f | head -1`), so a
+/// following reader can stop instead of reading forever into a closed pipe.
+fn emit(text: &str) -> bool {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_ok()
+}
+
 /// Progress for long operations: on stderr, only when stderr is a terminal.
 pub fn progress(text: &str) {
     if std::io::stderr().is_terminal() {
@@ -162,11 +173,12 @@ pub async fn consume(args: ConsumeArgs, kafka: &KafkaConfig) -> anyhow::Result<O
     let registry = args.console.registry()?;
     let colour = args.console.colour();
     let summary = weft_console::consume::consume(kafka, &registry, &req, |r| {
-        match args.console.output {
-            Output::Text => out(&format!("{}\n", r.to_text(colour))),
-            _ => args.console.print_json(r),
-        }
-        true
+        let text = match args.console.output {
+            Output::Text => format!("{}\n", r.to_text(colour)),
+            Output::Jsonl => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
+            Output::Json => format!("{}\n", serde_json::to_string_pretty(r).unwrap_or_default()),
+        };
+        emit(&text)
     })
     .await?;
     if std::io::stderr().is_terminal() {
