@@ -1,12 +1,14 @@
 //! The `weft` command line. Each subcommand is parsed by clap here and turned into a typed
 //! request for a library crate; no library depends on clap.
 //!
-//! Exit codes (documented in README.md): 0 success, 1 error, 2 usage error (clap), 3 drift found
-//! by a check (`weft topics check`, `weft schemas check`, `weft schemas register` rejected as
-//! incompatible).
+//! Exit codes (documented in README.md): 0 success, 1 error, 2 usage error (clap or a bad flag
+//! value), 3 drift found by a check (`weft topics check`, `weft schemas check`, `weft schemas
+//! register` rejected as incompatible), 4 a value does not fit its schema (`weft produce`),
+//! 5 refused (`weft offsets reset` on an active group), 6 nothing found (`weft trace`).
 
 mod args;
 mod bench;
+mod console;
 mod demo;
 mod offsets;
 mod registry;
@@ -50,6 +52,19 @@ enum Command {
     Schemas(schemas::SchemasArgs),
     /// The schema registry: `weft registry serve` (Confluent-compatible, Kafka-backed).
     Registry(registry::RegistryArgs),
+    /// Read topics with values decoded to JSON (Avro through the registry), filtered.
+    #[command(visible_alias = "tail")]
+    Consume(console::ConsumeArgs),
+    /// Encode JSON values as Avro under `<topic>-value` (envelope filled, validated) and send them.
+    Produce(console::ProduceArgs),
+    /// Dead letters: list with counts, show with error headers, replay a selection.
+    Dlq(console::DlqArgs),
+    /// Consumer lag per group and partition, oldest unconsumed record against the topic's SLA.
+    Lag(console::LagArgs),
+    /// Reset a group's committed offsets (refused while the group has active members).
+    Offsets(console::OffsetsArgs),
+    /// The causation tree of a flow, from an event id or a correlation id, across topics.
+    Trace(console::TraceArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -143,6 +158,12 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args, &kafka).await,
             Command::Schemas(args) => schemas::run(args).await,
             Command::Registry(args) => registry::run(args, &kafka).await,
+            Command::Consume(args) => console::consume(args, &kafka).await,
+            Command::Produce(args) => console::produce(args, &kafka).await,
+            Command::Dlq(args) => console::dlq(args, &kafka).await,
+            Command::Lag(args) => console::lag(args, &kafka).await,
+            Command::Offsets(args) => console::offsets(args, &kafka).await,
+            Command::Trace(args) => console::trace(args, &kafka).await,
         }
     });
     if let Some(provider) = tracer {
@@ -155,7 +176,10 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<weft_console::ConsoleError>() {
+                Some(c) => ExitCode::from(c.exit_code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
