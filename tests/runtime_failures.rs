@@ -76,6 +76,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
         breaker,
         metrics_listen: None,
         shutdown: Arc::new(AtomicBool::new(false)),
+        metrics: None,
         sink_dir: topics.path().join("sinks"),
         topic_prefix: String::new(),
     }

@@ -192,6 +192,7 @@ pub async fn run(args: BenchArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome
         breaker: BreakerSettings::default(),
         metrics_listen: None,
         shutdown: shutdown.clone(),
+        metrics: None,
         sink_dir: no_specs.path().join("sinks"),
         topic_prefix: prefix.clone(),
     };

@@ -132,6 +132,7 @@ impl RunArgs {
             },
             metrics_listen,
             shutdown,
+            metrics: None,
             sink_dir: self.sink_dir.clone(),
             topic_prefix: self.topic_prefix.clone(),
         })

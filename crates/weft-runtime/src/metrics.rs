@@ -176,6 +176,22 @@ impl Metrics {
         loops > 0 && self.ready.load(Ordering::SeqCst) >= loops
     }
 
+    /// Records consumed so far by `processor`'s loops, over all topics.
+    pub fn consumed_by(&self, processor: &str) -> u64 {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "weft_consumed_total")
+            .flat_map(|f| f.get_metric())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "processor" && l.value() == processor)
+            })
+            .map(|m| m.get_counter().value() as u64)
+            .sum()
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -51,6 +51,8 @@ pub struct RunSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// Set to ask every loop to finish its transaction and stop.
     pub shutdown: Arc<AtomicBool>,
+    /// The metrics to record into (a fresh set when `None`); lets an embedding program read them.
+    pub metrics: Option<Metrics>,
     /// Where sink processors write their documents (`<dir>/<sink>.jsonl`).
     pub sink_dir: PathBuf,
     /// Prepended to every contract topic (see [`TypedProcessor::with_topic_prefix`]); empty
@@ -83,7 +85,7 @@ pub async fn run_processors(
         &settings.registry_url,
         settings.auto_register,
     )?);
-    let metrics = Metrics::new();
+    let metrics = settings.metrics.clone().unwrap_or_default();
     let sinks: Arc<dyn SinkWriter> = Arc::new(FileSinks::new(&settings.sink_dir));
     if let Some(addr) = settings.metrics_listen {
         let bound = metrics::serve(addr, metrics.clone()).await?;
