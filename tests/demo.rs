@@ -35,10 +35,32 @@ fn the_demo_runs_every_scenario_and_prints_trees_and_a_summary() {
             "no {system} tree:\n{stdout}"
         );
     }
-    assert!(
-        stdout.contains("-> email.notification-requested [b2b.email.notification-requested.v1]"),
-        "{stdout}"
-    );
+    // Every flow of every system, end to end through the processors on the broker.
+    for flow in [
+        "-> email.notification-requested [b2b.email.notification-requested.v1]",
+        "-> inventory.released [b2b.inventory.released.v1]",
+        "-> order.created [collector.order.created.v1]",
+        "-> product.updated [cypher.product.updated.v1]",
+        "-> INVENTORY_LOW_STOCK [composerp.inventory.low-stock.v1]",
+        "-> REPLENISHMENT_TRIGGERED [composerp.replenishment.triggered.v1]",
+        "-> LowStockAlert [viscount.inventory.low-stock-alert.v1]",
+        "-> product.out_of_stock [viscount.product.out-of-stock.v1]",
+    ] {
+        assert!(stdout.contains(flow), "missing {flow}:\n{stdout}");
+    }
+    // One undecodable record per system, dead-lettered by the processor of its topic.
+    for dlq in [
+        "b2b.notification-worker.dlq",
+        "collector.orders-service.dlq",
+        "cypher.catalog-worker.dlq",
+        "composerp.replenishment-service.dlq",
+        "viscount.inventory-service.dlq",
+    ] {
+        assert!(
+            stdout.contains(&format!("dead-lettered [{dlq}]")),
+            "nothing dead-lettered to {dlq}:\n{stdout}"
+        );
+    }
     assert!(
         stdout.contains("(poison)") && stdout.contains("(undecodable)"),
         "{stdout}"
