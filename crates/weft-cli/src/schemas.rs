@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value as Json;
-use weft_contracts::check::{avro_can_read, check_against_git_ref, ChangeKind};
+use weft_contracts::check::{check_against_git_ref, ChangeKind};
 use weft_contracts::lint::lint;
 use weft_contracts::Catalog;
 use weft_core::spec::SpecSet;
@@ -195,10 +195,16 @@ fn git_toplevel(dir: &Path) -> anyhow::Result<PathBuf> {
 
 fn run_check(repo: &Path, against: &str) -> anyhow::Result<Outcome> {
     let root = git_toplevel(repo)?;
-    // TODO(registry merge): pass `weft_registry::compat` (Confluent's rules, transitive levels)
-    // instead of the apache-avro reader/writer stand-in once the registry branch lands.
+    // The registry's own rules (Avro schema resolution), so CI refuses what `weft registry`
+    // would. Only the ref's version is known here, so transitive levels check against it alone.
     let compat = |new: &apache_avro::Schema, old: &apache_avro::Schema, level: &str| {
-        let problems = avro_can_read(new, old, level);
+        let problems: Vec<String> = match weft_registry::compat::Level::parse(level) {
+            Some(l) => weft_registry::compat::check(l, new, std::slice::from_ref(old))
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            None => vec![format!("unknown compatibility level {level}")],
+        };
         if problems.is_empty() {
             return problems;
         }
