@@ -7,6 +7,12 @@ bash scripts/setup.sh
 bash scripts/broker.sh start
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The contracts gate: house rules, and compatibility of every schema changed since the previous
+# commit under its subject's level (a clone with one commit has nothing to compare).
+cargo run -q --bin weft -- schemas lint
+if git rev-parse -q --verify HEAD~1 >/dev/null; then
+  cargo run -q --bin weft -- schemas check --against HEAD~1
+fi
 # --nocapture so the reasons of broker-gap skips are printed in the log, not swallowed.
 cargo test --workspace -- --nocapture
 echo "test.sh: done in $((SECONDS - started)) s"
