@@ -91,11 +91,6 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
     ]
 }
 
-/// The registered processor named `name`.
-pub fn by_name(config: &ProcessorConfig, name: &str) -> Option<Processor> {
-    all(config).into_iter().find(|p| p.name() == name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

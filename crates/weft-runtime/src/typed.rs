@@ -222,44 +222,12 @@ struct InputMeta {
     attempt: u32,
 }
 
-type HandlerFn<P> = dyn Fn(&In<P>) -> Result<Vec<Out>, ProcessError> + Send + Sync;
+/// A processor's function for contract `P`, its result already in the runtime's terms: output
+/// events ([`Processor::on`]) or a sink document ([`Processor::sink`]).
+type HandlerFn<P> = dyn Fn(&In<P>) -> Result<Handled, ProcessError> + Send + Sync;
 
 struct TypedHandler<P> {
     f: Box<HandlerFn<P>>,
-}
-
-/// Decodes the input (resolving the writer's schema to the contract's) and notes what the
-/// metrics need.
-fn decode_input<P: Contract>(
-    processor: &'static str,
-    writer: &Schema,
-    reader: &Schema,
-    body: &[u8],
-    meta: InputMeta,
-    seen: &mut Option<Seen>,
-) -> Result<In<P>, ProcessError> {
-    let event: Event<P> = weft_contracts::codec::decode_resolved(writer, Some(reader), body)
-        .map_err(|e| ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA)))?;
-    *seen = Some(Seen {
-        occurred_at: event.metadata.occurred_at,
-        tenant: event.metadata.tenant_id.clone(),
-        sla: P::PRIORITY.sla(),
-    });
-    Ok(In {
-        processor,
-        topic: meta.topic,
-        partition: meta.partition,
-        offset: meta.offset,
-        key: meta.key,
-        headers: meta.headers,
-        attempt: meta.attempt,
-        event,
-    })
-}
-
-fn example_of<P: Contract + Example>() -> Box<dyn ErasedEvent> {
-    let metadata = EventMetadata::new_for::<P>("weft-compliance", "weft-compliance");
-    Box::new(Event::new(metadata, P::example()))
 }
 
 impl<P: Contract + Example> Handler for TypedHandler<P> {
@@ -267,6 +235,8 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
         P::SCHEMA
     }
 
+    /// Decodes the input (resolving the writer's schema to the contract's), notes what the
+    /// metrics need, and calls the function.
     fn handle(
         &self,
         processor: &'static str,
@@ -276,47 +246,31 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
         meta: InputMeta,
         seen: &mut Option<Seen>,
     ) -> Result<Handled, ProcessError> {
-        let input = decode_input::<P>(processor, writer, reader, body, meta, seen)?;
-        (self.f)(&input).map(Handled::Outs)
+        let event: Event<P> = weft_contracts::codec::decode_resolved(writer, Some(reader), body)
+            .map_err(|e| {
+                ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA))
+            })?;
+        *seen = Some(Seen {
+            occurred_at: event.metadata.occurred_at,
+            tenant: event.metadata.tenant_id.clone(),
+            sla: P::PRIORITY.sla(),
+        });
+        let input = In {
+            processor,
+            topic: meta.topic,
+            partition: meta.partition,
+            offset: meta.offset,
+            key: meta.key,
+            headers: meta.headers,
+            attempt: meta.attempt,
+            event,
+        };
+        (self.f)(&input)
     }
 
     fn example(&self) -> Box<dyn ErasedEvent> {
-        example_of::<P>()
-    }
-}
-
-type SinkFn<P> = dyn Fn(&In<P>) -> Result<serde_json::Value, ProcessError> + Send + Sync;
-
-struct SinkHandler<P> {
-    sink: &'static str,
-    f: Box<SinkFn<P>>,
-}
-
-impl<P: Contract + Example> Handler for SinkHandler<P> {
-    fn schema(&self) -> &'static str {
-        P::SCHEMA
-    }
-
-    fn handle(
-        &self,
-        processor: &'static str,
-        writer: &Schema,
-        reader: &Schema,
-        body: &[u8],
-        meta: InputMeta,
-        seen: &mut Option<Seen>,
-    ) -> Result<Handled, ProcessError> {
-        let input = decode_input::<P>(processor, writer, reader, body, meta, seen)?;
-        let document = (self.f)(&input)?;
-        Ok(Handled::Line(SinkLine {
-            sink: self.sink,
-            event_id: input.event.metadata.event_id.clone(),
-            document,
-        }))
-    }
-
-    fn example(&self) -> Box<dyn ErasedEvent> {
-        example_of::<P>()
+        let metadata = EventMetadata::new_for::<P>("weft-compliance", "weft-compliance");
+        Box::new(Event::new(metadata, P::example()))
     }
 }
 
@@ -353,6 +307,7 @@ impl Processor {
         mut self,
         f: impl Fn(&In<P>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
     ) -> Self {
+        let f = move |i: &In<P>| f(i).map(Handled::Outs);
         self.handlers
             .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
         self
@@ -366,13 +321,15 @@ impl Processor {
         sink: &'static str,
         f: impl Fn(&In<P>) -> Result<serde_json::Value, ProcessError> + Send + Sync + 'static,
     ) -> Self {
-        self.handlers.insert(
-            P::TOPIC,
-            Box::new(SinkHandler {
+        let f = move |i: &In<P>| {
+            Ok(Handled::Line(SinkLine {
                 sink,
-                f: Box::new(f),
-            }),
-        );
+                event_id: i.event.metadata.event_id.clone(),
+                document: f(i)?,
+            }))
+        };
+        self.handlers
+            .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
         self
     }
 
