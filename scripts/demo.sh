@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up, start the local broker, run `weft demo`.
+# The main job on a fresh machine: set up, start the local Apache Kafka node, run `weft demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

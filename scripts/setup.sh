@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to build and run weft: Debian packages for the rdkafka crate's
-# bundled librdkafka (C toolchain, OpenSSL for TLS/SASL, zlib), then the pinned local broker.
+# bundled librdkafka (C toolchain, OpenSSL for TLS/SASL, zlib), then Apache Kafka 4.4.0 (Java 17, Maven, the jars).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."

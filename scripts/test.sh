@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command on a fresh machine: set up, start the local broker, lint, run every test.
+# The test command on a fresh machine: set up, start the local Apache Kafka node, lint, run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use weft_testkit::{broker, is_local_nisshi, skip_on_local_broker, unique};
+use weft_testkit::{broker, kafka_tool, unique};
 
 fn spec(system: &str, action: &str, partitions: i32, retention: &str) -> String {
     format!(
@@ -104,18 +104,45 @@ fn plan_apply_check_round_trip() {
         )),
         "{out}"
     );
+    // An operator's override of a key no spec manages, set with Kafka's own ConfigCommand,
+    // survives the apply of a managed change.
+    let (code, _, err) = kafka_tool(
+        "ConfigCommand",
+        &[
+            "--alter",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            &created,
+            "--add-config",
+            "max.message.bytes=2000000",
+        ],
+    );
+    assert_eq!(code, 0, "ConfigCommand --alter failed: {err}");
     let (code, out) = weft(dir.path(), &["apply"]);
-    if is_local_nisshi() && out.contains("UnsupportedFeature") {
-        // Nisshi 0.7.0 implements IncrementalAlterConfigs but not AlterConfigs, which is what
-        // the rdkafka crate exposes; on Apache Kafka the change applies and check passes.
-        skip_on_local_broker("AlterConfigs is not implemented; config change not applied");
-        assert_ne!(code, 0, "a failed alter must fail the command: {out}");
-        write(dir.path(), &sys, "created", 2, "1d");
-    } else {
-        assert_eq!(code, 0, "{out}");
-        let (code, out) = weft(dir.path(), &["check"]);
-        assert_eq!(code, 0, "{out}");
-    }
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("retention.ms"), "{out}");
+    let (code, out) = weft(dir.path(), &["check"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, described, err) = kafka_tool(
+        "ConfigCommand",
+        &[
+            "--describe",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            &created,
+        ],
+    );
+    assert_eq!(code, 0, "ConfigCommand --describe failed: {err}");
+    assert!(
+        described.contains("max.message.bytes=2000000"),
+        "the unmanaged override was reset by apply:\n{described}"
+    );
+    assert!(
+        described.contains("retention.ms=172800000"),
+        "the managed change is not there:\n{described}"
+    );
 
     // Adding partitions is planned with the key-remapping warning, then applied.
     write(dir.path(), &sys, "cancelled", 3, "1d");
@@ -126,16 +153,8 @@ fn plan_apply_check_round_trip() {
     );
     assert!(out.contains("keys remap"), "{out}");
     let (code, out) = weft(dir.path(), &["apply"]);
-    if is_local_nisshi() && out.contains("UnsupportedFeature") {
-        // Nisshi 0.7.0 has no CreatePartitions handler; Apache Kafka grows the topic.
-        skip_on_local_broker("CreatePartitions is not implemented; partition increase not applied");
-        assert_ne!(code, 0, "{out}");
-        assert_eq!(cluster_partitions(&cancelled), Some(2));
-        write(dir.path(), &sys, "cancelled", 2, "1d");
-    } else {
-        assert_eq!(code, 0, "{out}");
-        assert_eq!(cluster_partitions(&cancelled), Some(3));
-    }
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(cluster_partitions(&cancelled), Some(3));
 
     // Decreasing partitions is refused before anything changes.
     write(dir.path(), &sys, "created", 1, "1d");
@@ -158,6 +177,8 @@ fn plan_apply_check_round_trip() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("- deleted {cancelled}")), "{out}");
     assert_eq!(cluster_partitions(&cancelled), None, "{out}");
+    // The group's derived topics grew with its largest input and keep their partitions.
+    assert_eq!(cluster_partitions(&format!("{sys}.worker.dlq")), Some(3));
     let (code, out) = weft(dir.path(), &["check"]);
     assert_eq!(code, 0, "{out}");
 }

@@ -9,9 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use weft_testkit::{
-    broker, create_topics, is_local_nisshi, read_to_end, skip_on_local_broker, unique,
-};
+use weft_testkit::{broker, create_topics, read_to_end, unique};
 
 const PARTITIONS: i32 = 3;
 const T: Duration = Duration::from_secs(30);
@@ -84,24 +82,12 @@ async fn committed_is_visible_aborted_is_not() {
         foreign.is_subset(&aborted),
         "records from nowhere: {foreign:?}"
     );
-    if !foreign.is_empty() && is_local_nisshi() {
-        // Nisshi 0.7.0's fetch path always answers with an empty aborted_transactions list and
-        // keeps aborted records in the log, so librdkafka cannot filter them: records of an
-        // aborted transaction that reached the broker are shown to read_committed readers.
-        // (Records purged by librdkafka before they were sent never appear.) Apache Kafka
-        // hides them; this assertion stands there.
-        skip_on_local_broker(&format!(
-            "{} flushed records of an aborted transaction are visible to read_committed readers",
-            foreign.len()
-        ));
-    } else {
-        assert!(
-            foreign.is_empty(),
-            "aborted records seen under read_committed: {}",
-            foreign.len()
-        );
-        assert_eq!(rc.len(), committed.len());
-    }
+    assert!(
+        foreign.is_empty(),
+        "aborted records seen under read_committed: {}",
+        foreign.len()
+    );
+    assert_eq!(rc.len(), committed.len());
 
     let ru = read_all(&topic, "read_uncommitted");
     let ru_ids: BTreeSet<String> = ru.keys().cloned().collect();
@@ -110,16 +96,11 @@ async fn committed_is_visible_aborted_is_not() {
         "committed records missing under read_uncommitted"
     );
     let aborted_seen = aborted.intersection(&ru_ids).count();
-    if aborted_seen != aborted.len() && is_local_nisshi() {
-        // Apache Kafka hands every aborted record to read_uncommitted readers.
-        skip_on_local_broker("aborted records are not all shown to read_uncommitted readers");
-    } else {
-        assert_eq!(
-            aborted_seen,
-            aborted.len(),
-            "read_uncommitted must see every aborted record"
-        );
-    }
+    assert_eq!(
+        aborted_seen,
+        aborted.len(),
+        "read_uncommitted must see every aborted record"
+    );
     let err = producer.commit_transaction(T).unwrap_err();
     assert!(
         matches!(err, KafkaError::Transaction(ref e) if e.code() == RDKafkaErrorCode::State),

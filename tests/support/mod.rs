@@ -250,16 +250,19 @@ pub fn collect_until(
 pub struct Running {
     child: Option<Child>,
     pub metrics_url: String,
+    /// Its `WEFT_INSTANCE_ID` (transactional ids are `<processor>-<instance>`).
+    pub instance_id: String,
 }
 
 impl Running {
     /// Starts `weft run <processors>` with a fresh instance id; waits until it serves metrics.
     pub fn start(processors: &[&str], extra_env: &[(&str, &str)]) -> Running {
         let s = stack();
+        let instance_id = weft_testkit::unique("e2e-");
         let mut cmd = weft();
         cmd.arg("run")
             .args(processors)
-            .env("WEFT_INSTANCE_ID", weft_testkit::unique("e2e-"))
+            .env("WEFT_INSTANCE_ID", &instance_id)
             .env("WEFT_REGISTRY_URL", &s.registry_url)
             .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
             .env("WEFT_METRICS_LISTEN", "127.0.0.1:0")
@@ -290,6 +293,7 @@ impl Running {
         Running {
             child: Some(child),
             metrics_url,
+            instance_id,
         }
     }
 

@@ -11,7 +11,7 @@
 //! from the timestamps of its first and last output, so group joins do not count), then
 //! `--latency-events` records paced at `--latency-rate` per second (latency: output timestamp
 //! minus input timestamp, p50 and p99). The figure that matters is the ratio; absolute rates
-//! depend on the broker (the local Nisshi consumes ~15k msg/s). The process's resident memory is
+//! depend on the broker and the machine. The process's resident memory is
 //! read from /proc after each pipeline (raw runs first, so weft's peak includes raw's).
 //!
 //! Topics are private to the run (`weft-bench-<id>.…`) and left behind for inspection.

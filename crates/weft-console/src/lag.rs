@@ -111,7 +111,7 @@ fn committed(
     if tpl.count() == 0 {
         return Ok(BTreeMap::new());
     }
-    let got = c.committed_offsets(tpl, TIMEOUT).map_err(|e| {
+    let got = weft_core::kafka::committed_offsets(&c, &tpl, TIMEOUT).map_err(|e| {
         ConsoleError::kafka(&format!("reading the committed offsets of {group}"), e)
     })?;
     Ok(got

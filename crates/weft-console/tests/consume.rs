@@ -229,13 +229,7 @@ async fn isolation_uncommitted_shows_aborted_transactions() {
         .into_iter()
         .filter_map(|r| r.key)
         .collect();
-    if weft_testkit::is_local_nisshi() {
-        weft_testkit::skip_on_local_broker(
-            "aborted-transaction records are visible to read_committed readers",
-        );
-    } else {
-        assert_eq!(keys, ["plain"], "read_committed hides the aborted record");
-    }
+    assert_eq!(keys, ["plain"], "read_committed hides the aborted record");
 }
 
 /// Measures decoding throughput (printed; the assertion only checks every record came back).

@@ -4,9 +4,63 @@
 //! clap-free form. Typed SASL/TLS fields cover the common cases; anything else passes through to
 //! librdkafka untouched via [`KafkaConfig::options`], and a raw option wins over a typed one.
 
-use rdkafka::ClientConfig;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, TopicPartitionList};
 
 use crate::CoreError;
+
+/// True for the answers a Kafka cluster gives while it moves or loads a coordinator or a
+/// partition leader (a fresh cluster creating `__consumer_offsets`, a broker restarting): the
+/// same call succeeds a moment later.
+pub fn is_transient(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            NotCoordinator
+                | CoordinatorLoadInProgress
+                | CoordinatorNotAvailable
+                | NotLeaderForPartition
+                | LeaderNotAvailable
+                | RequestTimedOut
+                | OperationTimedOut
+                | NetworkException
+                | BrokerTransportFailure
+                | AllBrokersDown
+                | UnstableOffsetCommit
+        )
+    )
+}
+
+/// A group's committed offsets for `tpl`, retrying transient answers (see [`is_transient`])
+/// with a growing pause until `timeout` has passed; any other error, or the last transient one,
+/// is returned.
+pub fn committed_offsets<C, X>(
+    consumer: &C,
+    tpl: &TopicPartitionList,
+    timeout: Duration,
+) -> KafkaResult<TopicPartitionList>
+where
+    C: Consumer<X>,
+    X: ConsumerContext,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.committed_offsets(tpl.clone(), left.max(Duration::from_millis(100))) {
+            Err(e) if is_transient(&e) && Instant::now() + pause < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
 
 /// How to reach and authenticate to a Kafka cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,11 +4,19 @@
 //! manages) and lists the changes; [`apply`] carries them out. Rules that keep apply safe:
 //! - it is idempotent: a second apply plans nothing;
 //! - partitions only grow; a spec with fewer partitions than the cluster is refused with an error
-//!   (Kafka cannot shrink a topic), and growing one remaps keys, so the plan warns about it;
+//!   (Kafka cannot shrink a topic), and growing one remaps keys, so the plan warns about it; a
+//!   derived retry or dead-letter topic whose group's largest input shrank or went away keeps
+//!   the partitions it has;
 //! - a topic that belongs to a system the specs declare but has no spec is a *would delete*; it is
 //!   deleted only with `allow_delete`;
-//! - only the config keys a spec manages are compared; other broker-side settings are left alone.
-//!   Config changes use the AlterConfigs API with the full managed set of the topic.
+//! - only the config keys a spec manages are compared; other settings are left alone. Config
+//!   changes go through the AlterConfigs API (the one the rdkafka crate exposes), which *replaces*
+//!   a topic's whole dynamic config set. So apply reads the topic's dynamic configs first and
+//!   sends them back with the managed keys changed: an operator's override of a key no spec
+//!   mentions (say `max.message.bytes` set with Kafka's `ConfigCommand`) survives. The read and
+//!   the write are two calls: an override set by someone else between the two is lost (the window
+//!   is one round trip); a sensitive dynamic config, whose value the broker does not return, makes
+//!   apply refuse the change rather than drop it.
 //!
 //! Failure modes: a cluster that lacks an admin API (CreatePartitions, AlterConfigs) makes the
 //! corresponding change fail with [`CoreError::Unsupported`]-style Kafka errors naming the
@@ -19,8 +27,8 @@ use std::fmt;
 use std::time::Duration;
 
 use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
-    TopicReplication,
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
+    ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
@@ -227,6 +235,42 @@ impl Provisioner {
         Ok(out)
     }
 
+    /// The topic's dynamic configs (set on the topic itself, by anyone): what AlterConfigs must
+    /// send back so that it does not reset them.
+    async fn dynamic_configs(&self, topic: &str) -> Result<BTreeMap<String, String>, CoreError> {
+        let op = format!("DescribeConfigs for {topic}");
+        let results = self
+            .admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &self.admin_options())
+            .await
+            .map_err(|e| kafka_err(&op, e))?;
+        let mut out = BTreeMap::new();
+        for result in results {
+            let resource = result.map_err(|e| CoreError::Kafka {
+                operation: op.clone(),
+                message: e.to_string(),
+            })?;
+            for e in resource.entries {
+                if e.source != ConfigSource::DynamicTopic {
+                    continue;
+                }
+                match e.value {
+                    Some(v) if !e.is_sensitive => {
+                        out.insert(e.name, v);
+                    }
+                    _ => {
+                        return Err(CoreError::Refused(format!(
+                            "{topic} has a sensitive dynamic config {} whose value the broker \
+                             does not return; AlterConfigs would drop it, so apply changes nothing",
+                            e.name
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn adapt(&self, spec: &TopicSpec) -> (i32, BTreeMap<String, String>) {
         let mut rf = spec.replication_factor;
         let mut configs = spec.topic_configs();
@@ -265,6 +309,12 @@ impl Provisioner {
                             from: current.partitions,
                             to: spec.partitions,
                         });
+                    } else if spec.partitions < current.partitions
+                        && spec.path.as_os_str().is_empty()
+                    {
+                        // A derived retry/dead-letter topic follows its group's largest input;
+                        // when that input goes away it keeps the partitions it has (its records
+                        // keep their partitions; nothing to refuse).
                     } else if spec.partitions < current.partitions {
                         changes.push(Change::DecreasePartitions {
                             topic: spec.name.clone(),
@@ -356,8 +406,10 @@ impl Provisioner {
                     }
                 }
                 Change::AlterConfigs { topic, desired, .. } => {
+                    let mut full = self.dynamic_configs(topic).await?;
+                    full.extend(desired.iter().map(|(k, v)| (k.clone(), v.clone())));
                     let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
-                    for (k, v) in desired {
+                    for (k, v) in &full {
                         alter = alter.set(k, v);
                     }
                     let res = self

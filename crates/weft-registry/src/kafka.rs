@@ -2,8 +2,8 @@
 //!
 //! Every write is a record in the topic (`_schemas` by default; one partition, so all instances
 //! see one order). At start the topic is created if missing (one partition,
-//! `cleanup.policy=compact`, set in CreateTopics itself: some brokers, the local Nisshi among
-//! them, cannot AlterConfigs) and read to its end before the store is handed out. A background
+//! `cleanup.policy=compact`, set in CreateTopics itself, so the policy holds from the first
+//! record) and read to its end before the store is handed out. A background
 //! task keeps reading it and applies each record to the in-memory state.
 //!
 //! Writes are serialised through the topic: a writer first catches up to the topic's end, plans

@@ -215,11 +215,6 @@ async fn a_topic_that_is_not_compacted_is_refused() {
     // Created with the broker's default cleanup.policy (delete).
     weft_testkit::create_topics(&[&topic], 1).await;
     let err = match open(config(&topic)).await {
-        // Nisshi gap: DescribeConfigs answers with no entries, so the policy cannot be seen.
-        Ok(_) if weft_testkit::is_local_nisshi() => {
-            weft_testkit::skip_on_local_broker("DescribeConfigs returns no config entries");
-            return;
-        }
         Ok(_) => panic!("a delete-policy topic was accepted"),
         Err(e) => e.to_string(),
     };

@@ -691,8 +691,7 @@ fn abort(
     let assignment = consumer
         .assignment()
         .map_err(|e| fatal("reading the assignment", e))?;
-    let committed = consumer
-        .committed_offsets(assignment, TXN_CALL_TIMEOUT)
+    let committed = weft_core::kafka::committed_offsets(consumer, &assignment, TXN_CALL_TIMEOUT)
         .map_err(|e| fatal("reading committed offsets", e))?;
     for elem in committed.elements() {
         let to = match elem.offset() {

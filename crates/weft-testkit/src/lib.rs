@@ -1,8 +1,9 @@
 //! Test helpers shared by weft's integration tests.
 //!
-//! Tests never assume a broker exists: [`broker`] starts the project's local broker through
+//! Tests never assume a broker exists: [`broker`] starts the project's Apache Kafka node through
 //! `scripts/broker.sh start` (the same logic a developer runs; idempotent, so every test may call
-//! it) unless `WEFT_TEST_BOOTSTRAP` points at another cluster. Every test takes fresh names from
+//! it) unless `WEFT_TEST_BOOTSTRAP` points at another cluster. No test depends on which one
+//! answers: every assertion holds on any Apache Kafka cluster. Every test takes fresh names from
 //! [`unique`], so tests never see each other's topics, groups or transactional ids.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,16 +57,28 @@ pub fn broker() -> KafkaConfig {
         .clone()
 }
 
-/// True when the tests run against the project's local Nisshi broker rather than a cluster
-/// named by `WEFT_TEST_BOOTSTRAP`. Assertions that hit a known Nisshi gap are skipped (with the
-/// reason printed) only then.
-pub fn is_local_nisshi() -> bool {
-    std::env::var("WEFT_TEST_BOOTSTRAP").is_err()
-}
-
-/// Prints why an assertion is skipped on the local broker; visible with `--nocapture` and in CI.
-pub fn skip_on_local_broker(gap: &str) {
-    eprintln!("SKIPPED on the local Nisshi broker (broker gap, not a weft bug): {gap}");
+/// Runs one of Apache Kafka's own tools (`ConfigCommand`, `TransactionsCommand`,
+/// `ConsoleConsumer`, `ConsumerGroupCommand`, ... or a fully qualified class) through
+/// `scripts/broker.sh tool`, against the test cluster: the reference when weft's view of the
+/// cluster is in doubt. `--bootstrap-server` is added first; returns (exit code, stdout, stderr).
+pub fn kafka_tool(class: &str, args: &[&str]) -> (i32, String, String) {
+    let kafka = broker();
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/broker.sh"))
+        .args([
+            "tool",
+            class,
+            "--bootstrap-server",
+            &kafka.bootstrap_servers,
+        ])
+        .args(args)
+        .output()
+        .expect("bash runs scripts/broker.sh tool");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A fresh lower-case name part: `t` + 10 hex digits, valid as a topic-name system segment.

@@ -35,7 +35,7 @@ use weft_processors::ProcessorConfig;
 use weft_runtime::schemas::{RegistrySchemas, SchemaSource};
 use weft_runtime::{BreakerSettings, RunSettings};
 
-use crate::offsets::{end_offsets, wait_settled_or_quiet};
+use crate::offsets::{end_offsets, wait_settled};
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -195,7 +195,6 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         &groups,
         &scenarios,
         &shutdown,
-        &metrics,
         &running,
     )
     .await;
@@ -233,7 +232,6 @@ async fn publish_and_report(
     groups: &[(String, Vec<String>)],
     scenarios: &[scenarios::Scenario],
     shutdown: &Arc<AtomicBool>,
-    metrics: &weft_runtime::Metrics,
     running: &tokio::task::JoinHandle<
         Result<Vec<(String, weft_runtime::LoopStats)>, weft_runtime::RuntimeError>,
     >,
@@ -306,28 +304,17 @@ async fn publish_and_report(
         let shutdown = shutdown.clone();
         let timeout = args.settle_timeout;
         let groups = groups.to_vec();
-        let metrics = metrics.clone();
-        tokio::task::spawn_blocking(move || {
-            let consumed = move |group: &str| metrics.consumed_by(group);
-            wait_settled_or_quiet(&kafka, &groups, timeout, &shutdown, Some(&consumed))
-        })
-        .await?
+        tokio::task::spawn_blocking(move || wait_settled(&kafka, &groups, timeout, &shutdown))
+            .await?
     };
     if running.is_finished() {
         bail!("the processors stopped before the flows settled (see the error above)");
     }
-    let quiet = settled?;
+    settled?;
     println!(
         "settled:    in {:.1} s",
         settle_started.elapsed().as_secs_f64()
     );
-    if !quiet.is_empty() {
-        println!(
-            "            idle with committed lag (local-broker gap: Nisshi 0.7.0 drops the offsets \
-             of transactions that wrote no record): {}",
-            quiet.join(", ")
-        );
-    }
 
     // 6. Report.
     let mut report = {
