@@ -163,6 +163,12 @@ node_config() {
     # Topics come from code (weft topics apply): a typo in a topic name is an error, not a new topic.
     echo "auto.create.topics.enable=false"
     echo "broker.session.timeout.ms=6000"
+    # KIP-848 groups (group.protocol=consumer): the session timeout is the broker's; 45 s by
+    # default would hold a killed member's partitions that long. Same 6 s as weft's classic groups.
+    echo "group.consumer.min.session.timeout.ms=6000"
+    echo "group.consumer.session.timeout.ms=6000"
+    echo "group.consumer.min.heartbeat.interval.ms=1000"
+    echo "group.consumer.heartbeat.interval.ms=1500"
     echo "broker.heartbeat.interval.ms=1000"
     # Fewer threads than the defaults: up to four nodes share two cores in tests.
     echo "num.network.threads=2"

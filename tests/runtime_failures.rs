@@ -74,6 +74,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
         max_batch: 100,
         commit_interval: Duration::from_millis(100),
         breaker,
+        max_consecutive_aborts: 5,
         metrics_listen: None,
         shutdown: Arc::new(AtomicBool::new(false)),
         metrics: None,
@@ -122,6 +123,7 @@ fn a_transient_failure_succeeds_through_the_retry_topic_after_the_delay() {
         BreakerSettings {
             window: 0,
             max_ratio: 1.0,
+            min_samples: 0,
         },
     );
     let shutdown = run_settings.shutdown.clone();
@@ -222,6 +224,7 @@ fn the_circuit_breaker_stops_a_processor_that_dead_letters_everything() {
         BreakerSettings {
             window: 20,
             max_ratio: 0.5,
+            min_samples: 20,
         },
     );
     let kafka = weft_testkit::broker();

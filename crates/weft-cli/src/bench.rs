@@ -190,6 +190,7 @@ pub async fn run(args: BenchArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome
         max_batch: 500,
         commit_interval: Duration::from_millis(100),
         breaker: BreakerSettings::default(),
+        max_consecutive_aborts: 5,
         metrics_listen: None,
         shutdown: shutdown.clone(),
         metrics: None,

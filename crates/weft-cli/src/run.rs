@@ -28,9 +28,12 @@ pub struct RunArgs {
     /// List the registered processors with their inputs and outputs, and exit.
     #[arg(long)]
     list: bool,
-    /// Stable instance identity: the pod name or ordinal (part of the transactional id).
-    #[arg(long, env = "WEFT_INSTANCE_ID", default_value = "0")]
-    instance_id: String,
+    /// Stable instance identity, part of the transactional id: unique per replica and the same
+    /// across its restarts (a restarted replica fences its predecessor's open transaction).
+    /// Default: the host name (`HOSTNAME`, else the kernel's), i.e. the pod name on Kubernetes.
+    /// Two replicas on one host need distinct values.
+    #[arg(long, env = "WEFT_INSTANCE_ID")]
+    instance_id: Option<String>,
     /// Schema registry URL.
     #[arg(
         long,
@@ -60,6 +63,13 @@ pub struct RunArgs {
     /// Circuit breaker: share of dead letters in the window that stops the processor.
     #[arg(long, env = "WEFT_BREAKER_RATIO", default_value_t = 0.5)]
     breaker_ratio: f64,
+    /// Circuit breaker: outcomes needed before it judges (capped at the window).
+    #[arg(long, env = "WEFT_BREAKER_MIN_SAMPLES", default_value_t = 20)]
+    breaker_min_samples: usize,
+    /// Aborted transactions in a row (an output that cannot be delivered) after which a
+    /// processor stops with the broker's error.
+    #[arg(long, env = "WEFT_MAX_CONSECUTIVE_ABORTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    max_consecutive_aborts: u32,
     /// Where /health/live, /health/ready and /metrics are served ("off" to disable).
     #[arg(long, env = "WEFT_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     metrics_listen: String,
@@ -118,8 +128,17 @@ impl RunArgs {
                 anyhow::anyhow!("--metrics-listen `{addr}` is not an address: {e}")
             })?),
         };
+        let instance_id = match &self.instance_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_string(),
+            Some(_) => anyhow::bail!("WEFT_INSTANCE_ID / --instance-id is empty"),
+            None => host_name().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no instance id: set WEFT_INSTANCE_ID (or --instance-id) to a stable name unique per replica"
+                )
+            })?,
+        };
         Ok(RunSettings {
-            instance_id: self.instance_id.clone(),
+            instance_id,
             registry_url: self.registry_url.clone(),
             auto_register: self.auto_register,
             avro_dir: self.avro_dir.clone(),
@@ -129,7 +148,9 @@ impl RunArgs {
             breaker: BreakerSettings {
                 window: self.breaker_window,
                 max_ratio: self.breaker_ratio,
+                min_samples: self.breaker_min_samples,
             },
+            max_consecutive_aborts: self.max_consecutive_aborts,
             metrics_listen,
             shutdown,
             metrics: None,
@@ -137,6 +158,15 @@ impl RunArgs {
             topic_prefix: self.topic_prefix.clone(),
         })
     }
+}
+
+/// The host name: `HOSTNAME` (set in every Kubernetes pod to the pod name), else the kernel's.
+fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }
 
 pub async fn run(args: RunArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {

@@ -84,6 +84,7 @@ async fn dead_letters_are_listed_shown_and_replayed_with_the_attempt_carried() {
         processor: "order-checker".into(),
         group_id: group.clone(),
         inputs: vec![source.clone()],
+        outputs: vec![output.clone()],
         instance_id: weft_testkit::unique("i"),
         failure: weft_runtime::FailurePolicy {
             processor: "order-checker".into(),
@@ -95,6 +96,7 @@ async fn dead_letters_are_listed_shown_and_replayed_with_the_attempt_carried() {
         max_batch: 100,
         commit_interval: Duration::from_millis(100),
         max_retries: 3,
+        max_consecutive_aborts: 5,
         shutdown: shutdown.clone(),
     };
     let mut processor = OrderChecker {

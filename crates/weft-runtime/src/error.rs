@@ -34,17 +34,34 @@ pub enum RuntimeError {
         offset: i64,
         message: String,
     },
+    /// The processor function panicked: the open transaction was aborted and the processor
+    /// stopped (a bug, not bad input: the same record would panic again).
+    #[error("processor {processor} panicked on {topic}[{partition}]@{offset}: {message}")]
+    ProcessorPanicked {
+        processor: String,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        message: String,
+    },
+    /// A processor's loop ended without a result (its thread panicked outside the processor).
+    #[error("the loop of {0} vanished without a result (its thread panicked)")]
+    LoopVanished(String),
 }
 
 impl RuntimeError {
     /// The exit code of a processor binary that stopped with this error: 1 for configuration,
-    /// 2 for Kafka or the registry, 3 for a processor's fatal error or an open circuit breaker. A clean shutdown exits 0.
+    /// 2 for Kafka or the registry, 3 for a processor's fatal error or panic, or an open circuit
+    /// breaker. A clean shutdown exits 0.
     pub fn exit_code(&self) -> u8 {
         match self {
             RuntimeError::Config(_) => 1,
             RuntimeError::Fatal { .. } | RuntimeError::Registry(_) => 2,
             RuntimeError::SchemaNotFound(_) => 2,
-            RuntimeError::ProcessorFatal { .. } | RuntimeError::CircuitOpen { .. } => 3,
+            RuntimeError::ProcessorFatal { .. }
+            | RuntimeError::CircuitOpen { .. }
+            | RuntimeError::ProcessorPanicked { .. }
+            | RuntimeError::LoopVanished(_) => 3,
         }
     }
 }

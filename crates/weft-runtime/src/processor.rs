@@ -37,6 +37,11 @@ pub enum ProcessError {
     /// Nothing can be processed any more: stop the processor.
     #[error("fatal: {0}")]
     Fatal(String),
+    /// Something the runtime needs besides Kafka (the schema registry) is down or refuses
+    /// weft's credentials: the open transaction is aborted and the processor stops with exit 2;
+    /// the input is neither retried nor dead-lettered.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ProcessError {
@@ -47,6 +52,7 @@ impl ProcessError {
             ProcessError::Transient(_) => "transient",
             ProcessError::Undecodable(_) => "undecodable",
             ProcessError::Fatal(_) => "fatal",
+            ProcessError::Unavailable(_) => "unavailable",
         }
     }
 
@@ -56,7 +62,8 @@ impl ProcessError {
             ProcessError::Poison(m)
             | ProcessError::Transient(m)
             | ProcessError::Undecodable(m)
-            | ProcessError::Fatal(m) => m,
+            | ProcessError::Fatal(m)
+            | ProcessError::Unavailable(m) => m,
         }
     }
 }

@@ -6,9 +6,12 @@
 //! `avro/` with ids from the registry. One health/metrics server serves the whole process.
 //!
 //! Failure modes: a processor whose output subjects are not registered (or not the schemas this
-//! build writes) stops before consuming anything; when one loop stops with an error, the others
-//! are asked to shut down cleanly and the first error is returned (its exit code tells why).
+//! build writes) stops before consuming anything; when one loop stops with an error (a panic of
+//! the processor function included), the others are asked to shut down cleanly and the first
+//! error is returned (its exit code tells why); a loop whose thread ends without a result is an
+//! error too ([`RuntimeError::LoopVanished`]), never a clean stop.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +21,7 @@ use std::time::Duration;
 use tracing::info;
 use weft_contracts::Catalog;
 use weft_core::kafka::KafkaConfig;
-use weft_core::spec::SpecSet;
+use weft_core::spec::{GroupSpec, SpecSet};
 
 use crate::failure::FailurePolicy;
 use crate::metrics::{self, Metrics};
@@ -47,6 +50,8 @@ pub struct RunSettings {
     pub commit_interval: Duration,
     /// The dead-letter circuit breaker.
     pub breaker: BreakerSettings,
+    /// Aborted transactions in a row after which a loop stops.
+    pub max_consecutive_aborts: u32,
     /// Where health and metrics are served (`None`: not served).
     pub metrics_listen: Option<SocketAddr>,
     /// Set to ask every loop to finish its transaction and stop.
@@ -94,10 +99,9 @@ pub async fn run_processors(
     let mut prepared = Vec::new();
     for processor in processors {
         let group = specs.group(processor.name());
-        let inputs = processor
-            .inputs()
-            .iter()
-            .map(|t| format!("{}{t}", settings.topic_prefix))
+        let outputs: Vec<String> = processor
+            .outputs()
+            .map(|(t, _)| format!("{}{t}", settings.topic_prefix))
             .collect();
         let typed = TypedProcessor::new(Arc::new(processor), &catalog, schemas.clone())?
             .with_metrics(metrics.clone())
@@ -107,41 +111,33 @@ pub async fn run_processors(
         let typed = tokio::task::spawn_blocking(move || typed.resolve_outputs().map(|()| typed))
             .await
             .map_err(|e| RuntimeError::Config(format!("resolving schemas: {e}")))??;
-        let name = typed.processor().name().to_string();
-        let loop_settings = LoopSettings {
-            processor: name.clone(),
-            group_id: name.clone(),
-            inputs,
-            instance_id: settings.instance_id.clone(),
-            failure: FailurePolicy {
-                processor: name.clone(),
-                retry_tiers: group
-                    .retry
-                    .delays
-                    .iter()
-                    .copied()
-                    .zip(group.retry_topics())
-                    .collect(),
-                dead_letter_topic: group.dead_letter_topic(),
-            },
-            breaker: settings.breaker,
-            metrics: Some(metrics.clone()),
-            max_batch: settings.max_batch,
-            commit_interval: settings.commit_interval,
-            max_retries: 5,
-            shutdown: settings.shutdown.clone(),
-        };
+        let loop_settings = loop_settings(
+            typed.processor(),
+            &group,
+            outputs,
+            settings,
+            metrics.clone(),
+        );
         prepared.push((typed, loop_settings));
     }
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut pending: std::collections::BTreeSet<String> = BTreeSet::new();
     for (mut typed, loop_settings) in prepared {
         let kafka = kafka.clone();
         let done = done_tx.clone();
         let shutdown = settings.shutdown.clone();
+        pending.insert(loop_settings.processor.clone());
         std::thread::Builder::new()
             .name(loop_settings.processor.clone())
             .spawn(move || {
-                let result = run_loop(&kafka, &loop_settings, &mut typed);
+                // A panic in the loop's own machinery (the processor function's panics are
+                // caught inside the loop) must still end the run with an error.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_loop(&kafka, &loop_settings, &mut typed)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(RuntimeError::LoopVanished(loop_settings.processor.clone()))
+                });
                 if result.is_err() {
                     // One processor down: let the others finish cleanly.
                     shutdown.store(true, Ordering::SeqCst);
@@ -154,6 +150,7 @@ pub async fn run_processors(
     let mut stats = Vec::new();
     let mut first_error = None;
     while let Some((name, result)) = done_rx.recv().await {
+        pending.remove(&name);
         match result {
             Ok(s) => {
                 info!("{name} stopped cleanly: {s:?}");
@@ -165,8 +162,117 @@ pub async fn run_processors(
             }
         }
     }
+    // Every sender is gone: a loop that never reported has vanished.
+    if let Some(name) = pending.into_iter().next() {
+        first_error.get_or_insert(RuntimeError::LoopVanished(name));
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(stats),
+    }
+}
+
+/// The loop settings of one processor. With a topic prefix everything it touches on the
+/// cluster is in the prefix's namespace: input, output, retry and dead-letter topics, the
+/// consumer group and so the transactional id, so a developer's run never joins production's
+/// groups nor fences its producers.
+fn loop_settings(
+    processor: &Processor,
+    group: &GroupSpec,
+    outputs: Vec<String>,
+    settings: &RunSettings,
+    metrics: Metrics,
+) -> LoopSettings {
+    let prefix = settings.topic_prefix.as_str();
+    let name = processor.name().to_string();
+    let prefixed = |t: String| format!("{prefix}{t}");
+    LoopSettings {
+        processor: name.clone(),
+        group_id: prefixed(name.clone()),
+        inputs: processor
+            .inputs()
+            .into_iter()
+            .map(|t| prefixed(t.to_string()))
+            .collect(),
+        outputs,
+        instance_id: settings.instance_id.clone(),
+        failure: FailurePolicy {
+            processor: name,
+            retry_tiers: group
+                .retry
+                .delays
+                .iter()
+                .copied()
+                .zip(group.retry_topics().into_iter().map(prefixed))
+                .collect(),
+            dead_letter_topic: prefixed(group.dead_letter_topic()),
+        },
+        breaker: settings.breaker,
+        metrics: Some(metrics),
+        max_batch: settings.max_batch,
+        commit_interval: settings.commit_interval,
+        max_retries: 5,
+        max_consecutive_aborts: settings.max_consecutive_aborts,
+        shutdown: settings.shutdown.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(prefix: &str) -> RunSettings {
+        RunSettings {
+            instance_id: "pod-0".into(),
+            registry_url: String::new(),
+            auto_register: false,
+            avro_dir: PathBuf::new(),
+            topics_dir: PathBuf::new(),
+            max_batch: 500,
+            commit_interval: Duration::from_millis(100),
+            breaker: BreakerSettings::default(),
+            max_consecutive_aborts: 5,
+            metrics_listen: None,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            metrics: None,
+            sink_dir: PathBuf::new(),
+            topic_prefix: prefix.into(),
+        }
+    }
+
+    #[test]
+    fn a_topic_prefix_is_a_private_namespace() {
+        let p = Processor::new("b2b.notification-worker")
+            .on::<weft_contracts::b2b::order::OrderPlaced>(|_| Ok(vec![]));
+        let group = GroupSpec::default_for("b2b.notification-worker");
+        let s = loop_settings(&p, &group, vec![], &settings("dev-alice."), Metrics::new());
+        assert_eq!(s.group_id, "dev-alice.b2b.notification-worker");
+        assert_eq!(
+            s.transactional_id(),
+            "dev-alice.b2b.notification-worker-pod-0"
+        );
+        assert_eq!(s.inputs, ["dev-alice.b2b.order.placed.v1"]);
+        assert_eq!(
+            s.failure.dead_letter_topic,
+            "dev-alice.b2b.notification-worker.dlq"
+        );
+        assert!(s
+            .failure
+            .retry_tiers
+            .iter()
+            .all(|(_, t)| t.starts_with("dev-alice.b2b.notification-worker.retry.")));
+        // The processor keeps its name in headers and metrics.
+        assert_eq!(s.processor, "b2b.notification-worker");
+    }
+
+    #[test]
+    fn without_a_prefix_names_are_the_processors() {
+        let p = Processor::new("b2b.notification-worker")
+            .on::<weft_contracts::b2b::order::OrderPlaced>(|_| Ok(vec![]));
+        let group = GroupSpec::default_for("b2b.notification-worker");
+        let s = loop_settings(&p, &group, vec![], &settings(""), Metrics::new());
+        assert_eq!(s.group_id, "b2b.notification-worker");
+        assert_eq!(s.transactional_id(), "b2b.notification-worker-pod-0");
+        assert_eq!(s.failure.dead_letter_topic, "b2b.notification-worker.dlq");
     }
 }

@@ -8,12 +8,14 @@
 //! - [`LocalSchemas`] numbers the schemas of the local catalog itself; it is what the test
 //!   harness uses, without a registry.
 //!
-//! Failure modes:
-//! - an id the registry does not know → [`RuntimeError::SchemaNotFound`]; the record is
-//!   undecodable and goes to the dead-letter topic unchanged;
-//! - the registry cannot be reached → after a few retries with back-off,
-//!   [`RuntimeError::Registry`]; the processor stops (non-zero exit) instead of dead-lettering
-//!   every record while the registry is down;
+//! Failure modes, by the registry's HTTP answer:
+//! - 404 for an id (after the same retries as an outage: a replica that has not caught up yet
+//!   answers 404 for a schema registered a moment ago) → [`RuntimeError::SchemaNotFound`]; the
+//!   record is undecodable and goes to the dead-letter topic unchanged;
+//! - no answer, 408, 429 or 5xx → retried with back-off, then [`RuntimeError::Registry`]: the
+//!   processor stops (exit 2) instead of dead-lettering every record while the registry is down;
+//! - 401 / 403 (bad or missing credentials) and any other answer → [`RuntimeError::Registry`] at
+//!   once, naming the status: the processor stops (exit 2), nothing is dead-lettered;
 //! - an output subject whose registered schema is not the one this build writes (and
 //!   auto-registration is off) → [`RuntimeError::Registry`] at the first output, naming the
 //!   subject and telling to run `weft schemas register`.
@@ -91,7 +93,8 @@ impl RegistrySchemas {
             .block_on(f)
     }
 
-    /// Runs a registry call, retrying retriable failures with back-off.
+    /// Runs a registry call, retrying outages and "not found" with back-off (see the module
+    /// docs for what each answer becomes).
     fn call<T>(
         &self,
         what: &str,
@@ -99,23 +102,64 @@ impl RegistrySchemas {
     ) -> Result<T, RuntimeError> {
         let mut delay = Duration::from_millis(100);
         for attempt in 1..=REGISTRY_ATTEMPTS {
-            match f() {
+            let e = match f() {
                 Ok(v) => return Ok(v),
-                Err(e) if e.retriable && attempt < REGISTRY_ATTEMPTS => {
-                    tracing::warn!("registry {}: {what}: {e} (attempt {attempt})", self.url);
-                    std::thread::sleep(delay);
-                    delay *= 2;
+                Err(e) => e,
+            };
+            let failure = classify(&e);
+            let last = attempt == REGISTRY_ATTEMPTS;
+            match failure {
+                RegistryFailure::Refused(status) => {
+                    return Err(RuntimeError::Registry(format!(
+                        "registry {} answered {status} while {what}: {e}",
+                        self.url
+                    )))
                 }
-                Err(e) if e.retriable => {
+                RegistryFailure::NotFound if last => {
+                    return Err(RuntimeError::SchemaNotFound(format!("{what}: {e}")))
+                }
+                RegistryFailure::Unavailable if last => {
                     return Err(RuntimeError::Registry(format!(
                         "registry {} unavailable while {what}: {e}",
                         self.url
                     )))
                 }
-                Err(e) => return Err(RuntimeError::SchemaNotFound(format!("{what}: {e}"))),
+                RegistryFailure::NotFound | RegistryFailure::Unavailable => {
+                    tracing::warn!("registry {}: {what}: {e} (attempt {attempt})", self.url);
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
             }
         }
         unreachable!("the last attempt returns")
+    }
+}
+
+/// What a failed registry call means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegistryFailure {
+    /// 404: not there (yet).
+    NotFound,
+    /// No answer, or one that says "try later" (408, 429, 5xx).
+    Unavailable,
+    /// An answer retrying will not change (401, 403, other 4xx), with its status.
+    Refused(u16),
+}
+
+/// Reads the HTTP status from the converter's message ("... failed with status 401
+/// Unauthorized"); an error without a status is a transport failure.
+fn classify(e: &SRCError) -> RegistryFailure {
+    let text = e.to_string();
+    let status = text
+        .split("failed with status ")
+        .nth(1)
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse::<u16>().ok());
+    match status {
+        None => RegistryFailure::Unavailable,
+        Some(404) => RegistryFailure::NotFound,
+        Some(408 | 429 | 500..=599) => RegistryFailure::Unavailable,
+        Some(other) => RegistryFailure::Refused(other),
     }
 }
 
@@ -230,5 +274,103 @@ impl SchemaSource for LocalSchemas {
 
     fn value_schema_id(&self, _topic: &str, schema: &Schema) -> Result<u32, RuntimeError> {
         self.id_of(schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_decide_what_a_failure_means() {
+        let at = |status: &str| {
+            classify(&SRCError::new(
+                &format!("HTTP request to schema registry failed with status {status}"),
+                Some("error_code 0".into()),
+                false,
+            ))
+        };
+        assert_eq!(at("404 Not Found"), RegistryFailure::NotFound);
+        assert_eq!(at("401 Unauthorized"), RegistryFailure::Refused(401));
+        assert_eq!(at("403 Forbidden"), RegistryFailure::Refused(403));
+        assert_eq!(
+            at("500 Internal Server Error"),
+            RegistryFailure::Unavailable
+        );
+        assert_eq!(at("429 Too Many Requests"), RegistryFailure::Unavailable);
+        let transport = SRCError::new("error sending request", None, false);
+        assert_eq!(classify(&transport), RegistryFailure::Unavailable);
+    }
+
+    /// A registry on a real socket that answers every request with `status` and a Confluent
+    /// error body.
+    fn answering(status: u16, error_code: u32) -> String {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let app = axum::Router::new().fallback(move || async move {
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/vnd.schemaregistry.v1+json")],
+                        format!(r#"{{"error_code":{error_code},"message":"test answer"}}"#),
+                    )
+                });
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        format!("http://{}", rx.recv().unwrap())
+    }
+
+    #[test]
+    fn refused_credentials_stop_the_processor_instead_of_dead_lettering() {
+        let url = answering(401, 40101);
+        let err = RegistrySchemas::new(&url, false)
+            .unwrap()
+            .writer_schema(7)
+            .unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::Registry(m) if m.contains("401")),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn an_unknown_id_is_not_found_after_the_retries() {
+        let url = answering(404, 40403);
+        let err = RegistrySchemas::new(&url, false)
+            .unwrap()
+            .writer_schema(7)
+            .unwrap_err();
+        assert!(matches!(err, RuntimeError::SchemaNotFound(_)), "{err:?}");
+    }
+
+    #[test]
+    fn an_unreachable_registry_is_an_outage_not_a_missing_schema() {
+        let err = RegistrySchemas::new("http://127.0.0.1:1", false)
+            .unwrap()
+            .writer_schema(7)
+            .unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::Registry(m) if m.contains("unavailable")),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_server_error_is_an_outage() {
+        let url = answering(503, 50003);
+        let err = RegistrySchemas::new(&url, false)
+            .unwrap()
+            .writer_schema(7)
+            .unwrap_err();
+        assert!(
+            matches!(&err, RuntimeError::Registry(m) if m.contains("unavailable")),
+            "{err:?}"
+        );
     }
 }

@@ -6,25 +6,44 @@
 //!     └──── commit: send_offsets_to_transaction + commit_transaction ◄── batch full or interval
 //! ```
 //!
+//! [`run_loop`] is a sequence of named phases, each a method of [`TxnLoop`]: `after_rebalance`
+//! (a revocation aborted the batch: rewind), `on_idle` (readiness, offsets past transaction
+//! markers), `on_consumer_error`, `on_record` (hold a retry record that is not due, begin,
+//! `process_one`, note the offset, the breaker), `commit_if_due`. A new capability plugs into
+//! one phase.
+//!
 //! - The consumer reads `read_committed` with auto-commit off; its offsets are committed only by
 //!   the producer's transaction, with the consumer's group metadata (KIP-447), so a zombie whose
 //!   group generation is stale is fenced by the coordinator.
-//! - `transactional.id` is `<processor>-<instance>`, from a stable instance identity (pod name or
+//! - `transactional.id` is `<group>-<instance>` (the group is the processor's name), from a stable instance identity (pod name or
 //!   ordinal), never random: a restarted instance fences its predecessor and aborts whatever that
-//!   one left open.
+//!   one left open. `transaction.timeout.ms` is 10 s (Kafka Streams' choice): a replica killed
+//!   for good holds back read_committed readers of its outputs for at most that long.
 //! - A batch ends at `max_batch` records or after `commit_interval`, whichever comes first.
+//! - Before consuming, every topic the loop reads or writes (inputs, outputs, retry tiers,
+//!   dead-letter topic) must exist: a missing one stops the loop with [`RuntimeError::Config`]
+//!   naming it, instead of a produce that waits for a topic that never comes.
 //!
 //! Failure modes, by librdkafka's error classes:
-//! - *retriable* (commit or offset send timed out, coordinator moving): the same call is retried,
-//!   up to `max_retries` times, then the error counts as fatal;
-//! - *requires abort* (a produce in the transaction failed): the transaction is aborted and the
-//!   consumer is rewound to the committed offsets of its assignment, so the batch is processed
-//!   again from scratch — nothing of the aborted attempt is visible to read_committed readers;
+//! - *retriable* (offset send or commit timed out, coordinator moving): the call that failed —
+//!   only that one — is retried with a growing pause, up to `max_retries` times, then the error
+//!   counts as fatal;
+//! - *requires abort* (a record of the transaction was not delivered): the transaction is
+//!   aborted and every partition the loop owns is rewound to its committed offset, so the batch
+//!   is processed again from scratch. Consecutive aborts back off (200 ms doubling, at most 5 s);
+//!   after `max_consecutive_aborts` in a row the loop stops with [`RuntimeError::Fatal`] naming
+//!   the topic and the broker's error of the first undelivered record (a deleted or unauthorised
+//!   output topic, a record over the topic's `max.message.bytes`), instead of looping forever;
 //! - *fatal* (producer fenced by a newer instance, invalid state): the loop returns
 //!   [`RuntimeError::Fatal`] and the binary exits non-zero so the orchestrator restarts the pod.
+//! - A consumer error that cannot heal (authorisation, unknown topic, a fatal client error) stops
+//!   the loop; others are logged and polling goes on.
 //! - Rebalance: when partitions are revoked, the open transaction is aborted in the consumer's
-//!   pre-rebalance callback, before the partitions go; the next owner starts from the committed
-//!   offsets. Nothing half-done survives a revocation.
+//!   pre-rebalance callback, before the partitions go; after the rebalance every partition the
+//!   loop still owns is rewound to its committed offset (with cooperative or KIP-848 assignment a
+//!   revocation keeps the other partitions, whose aborted records would otherwise be skipped).
+//! - A panic in the processor function aborts the open transaction and stops the loop with
+//!   [`RuntimeError::ProcessorPanicked`]: nothing of the batch is committed.
 //! - Shutdown (SIGTERM/SIGINT sets the flag): the open batch is committed, the consumer leaves
 //!   the group, and [`run_loop`] returns `Ok` within about one commit interval.
 //! - A failed input goes where [`crate::failure::route`] says — the group's next retry tier for a
@@ -35,20 +54,23 @@
 //!   the future makes the loop seek its partition back to it and pause that partition until then;
 //!   other partitions and the main topics go on. A tier's records are due in the order they were
 //!   written, so holding the head holds nothing that is due.
-//! - Circuit breaker: when the share of dead letters among the last inputs reaches the
-//!   threshold ([`BreakerSettings`]), the open transaction is aborted (nothing of it is
-//!   dead-lettered) and the loop stops with [`RuntimeError::CircuitOpen`]: a bad deploy stops
-//!   instead of dead-lettering everything.
+//! - Circuit breaker: once at least `min_samples` outcomes are known, when the share of dead
+//!   letters among the last `window` inputs reaches the threshold ([`BreakerSettings`]), the open
+//!   transaction is aborted (nothing of it is dead-lettered) and the loop stops with
+//!   [`RuntimeError::CircuitOpen`]: a bad deploy stops instead of dead-lettering everything. A
+//!   restart starts with an empty window, so a crash loop dead-letters at most about
+//!   `min_samples × max_ratio` records per restart (10 with the defaults).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaError};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaError};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -63,6 +85,10 @@ use crate::RuntimeError;
 /// Timeout of one transactional call (init, send offsets, commit, abort).
 const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `transaction.timeout.ms`: how long an open transaction of a vanished instance blocks
+/// read_committed readers before the coordinator aborts it.
+const TRANSACTION_TIMEOUT_MS: &str = "10000";
+
 /// What one loop instance does.
 #[derive(Debug, Clone)]
 pub struct LoopSettings {
@@ -72,6 +98,8 @@ pub struct LoopSettings {
     pub group_id: String,
     /// Topics to consume.
     pub inputs: Vec<String>,
+    /// Topics the processor writes (checked to exist before consuming).
+    pub outputs: Vec<String>,
     /// Stable instance identity (`WEFT_INSTANCE_ID`, or the pod name).
     pub instance_id: String,
     /// Where failed inputs go: retry tiers (subscribed too) and the dead-letter topic.
@@ -86,25 +114,47 @@ pub struct LoopSettings {
     pub commit_interval: Duration,
     /// How often a retriable transactional call is retried before it counts as fatal.
     pub max_retries: u32,
+    /// Aborted transactions in a row after which the loop stops (default 5).
+    pub max_consecutive_aborts: u32,
     /// Set by a signal handler to ask for a clean shutdown.
     pub shutdown: Arc<AtomicBool>,
 }
 
 impl LoopSettings {
-    /// The transactional id: `<processor>-<instance>`.
+    /// The transactional id: `<group>-<instance>` (the group is the processor's name, in the
+    /// topic prefix's namespace when there is one).
     pub fn transactional_id(&self) -> String {
-        format!("{}-{}", self.processor, self.instance_id)
+        format!("{}-{}", self.group_id, self.instance_id)
+    }
+
+    /// Every topic the loop reads or writes.
+    fn topics(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .inputs
+            .iter()
+            .chain(&self.outputs)
+            .map(String::as_str)
+            .chain(self.failure.retry_tiers.iter().map(|(_, t)| t.as_str()))
+            .chain([self.failure.dead_letter_topic.as_str()])
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 }
 
-/// The circuit breaker: among the last `window` inputs, if the share dead-lettered reaches
-/// `max_ratio`, the loop aborts its transaction and stops with [`RuntimeError::CircuitOpen`].
+/// The circuit breaker: among the last `window` inputs (judged once `min_samples` are known),
+/// if the share dead-lettered reaches `max_ratio`, the loop aborts its transaction and stops with
+/// [`RuntimeError::CircuitOpen`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerSettings {
     /// Inputs looked at (0 turns the breaker off).
     pub window: usize,
     /// Share of dead letters that opens the breaker, 0.0 to 1.0.
     pub max_ratio: f64,
+    /// Outcomes needed before the breaker judges (capped at `window`): a low-volume processor
+    /// trips too, and a restart loop dead-letters at most about `min_samples × max_ratio`.
+    pub min_samples: usize,
 }
 
 impl Default for BreakerSettings {
@@ -112,6 +162,7 @@ impl Default for BreakerSettings {
         BreakerSettings {
             window: 200,
             max_ratio: 0.5,
+            min_samples: 20,
         }
     }
 }
@@ -134,16 +185,17 @@ impl Breaker {
 
     /// Records one outcome; true when the breaker opens.
     fn record(&mut self, dead_lettered: bool) -> bool {
-        if self.settings.window == 0 {
+        let s = self.settings;
+        if s.window == 0 {
             return false;
         }
-        if self.outcomes.len() == self.settings.window && self.outcomes.pop_front() == Some(true) {
+        if self.outcomes.len() == s.window && self.outcomes.pop_front() == Some(true) {
             self.dead -= 1;
         }
         self.outcomes.push_back(dead_lettered);
         self.dead += usize::from(dead_lettered);
-        self.outcomes.len() == self.settings.window
-            && self.dead as f64 >= self.settings.max_ratio * self.settings.window as f64
+        let seen = self.outcomes.len();
+        seen >= s.min_samples.clamp(1, s.window) && self.dead as f64 >= s.max_ratio * seen as f64
     }
 }
 
@@ -158,10 +210,39 @@ pub struct LoopStats {
     pub aborted_transactions: u64,
 }
 
+/// The producer's context: remembers the first record of the open transaction that could not
+/// be delivered, so an abort can say which topic and which broker error.
+#[derive(Default)]
+struct DeliveryContext {
+    first_failure: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, msg)) = result {
+            if let Ok(mut first) = self.first_failure.lock() {
+                first.get_or_insert_with(|| format!("{}[{}]: {e}", msg.topic(), msg.partition()));
+            }
+        }
+    }
+}
+
+impl DeliveryContext {
+    fn take_failure(&self) -> Option<String> {
+        self.first_failure.lock().ok().and_then(|mut f| f.take())
+    }
+}
+
+type TxnProducer = ThreadedProducer<DeliveryContext>;
+
 /// The consumer's context: owns the transactional producer so a revocation can abort the open
 /// transaction before the partitions go.
 struct LoopContext {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: TxnProducer,
     open: AtomicBool,
     batch_lost: AtomicBool,
     abort_failed: AtomicBool,
@@ -199,6 +280,8 @@ impl ConsumerContext for LoopContext {
     }
 }
 
+type LoopConsumer = BaseConsumer<LoopContext>;
+
 enum TxnErrorClass {
     Retriable,
     RequiresAbort,
@@ -231,6 +314,27 @@ fn fatal(operation: &str, err: impl std::fmt::Display) -> RuntimeError {
     }
 }
 
+/// A consumer error that polling again will not heal.
+fn is_fatal_consumer_error(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            TopicAuthorizationFailed
+                | GroupAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | UnknownTopicOrPartition
+                | UnknownTopic
+                | Fatal
+                | InvalidGroupId
+                | GroupMaxSizeReached
+                | UnsupportedVersion
+                | SaslAuthenticationFailed
+                | Authentication
+        )
+    )
+}
+
 /// The open batch: next offsets to commit per partition, size and start time.
 #[derive(Default)]
 struct Batch {
@@ -255,7 +359,7 @@ impl Held {
     /// Seeks the partition back to the held record and pauses it until `due`.
     fn hold(
         &mut self,
-        consumer: &BaseConsumer<LoopContext>,
+        consumer: &LoopConsumer,
         topic: &str,
         partition: i32,
         offset: i64,
@@ -274,7 +378,7 @@ impl Held {
     }
 
     /// Resumes every partition whose record is due.
-    fn resume_due(&mut self, consumer: &BaseConsumer<LoopContext>) {
+    fn resume_due(&mut self, consumer: &LoopConsumer) {
         let now = chrono::Utc::now();
         let due: Vec<(String, i32)> = self
             .until
@@ -303,14 +407,47 @@ pub fn run_loop(
     if settings.inputs.is_empty() {
         return Err(RuntimeError::Config("no input topics".into()));
     }
-    let producer: ThreadedProducer<DefaultProducerContext> = kafka
+    let consumer = connect(kafka, settings)?;
+    let mut state = TxnLoop::new(settings);
+    loop {
+        let stopping = settings.shutdown.load(Ordering::SeqCst);
+        state.held.resume_due(&consumer);
+        let polled = if stopping {
+            None
+        } else {
+            consumer.poll(Duration::from_millis(20))
+        };
+        if state.after_rebalance(&consumer)? {
+            // The polled record (if any) is from before the rewind: it comes again.
+            continue;
+        }
+        match polled {
+            None => state.on_idle(&consumer)?,
+            Some(Err(e)) => state.on_consumer_error(e)?,
+            Some(Ok(msg)) => state.on_record(&consumer, &msg, processor)?,
+        }
+        state.commit_if_due(&consumer, stopping)?;
+        if stopping {
+            info!("shutdown requested: batch committed, leaving the group");
+            consumer.unsubscribe();
+            return Ok(state.stats);
+        }
+    }
+}
+
+/// Creates the transactional producer (fencing any predecessor with the same transactional
+/// id), checks that every topic exists, creates the consumer and subscribes.
+fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer, RuntimeError> {
+    let producer: TxnProducer = kafka
         .client_config()
         .set("transactional.id", settings.transactional_id())
+        .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
-        .create()
+        .create_with_context(DeliveryContext::default())
         .map_err(|e| fatal("creating the transactional producer", e))?;
+    check_topics_exist(&producer, settings)?;
     producer
         .init_transactions(TXN_CALL_TIMEOUT)
         .map_err(|e| fatal("init_transactions", e))?;
@@ -322,8 +459,7 @@ pub fn run_loop(
         processor: settings.processor.clone(),
         metrics: settings.metrics.clone(),
     };
-    let consumer: BaseConsumer<LoopContext> = kafka
-        .client_config()
+    let consumer: LoopConsumer = group_config(kafka)
         .set("group.id", &settings.group_id)
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
@@ -338,17 +474,11 @@ pub fn run_loop(
         )
         .create_with_context(context)
         .map_err(|e| fatal("creating the consumer", e))?;
-    let retry_topics: Vec<&str> = settings
-        .failure
-        .retry_tiers
-        .iter()
-        .map(|(_, t)| t.as_str())
-        .collect();
     let subscription: Vec<&str> = settings
         .inputs
         .iter()
         .map(String::as_str)
-        .chain(retry_topics.iter().copied())
+        .chain(settings.failure.retry_tiers.iter().map(|(_, t)| t.as_str()))
         .collect();
     consumer
         .subscribe(&subscription)
@@ -359,303 +489,528 @@ pub fn run_loop(
         transactional_id = %settings.transactional_id(),
         "consuming {subscription:?}"
     );
-    let metrics = settings.metrics.as_ref();
-    let name = settings.processor.as_str();
-    if let Some(m) = metrics {
+    if let Some(m) = &settings.metrics {
         m.add_loop();
     }
+    Ok(consumer)
+}
 
-    let mut stats = LoopStats::default();
-    let mut batch = Batch::default();
-    // What this loop last committed per partition, and when it last looked for positions that
-    // moved past transaction markers without a record.
-    let mut committed: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let mut last_idle_check = Instant::now();
-    let mut held = Held::default();
-    let mut breaker = Breaker::new(settings.breaker);
-    let mut ready = false;
+/// The consumer's client config with weft's group defaults under the user's options. With the
+/// classic protocol (eager or cooperative assignment) a SIGKILLed replica's partitions move after
+/// `session.timeout.ms`: 6 s (the broker's minimum by default; librdkafka's default is 45 s), with
+/// a heartbeat every 1.5 s. With KIP-848 (`group.protocol=consumer`) the session timeout is the
+/// broker's `group.consumer.session.timeout.ms` and the client may not set either.
+fn group_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
+    let mut cfg = kafka.client_config();
+    let set_by_user = |key: &str| kafka.options.iter().any(|(k, _)| k == key);
+    let kip848 = kafka
+        .options
+        .iter()
+        .any(|(k, v)| k == "group.protocol" && v.eq_ignore_ascii_case("consumer"));
+    if !kip848 {
+        for (key, value) in [
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1500"),
+        ] {
+            if !set_by_user(key) {
+                cfg.set(key, value);
+            }
+        }
+    }
+    cfg
+}
+
+/// Every topic the loop reads or writes must exist (retrying for 30 s while a fresh topic's
+/// metadata propagates); otherwise a configuration error names the missing ones.
+fn check_topics_exist(producer: &TxnProducer, settings: &LoopSettings) -> Result<(), RuntimeError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let stopping = settings.shutdown.load(Ordering::SeqCst);
-        held.resume_due(&consumer);
-        let polled = if stopping {
-            None
-        } else {
-            consumer.poll(Duration::from_millis(20))
-        };
+        let md = producer
+            .client()
+            .fetch_metadata(None, TXN_CALL_TIMEOUT)
+            .map_err(|e| fatal("reading the cluster's metadata", e))?;
+        let known: std::collections::BTreeSet<&str> = md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| t.name())
+            .collect();
+        let missing: Vec<&str> = settings
+            .topics()
+            .into_iter()
+            .filter(|t| !known.contains(t))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(RuntimeError::Config(format!(
+                "{}: topics missing on the cluster: {} (provision them with `weft topics apply`)",
+                settings.processor,
+                missing.join(", ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The loop's state between polls; each phase is one method.
+struct TxnLoop<'s> {
+    settings: &'s LoopSettings,
+    stats: LoopStats,
+    batch: Batch,
+    /// What this loop last committed per partition.
+    committed: BTreeMap<(String, i32), i64>,
+    /// When it last looked for positions that moved past transaction markers without a record.
+    last_idle_check: Instant,
+    held: Held,
+    breaker: Breaker,
+    ready: bool,
+    aborts_in_a_row: u32,
+}
+
+impl<'s> TxnLoop<'s> {
+    fn new(settings: &'s LoopSettings) -> Self {
+        TxnLoop {
+            settings,
+            stats: LoopStats::default(),
+            batch: Batch::default(),
+            committed: BTreeMap::new(),
+            last_idle_check: Instant::now(),
+            held: Held::default(),
+            breaker: Breaker::new(settings.breaker),
+            ready: false,
+            aborts_in_a_row: 0,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.settings.processor
+    }
+
+    /// Phase: a revocation during the last poll aborted the open transaction. Every partition
+    /// still owned is rewound to its committed offset (the aborted records of kept partitions
+    /// must come again). True when that happened.
+    fn after_rebalance(&mut self, consumer: &LoopConsumer) -> Result<bool, RuntimeError> {
         let ctx = consumer.context();
         if ctx.abort_failed.swap(false, Ordering::SeqCst) {
             return Err(fatal("abort on revocation", "see the log line above"));
         }
-        if ctx.batch_lost.swap(false, Ordering::SeqCst) {
-            stats.aborted_transactions += 1;
-            batch.clear();
+        if !ctx.batch_lost.swap(false, Ordering::SeqCst) {
+            return Ok(false);
         }
-        match polled {
-            None => {
-                // Assigned and nothing left to fetch: caught up, so ready.
-                if !ready && consumer.assignment().is_ok_and(|a| a.count() > 0) {
-                    ready = true;
+        self.count_transaction("aborted");
+        self.batch.clear();
+        rewind(consumer)?;
+        Ok(true)
+    }
+
+    /// Phase: nothing polled.
+    fn on_idle(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        // Assigned and nothing left to fetch: caught up, so ready.
+        if !self.ready && consumer.assignment().is_ok_and(|a| a.count() > 0) {
+            self.ready = true;
+            if let Some(m) = &self.settings.metrics {
+                m.loop_ready();
+            }
+        }
+        // A read_committed consumer's position moves past the commit markers that end its
+        // inputs' transactions; committing only "last record + 1" would leave the group one
+        // offset behind per partition forever (lag never 0). When idle, commit such positions
+        // in an offsets-only transaction.
+        let ctx = consumer.context();
+        if ctx.open.load(Ordering::SeqCst)
+            || self.last_idle_check.elapsed() < self.settings.commit_interval
+        {
+            return Ok(());
+        }
+        self.last_idle_check = Instant::now();
+        let moved = positions_past(consumer, &self.committed);
+        if !moved.is_empty() {
+            self.begin(consumer)?;
+            self.batch.next_offsets = moved;
+            self.commit(consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Phase: the consumer reported an error.
+    fn on_consumer_error(&mut self, e: KafkaError) -> Result<(), RuntimeError> {
+        if is_fatal_consumer_error(&e) {
+            error!("consumer: {e}; stopping");
+            return Err(fatal("consuming", e));
+        }
+        warn!("consumer: {e}");
+        Ok(())
+    }
+
+    /// Phase: one record polled.
+    fn on_record(
+        &mut self,
+        consumer: &LoopConsumer,
+        msg: &BorrowedMessage<'_>,
+        processor: &mut dyn RecordProcessor,
+    ) -> Result<(), RuntimeError> {
+        let headers: Vec<(&str, &[u8])> = msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| h.value.map(|v| (h.key, v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let record = Record {
+            topic: msg.topic(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key(),
+            value: msg.payload(),
+            headers,
+        };
+        // A retry record before its due time: hold its partition, not the others.
+        if self.is_retry_topic(record.topic) {
+            if let Some(due) = failure::retry_due(&record).filter(|d| *d > chrono::Utc::now()) {
+                return self.held.hold(
+                    consumer,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    due,
+                );
+            }
+        }
+        if !consumer.context().open.load(Ordering::SeqCst) {
+            self.begin(consumer)?;
+        }
+        let dead_lettered = self.process_one(consumer, &record, processor)?;
+        self.batch.next_offsets.insert(
+            (record.topic.to_string(), record.partition),
+            record.offset + 1,
+        );
+        self.batch.records += 1;
+        if self.breaker.record(dead_lettered) {
+            self.abort(consumer)?;
+            let b = self.settings.breaker;
+            let err = RuntimeError::CircuitOpen {
+                processor: self.name().to_string(),
+                dead_letters: self.breaker.dead,
+                window: self.breaker.outcomes.len().min(b.window),
+                threshold: b.max_ratio * 100.0,
+            };
+            error!("{err}; the open transaction was aborted, stopping");
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    fn is_retry_topic(&self, topic: &str) -> bool {
+        self.settings
+            .failure
+            .retry_tiers
+            .iter()
+            .any(|(_, t)| t == topic)
+    }
+
+    /// Runs the processor on one record and produces what it says into the open transaction.
+    /// True when the record was dead-lettered.
+    fn process_one(
+        &mut self,
+        consumer: &LoopConsumer,
+        record: &Record<'_>,
+        processor: &mut dyn RecordProcessor,
+    ) -> Result<bool, RuntimeError> {
+        let name = self.settings.processor.as_str();
+        let metrics = self.settings.metrics.as_ref();
+        self.stats.consumed += 1;
+        if let Some(m) = metrics {
+            m.consumed.with_label_values(&[name, record.topic]).inc();
+        }
+        let started = Instant::now();
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(record)))
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                self.abort(consumer)?;
+                return Err(RuntimeError::ProcessorPanicked {
+                    processor: name.to_string(),
+                    topic: record.topic.to_string(),
+                    partition: record.partition,
+                    offset: record.offset,
+                    message,
+                });
+            }
+        };
+        if let Some(m) = metrics {
+            m.processing
+                .with_label_values(&[name])
+                .observe(started.elapsed().as_secs_f64());
+        }
+        match result {
+            Ok(outputs) => {
+                for out in outputs {
+                    self.send(consumer, &out)?;
+                    self.stats.produced += 1;
                     if let Some(m) = metrics {
-                        m.loop_ready();
+                        m.produced.with_label_values(&[name, &out.topic]).inc();
                     }
                 }
-                // A read_committed consumer's position moves past the commit markers that end
-                // its inputs' transactions; committing only "last record + 1" would leave the
-                // group one offset behind per partition forever (lag never 0). When idle, commit
-                // such positions in an offsets-only transaction.
-                if !ctx.open.load(Ordering::SeqCst)
-                    && last_idle_check.elapsed() >= settings.commit_interval
-                {
-                    last_idle_check = Instant::now();
-                    let moved = positions_past(&consumer, &committed);
-                    if !moved.is_empty() {
-                        ctx.producer
-                            .begin_transaction()
-                            .map_err(|e| fatal("begin_transaction", e))?;
-                        ctx.open.store(true, Ordering::SeqCst);
-                        batch.next_offsets = moved;
-                        batch.started = Some(Instant::now());
-                        commit(&consumer, settings, &mut batch, &mut stats, &mut committed)?;
-                    }
-                }
+                Ok(false)
             }
-            Some(Err(e)) => warn!("consumer: {e}"),
-            Some(Ok(msg)) => {
-                let headers: Vec<(&str, &[u8])> = msg
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .filter_map(|h| h.value.map(|v| (h.key, v)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let record = Record {
-                    topic: msg.topic(),
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                    key: msg.key(),
-                    value: msg.payload(),
-                    headers,
-                };
-                // A retry record before its due time: hold its partition, not the others.
-                if retry_topics.contains(&record.topic) {
-                    if let Some(due) =
-                        failure::retry_due(&record).filter(|d| *d > chrono::Utc::now())
-                    {
-                        held.hold(
-                            &consumer,
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            due,
-                        )?;
-                        continue;
-                    }
-                }
-                if !ctx.open.load(Ordering::SeqCst) {
-                    ctx.producer
-                        .begin_transaction()
-                        .map_err(|e| fatal("begin_transaction", e))?;
-                    ctx.open.store(true, Ordering::SeqCst);
-                    batch.started = Some(Instant::now());
-                }
-                stats.consumed += 1;
-                if let Some(m) = metrics {
-                    m.consumed.with_label_values(&[name, record.topic]).inc();
-                }
-                let started = Instant::now();
-                let result = processor.process(&record);
-                if let Some(m) = metrics {
-                    m.processing
-                        .with_label_values(&[name])
-                        .observe(started.elapsed().as_secs_f64());
-                }
-                let mut dead_lettered = false;
-                match result {
-                    Ok(outputs) => {
-                        for out in outputs {
-                            send(&ctx.producer, &out)?;
-                            stats.produced += 1;
-                            if let Some(m) = metrics {
-                                m.produced.with_label_values(&[name, &out.topic]).inc();
-                            }
+            Err(ProcessError::Unavailable(message)) => {
+                self.abort(consumer)?;
+                Err(RuntimeError::Registry(format!(
+                    "{name} stopped on {}[{}]@{}: {message}",
+                    record.topic, record.partition, record.offset
+                )))
+            }
+            Err(ProcessError::Fatal(message)) => {
+                self.abort(consumer)?;
+                Err(RuntimeError::ProcessorFatal {
+                    processor: name.to_string(),
+                    topic: record.topic.to_string(),
+                    partition: record.partition,
+                    offset: record.offset,
+                    message,
+                })
+            }
+            Err(err) => {
+                let (out, route) =
+                    failure::route(&self.settings.failure, record, &err, chrono::Utc::now());
+                self.send(consumer, &out)?;
+                let at = format!("{}[{}]@{}", record.topic, record.partition, record.offset);
+                match route {
+                    Route::Retry(tier) => {
+                        self.stats.retried += 1;
+                        if let Some(m) = metrics {
+                            m.retried.with_label_values(&[name, record.topic]).inc();
                         }
+                        info!(tier, "retrying {at}: {err}");
+                        Ok(false)
                     }
-                    Err(ProcessError::Fatal(message)) => {
-                        abort(&consumer, &mut batch, &mut stats)?;
-                        return Err(RuntimeError::ProcessorFatal {
-                            processor: settings.processor.clone(),
-                            topic: record.topic.to_string(),
-                            partition: record.partition,
-                            offset: record.offset,
-                            message,
-                        });
-                    }
-                    Err(err) => {
-                        let (out, route) =
-                            failure::route(&settings.failure, &record, &err, chrono::Utc::now());
-                        send(&ctx.producer, &out)?;
-                        match route {
-                            Route::Retry(tier) => {
-                                stats.retried += 1;
-                                if let Some(m) = metrics {
-                                    m.retried.with_label_values(&[name, record.topic]).inc();
-                                }
-                                info!(
-                                    tier,
-                                    "retrying {}[{}]@{}: {err}",
-                                    record.topic,
-                                    record.partition,
-                                    record.offset
-                                );
-                            }
-                            Route::DeadLetter => {
-                                stats.dead_lettered += 1;
-                                dead_lettered = true;
-                                if let Some(m) = metrics {
-                                    m.dead_lettered
-                                        .with_label_values(&[name, record.topic, err.class()])
-                                        .inc();
-                                }
-                                warn!(
-                                    "dead-lettered {}[{}]@{}: {err}",
-                                    record.topic, record.partition, record.offset
-                                );
-                            }
+                    Route::DeadLetter => {
+                        self.stats.dead_lettered += 1;
+                        if let Some(m) = metrics {
+                            m.dead_lettered
+                                .with_label_values(&[name, record.topic, err.class()])
+                                .inc();
                         }
+                        warn!("dead-lettered {at}: {err}");
+                        Ok(true)
                     }
-                }
-                batch
-                    .next_offsets
-                    .insert((msg.topic().to_string(), msg.partition()), msg.offset() + 1);
-                batch.records += 1;
-                if breaker.record(dead_lettered) {
-                    abort(&consumer, &mut batch, &mut stats)?;
-                    let b = settings.breaker;
-                    let err = RuntimeError::CircuitOpen {
-                        processor: settings.processor.clone(),
-                        dead_letters: breaker.dead,
-                        window: b.window,
-                        threshold: b.max_ratio * 100.0,
-                    };
-                    error!("{err}; the open transaction was aborted, stopping");
-                    return Err(err);
                 }
             }
         }
-        let due = batch.records >= settings.max_batch
-            || batch
+    }
+
+    /// Produces one record into the open transaction, waiting while the local queue is full.
+    /// A record the client refuses outright (larger than `message.max.bytes`, ...) aborts the
+    /// transaction and stops the loop, naming the topic.
+    fn send(&mut self, consumer: &LoopConsumer, out: &Output) -> Result<(), RuntimeError> {
+        let producer = &consumer.context().producer;
+        let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
+        for (k, v) in &out.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let mut record = BaseRecord::to(&out.topic)
+            .payload(&out.value)
+            .headers(headers);
+        if let Some(k) = &out.key {
+            record = record.key(k);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    // The background thread drains the queue; wait for deliveries to make room.
+                    let _ = producer.flush(Duration::from_millis(100));
+                }
+                Err((e, _)) => {
+                    self.abort(consumer)?;
+                    return Err(fatal(&format!("producing to {}", out.topic), e));
+                }
+            }
+        }
+    }
+
+    /// Opens a transaction.
+    fn begin(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        let ctx = consumer.context();
+        ctx.producer.context().take_failure();
+        ctx.producer
+            .begin_transaction()
+            .map_err(|e| fatal("begin_transaction", e))?;
+        ctx.open.store(true, Ordering::SeqCst);
+        self.batch.started = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Phase: commits the open batch when it is full, old enough, or the loop is stopping.
+    fn commit_if_due(
+        &mut self,
+        consumer: &LoopConsumer,
+        stopping: bool,
+    ) -> Result<(), RuntimeError> {
+        let due = self.batch.records >= self.settings.max_batch
+            || self
+                .batch
                 .started
-                .is_some_and(|s| s.elapsed() >= settings.commit_interval);
+                .is_some_and(|s| s.elapsed() >= self.settings.commit_interval);
         if consumer.context().open.load(Ordering::SeqCst) && (due || stopping) {
             let started = Instant::now();
-            commit(&consumer, settings, &mut batch, &mut stats, &mut committed)?;
-            if let Some(m) = metrics {
+            self.commit(consumer)?;
+            if let Some(m) = &self.settings.metrics {
                 m.commit
-                    .with_label_values(&[name])
+                    .with_label_values(&[self.name()])
                     .observe(started.elapsed().as_secs_f64());
             }
         }
-        if stopping {
-            info!("shutdown requested: batch committed, leaving the group");
-            consumer.unsubscribe();
-            return Ok(stats);
-        }
+        Ok(())
     }
-}
 
-/// Produces one record into the open transaction, waiting while the local queue is full.
-fn send(
-    producer: &ThreadedProducer<DefaultProducerContext>,
-    out: &Output,
-) -> Result<(), RuntimeError> {
-    let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
-    for (k, v) in &out.headers {
-        headers = headers.insert(Header {
-            key: k,
-            value: Some(v),
-        });
-    }
-    let mut record = BaseRecord::to(&out.topic)
-        .payload(&out.value)
-        .headers(headers);
-    if let Some(k) = &out.key {
-        record = record.key(k);
-    }
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                // The background thread drains the queue; wait for deliveries to make room.
-                let _ = producer.flush(Duration::from_millis(100));
+    /// Commits the open batch: offsets with the group metadata, then the transaction. Each call
+    /// is retried on its own when retriable; an abortable error aborts and rewinds.
+    fn commit(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        let producer = &consumer.context().producer;
+        // The consumer's position may already be past a transaction marker that follows the
+        // last record processed; commit that (never less than what was processed).
+        for (key, position) in positions_past(consumer, &self.batch.next_offsets) {
+            self.batch.next_offsets.insert(key, position);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.batch.next_offsets {
+            offsets
+                .add_partition_offset(topic, *partition, Offset::Offset(*next))
+                .map_err(|e| fatal("building the offset list", e))?;
+        }
+        let metadata = consumer.group_metadata().ok_or_else(|| {
+            fatal(
+                "send_offsets_to_transaction",
+                "the consumer has no group metadata",
+            )
+        })?;
+        let retries = self.settings.max_retries;
+        let sent = retrying("send_offsets_to_transaction", retries, || {
+            producer.send_offsets_to_transaction(&offsets, &metadata, TXN_CALL_TIMEOUT)
+        })?;
+        let outcome = match sent {
+            Committed::Yes => retrying("commit_transaction", retries, || {
+                producer.commit_transaction(TXN_CALL_TIMEOUT)
+            })?,
+            aborted => aborted,
+        };
+        match outcome {
+            Committed::Yes => {
+                consumer.context().open.store(false, Ordering::SeqCst);
+                self.count_transaction("committed");
+                self.aborts_in_a_row = 0;
+                self.committed
+                    .extend(self.batch.next_offsets.iter().map(|(k, v)| (k.clone(), *v)));
+                self.batch.clear();
+                Ok(())
             }
-            Err((e, _)) => return Err(fatal(&format!("producing to {}", out.topic), e)),
+            Committed::RequiresAbort(e) => {
+                let undelivered = producer.context().take_failure();
+                let reason = match &undelivered {
+                    Some(first) => format!("{e}; first undelivered record: {first}"),
+                    None => e.to_string(),
+                };
+                warn!("transaction requires abort: {reason}; rewinding to the committed offsets");
+                self.abort(consumer)?;
+                self.back_off_after_abort(&reason)
+            }
+        }
+    }
+
+    /// Consecutive aborts back off; too many in a row stop the loop with the reason.
+    fn back_off_after_abort(&mut self, reason: &str) -> Result<(), RuntimeError> {
+        self.aborts_in_a_row += 1;
+        if self.aborts_in_a_row >= self.settings.max_consecutive_aborts {
+            return Err(fatal(
+                &format!(
+                    "delivering the records of {} transactions in a row",
+                    self.aborts_in_a_row
+                ),
+                reason,
+            ));
+        }
+        let pause = Duration::from_millis(200 << (self.aborts_in_a_row - 1).min(5))
+            .min(Duration::from_secs(5));
+        let until = Instant::now() + pause;
+        while Instant::now() < until && !self.settings.shutdown.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Aborts the open transaction and rewinds every assigned partition to its committed offset.
+    fn abort(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        let ctx = consumer.context();
+        if ctx.open.swap(false, Ordering::SeqCst) {
+            ctx.producer
+                .abort_transaction(TXN_CALL_TIMEOUT)
+                .map_err(|e| fatal("abort_transaction", e))?;
+            self.count_transaction("aborted");
+        }
+        self.batch.clear();
+        rewind(consumer)
+    }
+
+    fn count_transaction(&mut self, outcome: &str) {
+        match outcome {
+            "committed" => self.stats.committed_transactions += 1,
+            _ => self.stats.aborted_transactions += 1,
+        }
+        if let Some(m) = &self.settings.metrics {
+            m.transactions
+                .with_label_values(&[&self.settings.processor, outcome])
+                .inc();
         }
     }
 }
 
-/// Commits the open batch: offsets with the group metadata, then the transaction.
-fn commit(
-    consumer: &BaseConsumer<LoopContext>,
-    settings: &LoopSettings,
-    batch: &mut Batch,
-    stats: &mut LoopStats,
-    committed: &mut BTreeMap<(String, i32), i64>,
-) -> Result<(), RuntimeError> {
-    let producer = &consumer.context().producer;
-    // The consumer's position may already be past a transaction marker that follows the last
-    // record processed; commit that (never less than what was processed).
-    for (key, position) in positions_past(consumer, &batch.next_offsets) {
-        batch.next_offsets.insert(key, position);
-    }
-    let mut offsets = TopicPartitionList::new();
-    for ((topic, partition), next) in &batch.next_offsets {
-        offsets
-            .add_partition_offset(topic, *partition, Offset::Offset(*next))
-            .map_err(|e| fatal("building the offset list", e))?;
-    }
-    let metadata = consumer.group_metadata().ok_or_else(|| {
-        fatal(
-            "send_offsets_to_transaction",
-            "the consumer has no group metadata",
-        )
-    })?;
+/// How a transactional call ended after its retries.
+enum Committed {
+    Yes,
+    RequiresAbort(KafkaError),
+}
+
+/// Calls `call` until it succeeds, retrying only retriable errors (with a growing pause, up to
+/// `retries` times). An abortable error is returned as such; anything else is fatal.
+fn retrying(
+    operation: &str,
+    retries: u32,
+    mut call: impl FnMut() -> KafkaResult<()>,
+) -> Result<Committed, RuntimeError> {
     let mut attempt = 0;
-    let result = loop {
-        let r = producer
-            .send_offsets_to_transaction(&offsets, &metadata, TXN_CALL_TIMEOUT)
-            .and_then(|()| producer.commit_transaction(TXN_CALL_TIMEOUT));
-        match r {
-            Ok(()) => break Ok(()),
+    loop {
+        match call() {
+            Ok(()) => return Ok(Committed::Yes),
             Err(e) => match classify(&e) {
-                TxnErrorClass::Retriable if attempt < settings.max_retries => {
+                TxnErrorClass::Retriable if attempt < retries => {
                     attempt += 1;
-                    warn!("retriable commit error (attempt {attempt}): {e}");
+                    warn!("retriable error in {operation} (attempt {attempt}): {e}");
+                    std::thread::sleep(Duration::from_millis(50 << attempt.min(6)));
                 }
-                TxnErrorClass::Retriable | TxnErrorClass::Fatal => {
-                    break Err(fatal("commit_transaction", e))
-                }
-                TxnErrorClass::RequiresAbort => {
-                    warn!("transaction requires abort: {e}; rewinding to the committed offsets");
-                    abort(consumer, batch, stats)?;
-                    return Ok(());
-                }
+                TxnErrorClass::RequiresAbort => return Ok(Committed::RequiresAbort(e)),
+                TxnErrorClass::Retriable | TxnErrorClass::Fatal => return Err(fatal(operation, e)),
             },
         }
-    };
-    result?;
-    consumer.context().open.store(false, Ordering::SeqCst);
-    stats.committed_transactions += 1;
-    committed.extend(batch.next_offsets.iter().map(|(k, v)| (k.clone(), *v)));
-    batch.clear();
-    Ok(())
+    }
 }
 
 /// The assigned partitions whose consumer position is beyond `than` (partitions not in `than`
 /// are left out: this loop has not processed anything there to build on).
 fn positions_past(
-    consumer: &BaseConsumer<LoopContext>,
+    consumer: &LoopConsumer,
     than: &BTreeMap<(String, i32), i64>,
 ) -> BTreeMap<(String, i32), i64> {
     let Ok(positions) = consumer.position() else {
@@ -674,23 +1029,14 @@ fn positions_past(
         .collect()
 }
 
-/// Aborts the open transaction and rewinds every assigned partition to its committed offset.
-fn abort(
-    consumer: &BaseConsumer<LoopContext>,
-    batch: &mut Batch,
-    stats: &mut LoopStats,
-) -> Result<(), RuntimeError> {
-    let ctx = consumer.context();
-    if ctx.open.swap(false, Ordering::SeqCst) {
-        ctx.producer
-            .abort_transaction(TXN_CALL_TIMEOUT)
-            .map_err(|e| fatal("abort_transaction", e))?;
-        stats.aborted_transactions += 1;
-    }
-    batch.clear();
+/// Seeks every assigned partition to the group's committed offset (the start when none).
+fn rewind(consumer: &LoopConsumer) -> Result<(), RuntimeError> {
     let assignment = consumer
         .assignment()
         .map_err(|e| fatal("reading the assignment", e))?;
+    if assignment.count() == 0 {
+        return Ok(());
+    }
     let committed = weft_core::kafka::committed_offsets(consumer, &assignment, TXN_CALL_TIMEOUT)
         .map_err(|e| fatal("reading committed offsets", e))?;
     for elem in committed.elements() {
@@ -703,4 +1049,55 @@ fn abort(
             .map_err(|e| fatal("rewinding to the committed offsets", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(window: usize, max_ratio: f64, min_samples: usize) -> Breaker {
+        Breaker::new(BreakerSettings {
+            window,
+            max_ratio,
+            min_samples,
+        })
+    }
+
+    #[test]
+    fn a_low_volume_processor_trips_once_it_has_the_minimum_sample() {
+        let mut b = breaker(200, 0.5, 20);
+        // 19 dead letters: not judged yet.
+        assert!((0..19).all(|_| !b.record(true)));
+        // The 20th outcome reaches the minimum sample: 20 of 20 dead.
+        assert!(b.record(true));
+    }
+
+    #[test]
+    fn the_share_is_judged_over_what_was_seen() {
+        let mut b = breaker(200, 0.5, 20);
+        for i in 0..40 {
+            // Every fourth record dead: 25% stays under 50%.
+            assert!(!b.record(i % 4 == 0), "opened at {i}");
+        }
+        // Then a run of dead letters brings the share to half of 80.
+        let opened_at = (0..40).position(|_| b.record(true)).expect("it opens");
+        // 10 + k dead of 40 + k reaches half at k = 20.
+        assert_eq!(opened_at, 19);
+    }
+
+    #[test]
+    fn a_window_of_zero_is_off() {
+        let mut b = breaker(0, 0.5, 20);
+        assert!((0..1000).all(|_| !b.record(true)));
+    }
+
+    #[test]
+    fn consumer_errors_that_cannot_heal_are_fatal() {
+        let auth = KafkaError::MessageConsumption(RDKafkaErrorCode::TopicAuthorizationFailed);
+        let unknown = KafkaError::MessageConsumption(RDKafkaErrorCode::UnknownTopicOrPartition);
+        let transport = KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure);
+        assert!(is_fatal_consumer_error(&auth));
+        assert!(is_fatal_consumer_error(&unknown));
+        assert!(!is_fatal_consumer_error(&transport));
+    }
 }

@@ -484,7 +484,7 @@ impl TypedProcessor {
             RuntimeError::SchemaNotFound(m) => {
                 ProcessError::Undecodable(format!("unknown schema id {id}: {m}"))
             }
-            other => ProcessError::Fatal(other.to_string()),
+            other => ProcessError::Unavailable(other.to_string()),
         })?;
         let header = |name: &str| {
             record
@@ -580,9 +580,15 @@ impl TypedProcessor {
     ) -> Result<Output, ProcessError> {
         let schema = &self.outputs[out.topic()];
         let topic = self.physical_topic(out.topic());
-        let id = self.schemas.value_schema_id(&topic, schema).map_err(|e| {
-            ProcessError::Fatal(format!("cannot resolve the schema of {topic}: {e}"))
-        })?;
+        let id = self
+            .schemas
+            .value_schema_id(&topic, schema)
+            .map_err(|e| match e {
+                RuntimeError::Registry(_) => {
+                    ProcessError::Unavailable(format!("cannot resolve the schema of {topic}: {e}"))
+                }
+                e => ProcessError::Fatal(format!("cannot resolve the schema of {topic}: {e}")),
+            })?;
         let body = out.encode(schema).map_err(|e| {
             ProcessError::Fatal(format!(
                 "processor {} built an output that does not fit {}: {e}",

@@ -2,7 +2,12 @@
 //! 50,000 keyed events (1% poison, 1% undecodable) copied by `weft-copier` (the transaction loop
 //! every weft processor runs on) as OS processes: one instance, scaled to three at 10% progress,
 //! SIGKILLed and restarted four times mid-stream, scaled back to one (SIGTERM, exit 0) at 80%;
-//! a concurrent and a final read_committed reader count event ids.
+//! a concurrent and a final read_committed reader count event ids. It runs with each group
+//! assignment a user can choose: eager (range), cooperative-sticky, and KIP-848
+//! (`group.protocol=consumer`), where a revocation keeps the other partitions.
+//!
+//! Also: an output the broker refuses (a record over the topic's `max.message.bytes`) stops the
+//! copier with the topic and the broker's error after a bounded number of aborts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -26,6 +31,8 @@ fn input_value(i: usize, seq: usize) -> String {
 }
 
 struct Copiers {
+    /// `WEFT_KAFKA_OPTIONS` of every copier (the assignment protocol).
+    options: String,
     input: String,
     output: String,
     dlq: String,
@@ -49,10 +56,10 @@ impl Copiers {
             .env("WEFT_DLQ_TOPIC", &self.dlq)
             .env("WEFT_GROUP_ID", &self.group)
             .env("WEFT_INSTANCE_ID", instance.to_string())
-            .env(
-                "WEFT_KAFKA_OPTIONS",
-                "session.timeout.ms=6000,heartbeat.interval.ms=500",
-            )
+            .env("WEFT_KAFKA_OPTIONS", &self.options)
+            // 300 µs of work per record: the backlog takes seconds, so scaling and kills land
+            // in open transactions (without it the copiers finish before the group rebalances).
+            .env("WEFT_COPIER_DELAY_US", "300")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -90,9 +97,24 @@ async fn stop(c: &mut Child) -> Option<i32> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn copies_exactly_once_through_sigkills() {
+async fn copies_exactly_once_through_sigkills_eager() {
+    copies_exactly_once_through_sigkills("partition.assignment.strategy=range").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_exactly_once_through_sigkills_cooperative_sticky() {
+    copies_exactly_once_through_sigkills("partition.assignment.strategy=cooperative-sticky").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_exactly_once_through_sigkills_kip848() {
+    copies_exactly_once_through_sigkills("group.protocol=consumer").await
+}
+
+async fn copies_exactly_once_through_sigkills(options: &str) {
     let run = unique("eos");
     let mut copiers = Copiers {
+        options: options.to_string(),
         input: format!("{run}.in"),
         output: format!("{run}.out"),
         dlq: format!("{run}.dlq"),
@@ -247,9 +269,83 @@ async fn copies_exactly_once_through_sigkills() {
         assert!(!r.headers["weft-dlq-error-message"].is_empty());
     }
     eprintln!(
-        "exactly-once: {} events, {} copied, {} dead-lettered, {kills} SIGKILLs, scaled 1->3->1, {dups} duplicate ids",
+        "exactly-once ({options}): {} events, {} copied, {} dead-lettered, {kills} SIGKILLs, scaled 1->3->1, {dups} duplicate ids",
         EVENTS,
         expected_out.len(),
         dlq_values.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_output_the_broker_refuses_stops_the_copier_naming_the_topic() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let run = unique("refused");
+    let copiers = Copiers {
+        options: String::new(),
+        input: format!("{run}.in"),
+        output: format!("{run}.out"),
+        dlq: format!("{run}.dlq"),
+        group: format!("{run}.copier"),
+        logs: std::env::temp_dir().join(&run),
+        children: vec![],
+    };
+    std::fs::create_dir_all(&copiers.logs).unwrap();
+    create_topics(&[&copiers.input, &copiers.dlq], 1).await;
+    // The output takes records of at most 1,000 bytes.
+    let admin: AdminClient<_> = broker().client_config().create().unwrap();
+    let small = NewTopic::new(&copiers.output, 1, TopicReplication::Fixed(1))
+        .set("max.message.bytes", "1000");
+    let created = admin
+        .create_topics([&small], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        broker().client_config().create().unwrap();
+    let big = format!("evt:big:k1:0:{}", "x".repeat(5_000));
+    producer
+        .send(BaseRecord::to(&copiers.input).key("k1").payload(&big))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-copier"))
+        .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
+        .env("WEFT_COPIER_INPUT", &copiers.input)
+        .env("WEFT_COPIER_OUTPUT", &copiers.output)
+        .env("WEFT_DLQ_TOPIC", &copiers.dlq)
+        .env("WEFT_GROUP_ID", &copiers.group)
+        .env("WEFT_INSTANCE_ID", "0")
+        .env("WEFT_MAX_CONSECUTIVE_ABORTS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the copier kept retrying an undeliverable batch for 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(&copiers.output),
+        "the error names the topic: {last}"
+    );
+    assert!(
+        last.to_lowercase().contains("too large"),
+        "the error gives the broker's reason: {last}"
+    );
+    assert!(last.contains("3 transactions in a row"), "{last}");
+    // Nothing of the aborted attempts is visible, and the input was not dead-lettered.
+    assert!(read_to_end(&copiers.output, 1, "read_committed").is_empty());
+    assert!(read_to_end(&copiers.dlq, 1, "read_committed").is_empty());
 }

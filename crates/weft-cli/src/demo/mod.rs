@@ -176,6 +176,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         max_batch: 500,
         commit_interval: Duration::from_millis(100),
         breaker: BreakerSettings::default(),
+        max_consecutive_aborts: 5,
         metrics_listen: Some(args.metrics_listen),
         shutdown: shutdown.clone(),
         metrics: Some(metrics.clone()),

@@ -3,7 +3,8 @@
 //!
 //! Env: `WEFT_BOOTSTRAP_SERVERS`, `WEFT_COPIER_INPUT`, `WEFT_COPIER_OUTPUT`, `WEFT_GROUP_ID`,
 //! `WEFT_INSTANCE_ID`, `WEFT_DLQ_TOPIC`, `WEFT_COMMIT_INTERVAL_MS` (default 100),
-//! `WEFT_MAX_BATCH` (default 500), `WEFT_KAFKA_OPTIONS` (raw librdkafka key=value, comma-separated). Records whose value does not start with `evt:` or contains
+//! `WEFT_MAX_BATCH` (default 500), `WEFT_COPIER_DELAY_US` (work per record, default 0),
+//! `WEFT_MAX_CONSECUTIVE_ABORTS` (default 5), `WEFT_KAFKA_OPTIONS` (raw librdkafka key=value, comma-separated). Records whose value does not start with `evt:` or contains
 //! `:poison` are poison. Exit codes: 0 after SIGTERM/SIGINT, otherwise `RuntimeError::exit_code`.
 
 use std::process::ExitCode;
@@ -19,11 +20,17 @@ use weft_runtime::{
 
 struct Copier {
     output: String,
+    /// Work per record (`WEFT_COPIER_DELAY_US`): slows the copier down so that rebalances and
+    /// kills land in the middle of open transactions, as they do with real processing.
+    delay: Duration,
 }
 
 impl RecordProcessor for Copier {
     fn process(&mut self, record: &Record<'_>) -> Result<Vec<Output>, ProcessError> {
         let value = record.value.unwrap_or_default();
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
         if !value.starts_with(b"evt:") {
             return Err(ProcessError::Poison(
                 "value does not start with `evt:`".into(),
@@ -47,7 +54,7 @@ fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("{name} is not set"))
 }
 
-fn settings() -> Result<(KafkaConfig, LoopSettings, String), String> {
+fn settings() -> Result<(KafkaConfig, LoopSettings, Copier), String> {
     let mut kafka = KafkaConfig::with_bootstrap(
         &std::env::var("WEFT_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
     );
@@ -69,6 +76,7 @@ fn settings() -> Result<(KafkaConfig, LoopSettings, String), String> {
         processor: "weft-copier".into(),
         group_id: env("WEFT_GROUP_ID")?,
         inputs: vec![env("WEFT_COPIER_INPUT")?],
+        outputs: vec![env("WEFT_COPIER_OUTPUT")?],
         instance_id: env("WEFT_INSTANCE_ID")?,
         failure: FailurePolicy {
             processor: "weft-copier".into(),
@@ -80,9 +88,14 @@ fn settings() -> Result<(KafkaConfig, LoopSettings, String), String> {
         max_batch: number("WEFT_MAX_BATCH", 500)? as usize,
         commit_interval: Duration::from_millis(number("WEFT_COMMIT_INTERVAL_MS", 100)?),
         max_retries: 5,
+        max_consecutive_aborts: number("WEFT_MAX_CONSECUTIVE_ABORTS", 5)? as u32,
         shutdown,
     };
-    Ok((kafka, loop_settings, env("WEFT_COPIER_OUTPUT")?))
+    let copier = Copier {
+        output: env("WEFT_COPIER_OUTPUT")?,
+        delay: Duration::from_micros(number("WEFT_COPIER_DELAY_US", 0)?),
+    };
+    Ok((kafka, loop_settings, copier))
 }
 
 fn main() -> ExitCode {
@@ -93,14 +106,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (kafka, settings, output) = match settings() {
+    let (kafka, settings, mut copier) = match settings() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
-    match run_loop(&kafka, &settings, &mut Copier { output }) {
+    match run_loop(&kafka, &settings, &mut copier) {
         Ok(stats) => {
             eprintln!("weft-copier: stopped cleanly: {stats:?}");
             ExitCode::SUCCESS
