@@ -3,7 +3,12 @@
 //!
 //! - a transient failure goes through the group's first retry topic and succeeds no earlier than
 //!   the tier's delay after the input was written;
-//! - the circuit breaker stops a processor that dead-letters everything, with exit code 3.
+//! - the circuit breaker stops a processor that dead-letters everything, with exit code 3, and
+//!   the aborted batch leaves no dead letter behind;
+//! - a panic in a processor function stops the run with an error (exit 3), never a clean exit,
+//!   and nothing of the open batch is committed;
+//! - two `weft run` replicas without `WEFT_INSTANCE_ID` take their host names as instance ids
+//!   and do not fence each other.
 
 mod support;
 
@@ -219,7 +224,7 @@ fn the_circuit_breaker_stops_a_processor_that_dead_letters_everything() {
         .emits::<EmailNotificationRequested>();
     let tag = weft_testkit::unique("BREAK-");
     publish(&(0..30).map(|n| order(&tag, n)).collect::<Vec<_>>());
-    let run_settings = settings(
+    let mut run_settings = settings(
         &topics,
         BreakerSettings {
             window: 20,
@@ -227,6 +232,8 @@ fn the_circuit_breaker_stops_a_processor_that_dead_letters_everything() {
             min_samples: 20,
         },
     );
+    // One transaction holds the whole window, so the breaker's abort must leave nothing.
+    run_settings.commit_interval = Duration::from_secs(30);
     let kafka = weft_testkit::broker();
     let result = rt.block_on(async {
         tokio::time::timeout(
@@ -246,4 +253,114 @@ fn the_circuit_breaker_stops_a_processor_that_dead_letters_everything() {
     );
     assert_eq!(err.exit_code(), 3);
     assert!(err.to_string().contains("circuit breaker open"), "{err}");
+    let dead = read_all(&format!("{group}.dlq"));
+    assert!(
+        dead.is_empty(),
+        "the aborted batch left {} dead letters",
+        dead.len()
+    );
+}
+
+#[test]
+fn a_panicking_processor_stops_the_run_with_an_error_and_commits_nothing() {
+    let _ = stack();
+    let group = leak(format!("{}.panic-check", weft_testkit::unique("t")));
+    let topics = group_spec(group, "1s");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(
+        &[&format!("{group}.retry.1s"), &format!("{group}.dlq")],
+        3,
+    ));
+    let tag = weft_testkit::unique("PANIC-");
+    let mine = tag.clone();
+    let doomed = format!("{tag}-0003");
+    let processor = Processor::new(group)
+        .on::<OrderPlaced>(move |i| {
+            let number = &i.payload().order_number;
+            if *number == doomed {
+                panic!("a bug in the processor on {number}");
+            }
+            if number.starts_with(&mine) {
+                return Ok(vec![email(i)]);
+            }
+            Ok(vec![])
+        })
+        .emits::<EmailNotificationRequested>();
+    publish(&(0..6).map(|n| order(&tag, n)).collect::<Vec<_>>());
+    // A new group reads the topic from its start, where earlier tests left records this run's
+    // registry cannot decode: the breaker must not stop the processor before the panic.
+    let mut run_settings = settings(
+        &topics,
+        BreakerSettings {
+            window: 0,
+            max_ratio: 1.0,
+            min_samples: 0,
+        },
+    );
+    // Everything up to the panic is in one open transaction.
+    run_settings.commit_interval = Duration::from_secs(30);
+    run_settings.max_batch = 100_000;
+    let kafka = weft_testkit::broker();
+    let result = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            weft_runtime::run_processors(&kafka, vec![processor], &run_settings),
+        )
+        .await
+        .expect("the run did not stop within 60 s of the panic")
+    });
+    let err = result.expect_err("a panic must not end the run cleanly");
+    assert!(
+        matches!(err, weft_runtime::RuntimeError::ProcessorPanicked { .. }),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("a bug in the processor"), "{err}");
+    // The e-mails of the orders before the panic were in the aborted transaction.
+    let emails: Vec<_> = read_all("b2b.email.notification-requested.v1")
+        .into_iter()
+        .filter(|r| {
+            try_decode::<EmailNotificationRequested>(&r.value)
+                .is_some_and(|e| e.payload.data.order_number.starts_with(&tag))
+        })
+        .collect();
+    assert!(emails.is_empty(), "{} e-mails committed", emails.len());
+}
+
+#[test]
+fn replicas_without_an_instance_id_use_their_host_names() {
+    let _ = stack();
+    let tag = weft_testkit::unique("HOST-");
+    let host_a = weft_testkit::unique("host-a-");
+    let host_b = weft_testkit::unique("host-b-");
+    let a =
+        Running::start_without_instance_id(&["b2b.notification-worker"], &[("HOSTNAME", &host_a)]);
+    let b =
+        Running::start_without_instance_id(&["b2b.notification-worker"], &[("HOSTNAME", &host_b)]);
+    let orders: Vec<_> = (0..20).map(|n| order(&tag, n)).collect();
+    publish(&orders);
+    let causes: std::collections::BTreeSet<String> =
+        orders.iter().map(|o| o.metadata.event_id.clone()).collect();
+    collect_until(
+        &["b2b.email.notification-requested.v1"],
+        |r| {
+            try_decode::<EmailNotificationRequested>(&r.value).is_some_and(|e| {
+                e.metadata
+                    .causation_id
+                    .as_ref()
+                    .is_some_and(|c| causes.contains(c))
+            })
+        },
+        |kept| kept.len() >= orders.len(),
+        Duration::from_secs(90),
+    );
+    // Both transactional ids exist side by side: neither replica fenced the other.
+    let (code, out, err) = weft_testkit::kafka_tool("TransactionsCommand", &["list"]);
+    assert_eq!(code, 0, "{err}");
+    for host in [&host_a, &host_b] {
+        let id = format!("b2b.notification-worker-{host}");
+        assert!(out.contains(&id), "{id} not in:\n{out}");
+    }
+    assert_eq!(a.stop(), Some(0), "replica a was fenced or failed");
+    assert_eq!(b.stop(), Some(0), "replica b was fenced or failed");
 }

@@ -218,26 +218,7 @@ pub fn collect_until(
                 .collect::<Vec<_>>()
         );
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let rec = Rec {
-                timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                topic: m.topic().to_string(),
-                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                value: m.payload().unwrap_or_default().to_vec(),
-                headers: m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| {
-                                (
-                                    h.key.to_string(),
-                                    String::from_utf8_lossy(h.value.unwrap_or_default())
-                                        .into_owned(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            };
+            let rec = rec_of(&m);
             if keep(&rec) {
                 kept.push(rec);
             }
@@ -257,13 +238,24 @@ pub struct Running {
 impl Running {
     /// Starts `weft run <processors>` with a fresh instance id; waits until it serves metrics.
     pub fn start(processors: &[&str], extra_env: &[(&str, &str)]) -> Running {
+        Self::spawn(processors, extra_env, Some(weft_testkit::unique("e2e-")))
+    }
+
+    /// Starts `weft run <processors>` without `WEFT_INSTANCE_ID` (it picks its own).
+    pub fn start_without_instance_id(processors: &[&str], extra_env: &[(&str, &str)]) -> Running {
+        Self::spawn(processors, extra_env, None)
+    }
+
+    fn spawn(processors: &[&str], extra_env: &[(&str, &str)], instance: Option<String>) -> Running {
         let s = stack();
-        let instance_id = weft_testkit::unique("e2e-");
         let mut cmd = weft();
         cmd.arg("run")
             .args(processors)
-            .env("WEFT_INSTANCE_ID", &instance_id)
-            .env("WEFT_REGISTRY_URL", &s.registry_url)
+            .env_remove("WEFT_INSTANCE_ID");
+        if let Some(id) = &instance {
+            cmd.env("WEFT_INSTANCE_ID", id);
+        }
+        cmd.env("WEFT_REGISTRY_URL", &s.registry_url)
             .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
             .env("WEFT_METRICS_LISTEN", "127.0.0.1:0")
             .env("WEFT_LOG", "info")
@@ -293,7 +285,7 @@ impl Running {
         Running {
             child: Some(child),
             metrics_url,
-            instance_id,
+            instance_id: instance.unwrap_or_default(),
         }
     }
 
@@ -345,5 +337,105 @@ impl Drop for Running {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+fn rec_of(m: &rdkafka::message::BorrowedMessage<'_>) -> Rec {
+    Rec {
+        timestamp: m.timestamp().to_millis().unwrap_or(-1),
+        topic: m.topic().to_string(),
+        key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+        value: m.payload().unwrap_or_default().to_vec(),
+        headers: m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Every committed record of `topic`, from the start to its current end (read_committed).
+pub fn read_all(topic: &str) -> Vec<Rec> {
+    let consumer: BaseConsumer = weft_testkit::broker()
+        .client_config()
+        .set("group.id", weft_testkit::unique("e2e-reader-"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let partitions = md.topics()[0].partitions().len();
+    assert!(partitions > 0, "{topic} does not exist");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut at_end = std::collections::BTreeSet::new();
+    let end = Instant::now() + Duration::from_secs(120);
+    while at_end.len() < partitions {
+        assert!(Instant::now() < end, "could not read {topic} to its end");
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            Some(Ok(m)) => {
+                at_end.remove(&m.partition());
+                out.push(rec_of(&m));
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Waits until `group` has committed everything of `topic` (lag 0 on every partition, as
+/// `weft lag` reports it), so whatever it produces for those records is committed too.
+pub fn wait_caught_up(group: &str, topic: &str, deadline: Duration) {
+    let end = Instant::now() + deadline;
+    loop {
+        let out = weft()
+            .args(["lag", "--group", group, "-o", "jsonl"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "weft lag: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut rows = 0;
+        let mut behind = 0;
+        for line in text.lines() {
+            let g: serde_json::Value = serde_json::from_str(line).unwrap();
+            for p in g["partitions"].as_array().into_iter().flatten() {
+                if p["topic"] == topic {
+                    rows += 1;
+                    behind += p["lag"].as_i64().unwrap_or(1);
+                }
+            }
+        }
+        if rows > 0 && behind == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{group} did not catch up on {topic} within {deadline:?}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
     }
 }

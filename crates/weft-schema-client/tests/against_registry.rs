@@ -20,28 +20,6 @@ async fn start_registry() -> String {
     format!("http://{addr}")
 }
 
-/// Does this registry build serve per-subject config (`PUT /config/{subject}`)? The first-slice
-/// registry does not; the full one (parallel `registry` branch) does. Tests that need it say so
-/// loudly and return instead of failing on a route that does not exist yet.
-async fn has_subject_config(client: &SchemaRegistryClient) -> bool {
-    match client
-        .set_subject_compatibility("probe-subject-config", "BACKWARD")
-        .await
-    {
-        Ok(()) => true,
-        Err(ClientError::Unexpected {
-            status: 404 | 405, ..
-        }) => {
-            eprintln!(
-                "SKIPPED: this weft-registry build has no PUT /config/{{subject}} \
-                 (first slice; the full registry lands from the `registry` branch)"
-            );
-            false
-        }
-        Err(e) => panic!("probing PUT /config/{{subject}}: {e}"),
-    }
-}
-
 const ORDER_V1: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"}]}"#;
 const ORDER_V2: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"note","type":["null","string"],"default":null}]}"#;
 const ORDER_BREAKING: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"total","type":"long"}]}"#;
@@ -127,9 +105,6 @@ async fn unreachable_registry_is_a_clear_error() {
 #[tokio::test]
 async fn subject_config_lookup_and_incompatibility() {
     let client = SchemaRegistryClient::new(&start_registry().await).unwrap();
-    if !has_subject_config(&client).await {
-        return;
-    }
     let subject = "shop.order-value";
     client
         .set_subject_compatibility(subject, "BACKWARD")
@@ -181,9 +156,6 @@ async fn subject_config_lookup_and_incompatibility() {
 async fn publish_is_idempotent_and_reports_incompatibility() {
     use weft_schema_client::{Preview, Published, SubjectSchema};
     let client = SchemaRegistryClient::new(&start_registry().await).unwrap();
-    if !has_subject_config(&client).await {
-        return;
-    }
     let wanted = |schema: &str| SubjectSchema {
         subject: "shop.order-value".into(),
         level: "FULL".into(),
