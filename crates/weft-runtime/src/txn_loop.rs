@@ -252,15 +252,17 @@ struct LoopContext {
 
 impl ClientContext for LoopContext {
     /// librdkafka's statistics (every `statistics.interval.ms`, only when metrics are on) carry
-    /// the consumer lag of each assigned partition.
+    /// the lag of each assigned partition. `consumer_lag_stored` (end minus the position the loop
+    /// has consumed to), not `consumer_lag`: that one is measured from the offset librdkafka
+    /// committed itself, which a transactional commit never updates.
     fn stats(&self, statistics: Statistics) {
         let Some(m) = &self.metrics else { return };
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
+                if *partition >= 0 && p.consumer_lag_stored >= 0 {
                     m.lag
                         .with_label_values(&[&self.processor, topic, &partition.to_string()])
-                        .set(p.consumer_lag);
+                        .set(p.consumer_lag_stored);
                 }
             }
         }
@@ -269,6 +271,16 @@ impl ClientContext for LoopContext {
 
 impl ConsumerContext for LoopContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Rebalance::Revoke(revoked), Some(m)) = (rebalance, &self.metrics) {
+            // A partition that went elsewhere is no longer this process's lag.
+            for e in revoked.elements() {
+                let _ = m.lag.remove_label_values(&[
+                    &self.processor,
+                    e.topic(),
+                    &e.partition().to_string(),
+                ]);
+            }
+        }
         if matches!(rebalance, Rebalance::Revoke(_)) && self.open.swap(false, Ordering::SeqCst) {
             warn!("partitions revoked mid-batch: aborting the open transaction");
             if let Err(e) = self.producer.abort_transaction(TXN_CALL_TIMEOUT) {

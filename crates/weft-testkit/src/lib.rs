@@ -81,6 +81,37 @@ pub fn kafka_tool(class: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The three-node cluster of `scripts/broker.sh cluster` on client ports `port`, `port+100`,
+/// `port+200` (replication factor 3, min.insync.replicas 2), started if it is not running.
+pub fn cluster(port: u16) -> KafkaConfig {
+    let out = cluster_command(port, &["start"]);
+    assert!(out.0, "scripts/broker.sh cluster start failed:\n{}", out.1);
+    KafkaConfig::with_bootstrap(&format!(
+        "127.0.0.1:{port},127.0.0.1:{},127.0.0.1:{}",
+        port + 100,
+        port + 200
+    ))
+}
+
+/// Runs `scripts/broker.sh cluster <args>` for the cluster on `port`: (success, output).
+pub fn cluster_command(port: u16, args: &[&str]) -> (bool, String) {
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/broker.sh"))
+        .arg("cluster")
+        .args(args)
+        .env("WEFT_CLUSTER_PORT", port.to_string())
+        .output()
+        .expect("bash runs scripts/broker.sh cluster");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// A fresh lower-case name part: `t` + 10 hex digits, valid as a topic-name system segment.
 pub fn unique(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();

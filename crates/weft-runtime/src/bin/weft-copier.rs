@@ -4,8 +4,10 @@
 //! Env: `WEFT_BOOTSTRAP_SERVERS`, `WEFT_COPIER_INPUT`, `WEFT_COPIER_OUTPUT`, `WEFT_GROUP_ID`,
 //! `WEFT_INSTANCE_ID`, `WEFT_DLQ_TOPIC`, `WEFT_COMMIT_INTERVAL_MS` (default 100),
 //! `WEFT_MAX_BATCH` (default 500), `WEFT_COPIER_DELAY_US` (work per record, default 0),
-//! `WEFT_MAX_CONSECUTIVE_ABORTS` (default 5), `WEFT_KAFKA_OPTIONS` (raw librdkafka key=value, comma-separated). Records whose value does not start with `evt:` or contains
-//! `:poison` are poison. Exit codes: 0 after SIGTERM/SIGINT, otherwise `RuntimeError::exit_code`.
+//! `WEFT_MAX_CONSECUTIVE_ABORTS` (default 5), `WEFT_RETRY_TOPIC` (one 1 s retry tier, default
+//! none), `WEFT_KAFKA_OPTIONS` (raw librdkafka key=value, comma-separated). Records whose value (after any `copied:` prefixes) does not start with `evt:` or contains
+//! `:poison` are poison; those containing `:transient` fail
+//! transiently on their first attempt and succeed on their retry. Exit codes: 0 after SIGTERM/SIGINT, otherwise `RuntimeError::exit_code`.
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -31,13 +33,25 @@ impl RecordProcessor for Copier {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
-        if !value.starts_with(b"evt:") {
+        // A copy of a copy (a chained copier's input) is checked by what it copies.
+        let mut body = value;
+        while let Some(rest) = body.strip_prefix(b"copied:".as_slice()) {
+            body = rest;
+        }
+        if !body.starts_with(b"evt:") {
             return Err(ProcessError::Poison(
                 "value does not start with `evt:`".into(),
             ));
         }
         if value.windows(7).any(|w| w == b":poison") {
             return Err(ProcessError::Poison("the event is marked poison".into()));
+        }
+        if value.windows(10).any(|w| w == b":transient")
+            && weft_runtime::failure::previous_attempts(record) == 0
+        {
+            return Err(ProcessError::Transient(
+                "the event is marked transient: it succeeds on its retry".into(),
+            ));
         }
         let mut copied = b"copied:".to_vec();
         copied.extend_from_slice(value);
@@ -80,7 +94,10 @@ fn settings() -> Result<(KafkaConfig, LoopSettings, Copier), String> {
         instance_id: env("WEFT_INSTANCE_ID")?,
         failure: FailurePolicy {
             processor: "weft-copier".into(),
-            retry_tiers: vec![],
+            retry_tiers: match std::env::var("WEFT_RETRY_TOPIC") {
+                Ok(topic) if !topic.is_empty() => vec![(Duration::from_secs(1), topic)],
+                _ => vec![],
+            },
             dead_letter_topic: env("WEFT_DLQ_TOPIC")?,
         },
         breaker: BreakerSettings::default(),

@@ -1,0 +1,452 @@
+//! Exactly-once under faults on a three-broker cluster, after Apache Kafka's own
+//! `transactions_test.py` and `streams_eos_test.py`: keyed events through two chained copiers
+//! (the first's outputs are the second's inputs), three replicas of each, 1% poison and 1%
+//! transient failures that succeed on a retry tier. While a paced producer writes, a random
+//! replica is SIGKILLed and restarted every ~5 s, and once a broker is `kill -9`ed and restarted.
+//! Runs with eager, cooperative-sticky and KIP-848 assignment, one after the other.
+//!
+//! Asserted by counting event ids: every expected output exactly once, every poison input
+//! exactly once in the first copier's dead-letter topic and nothing in the second's, per-key order
+//! of outputs kept (records that went through a retry tier may overtake or be overtaken: that is
+//! what per-key ordering would prevent), and a killed replica's partitions processed again
+//! within 30 s (the figure printed is the longest gap of any output partition).
+//!
+//! CI runs the short form (env defaults); `scripts/chaos.sh` runs the long one
+//! (`WEFT_CHAOS_EVENTS=100000`). Figures are printed per protocol.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use weft_core::kafka::KafkaConfig;
+use weft_testkit::{cluster, cluster_command, unique};
+
+const PARTITIONS: i32 = 6;
+const KEYS: usize = 200;
+const REPLICAS: usize = 3;
+/// The cluster's first client port (the single dev node keeps 9092).
+const CLUSTER_PORT: u16 = 39092;
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `evt:<i>:k<key>:<seq>`, 1% marked `:poison`, 1% marked `:transient`.
+fn input_value(i: usize, seq: usize) -> String {
+    let key = i % KEYS;
+    match i % 100 {
+        37 => format!("evt:{i}:k{key}:{seq}:poison"),
+        73 => format!("evt:{i}:k{key}:{seq}:transient"),
+        _ => format!("evt:{i}:k{key}:{seq}"),
+    }
+}
+
+/// One copier stage: its topics and its replicas.
+struct Stage {
+    name: &'static str,
+    input: String,
+    output: String,
+    retry: String,
+    dlq: String,
+    group: String,
+}
+
+struct Fleet {
+    kafka: KafkaConfig,
+    options: String,
+    logs: std::path::PathBuf,
+    stages: Vec<Stage>,
+    /// (stage, replica) -> process
+    children: BTreeMap<(usize, usize), Child>,
+}
+
+impl Fleet {
+    fn spawn(&mut self, stage: usize, replica: usize) {
+        let s = &self.stages[stage];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{}-{replica}.log", s.name)))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_weft-copier"))
+            .env("WEFT_BOOTSTRAP_SERVERS", &self.kafka.bootstrap_servers)
+            .env("WEFT_COPIER_INPUT", &s.input)
+            .env("WEFT_COPIER_OUTPUT", &s.output)
+            .env("WEFT_RETRY_TOPIC", &s.retry)
+            .env("WEFT_DLQ_TOPIC", &s.dlq)
+            .env("WEFT_GROUP_ID", &s.group)
+            .env("WEFT_INSTANCE_ID", replica.to_string())
+            .env("WEFT_KAFKA_OPTIONS", &self.options)
+            .env("WEFT_COPIER_DELAY_US", "200")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("weft-copier starts");
+        self.children.insert((stage, replica), child);
+    }
+
+    /// Restarts replicas that exited on their own (as an orchestrator would); returns how many.
+    fn restart_exited(&mut self) -> usize {
+        let exited: Vec<(usize, usize)> = self
+            .children
+            .iter_mut()
+            .filter_map(|(k, c)| c.try_wait().unwrap().map(|_| *k))
+            .collect();
+        for (stage, replica) in &exited {
+            self.spawn(*stage, *replica);
+        }
+        exited.len()
+    }
+
+    fn kill(&mut self, stage: usize, replica: usize) {
+        if let Some(c) = self.children.get_mut(&(stage, replica)) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn(stage, replica);
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for c in self.children.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn random_below(n: usize) -> usize {
+    (uuid::Uuid::new_v4().as_u128() % n as u128) as usize
+}
+
+async fn create(kafka: &KafkaConfig, topics: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create().unwrap();
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(3)))
+        .collect();
+    let res = admin
+        .create_topics(&new, &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
+}
+
+/// Every committed record of `topic` as (key, value), start to end.
+fn read_to_end(kafka: &KafkaConfig, topic: &str) -> Vec<(String, String)> {
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", unique("chaos-reader-"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let mut eof = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while eof.len() < PARTITIONS as usize {
+        assert!(
+            Instant::now() < deadline,
+            "could not read {topic} to its end"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                eof.insert(p);
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            Some(Ok(m)) => {
+                eof.remove(&m.partition());
+                let text =
+                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+                out.push((text(m.key()), text(m.payload())));
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+struct Figures {
+    events: usize,
+    kills: usize,
+    crashes: usize,
+    produce_secs: f64,
+    total_secs: f64,
+    outputs_during_chaos: usize,
+    longest_gap: Duration,
+}
+
+async fn chaos_run(kafka: &KafkaConfig, options: &str) -> Figures {
+    let events = env_num("WEFT_CHAOS_EVENTS", 8_000);
+    let rate = env_num("WEFT_CHAOS_RATE", 400);
+    let run = unique("chaos");
+    let stage = |name: &'static str, input: String, output: String| Stage {
+        name,
+        retry: format!("{run}.{name}.retry.1s"),
+        dlq: format!("{run}.{name}.dlq"),
+        group: format!("{run}.{name}"),
+        input,
+        output,
+    };
+    let stages = vec![
+        stage("a", format!("{run}.in"), format!("{run}.mid")),
+        stage("b", format!("{run}.mid"), format!("{run}.out")),
+    ];
+    let mut topics: Vec<&str> = vec![];
+    for s in &stages {
+        topics.extend([s.input.as_str(), s.retry.as_str(), s.dlq.as_str()]);
+    }
+    let out_topic = stages[1].output.clone();
+    topics.push(&out_topic);
+    create(kafka, &topics).await;
+    let mut fleet = Fleet {
+        kafka: kafka.clone(),
+        options: options.to_string(),
+        logs: std::env::temp_dir().join(&run),
+        stages,
+        children: BTreeMap::new(),
+    };
+    std::fs::create_dir_all(&fleet.logs).unwrap();
+    for stage in 0..2 {
+        for replica in 0..REPLICAS {
+            fleet.spawn(stage, replica);
+        }
+    }
+
+    // What must come out: inputs that are not poison, copied twice; poison in a's DLQ.
+    let mut expected_out = BTreeSet::new();
+    let mut expected_dlq = BTreeSet::new();
+    let mut values = Vec::with_capacity(events);
+    let mut seq = vec![0usize; KEYS];
+    for i in 0..events {
+        let v = input_value(i, seq[i % KEYS]);
+        seq[i % KEYS] += 1;
+        if v.ends_with(":poison") {
+            expected_dlq.insert(v.clone());
+        } else {
+            expected_out.insert(format!("copied:copied:{v}"));
+        }
+        values.push(v);
+    }
+
+    // The paced producer.
+    let producing = Arc::new(AtomicBool::new(true));
+    let produced = Arc::new(AtomicUsize::new(0));
+    let producer_thread = {
+        let kafka = kafka.clone();
+        let input = fleet.stages[0].input.clone();
+        let (producing, produced) = (producing.clone(), produced.clone());
+        std::thread::spawn(move || {
+            let producer: ThreadedProducer<DefaultProducerContext> = kafka
+                .client_config()
+                .set("enable.idempotence", "true")
+                .set("partitioner", "murmur2_random")
+                .set("linger.ms", "5")
+                .create()
+                .unwrap();
+            let started = Instant::now();
+            for (i, v) in values.iter().enumerate() {
+                let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let key = format!("k{}", i % KEYS);
+                let mut record = BaseRecord::to(&input).key(&key).payload(v);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((_, back)) => {
+                            record = back;
+                            producer.poll(Duration::from_millis(20));
+                        }
+                    }
+                }
+                produced.fetch_add(1, Ordering::SeqCst);
+            }
+            producer.flush(Duration::from_secs(120)).unwrap();
+            producing.store(false, Ordering::SeqCst);
+            started.elapsed()
+        })
+    };
+
+    // The concurrent reader, and the chaos.
+    let reader: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", unique("chaos-live-"))
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(&out_topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    reader.assign(&tpl).unwrap();
+    let started = Instant::now();
+    let mut seen = BTreeSet::new();
+    let mut last_arrival: BTreeMap<i32, Instant> = BTreeMap::new();
+    let mut longest_gap = Duration::ZERO;
+    let mut outputs_during_chaos = 0;
+    let mut next_kill = Instant::now() + Duration::from_secs(5);
+    let (mut kills, mut crashes) = (0, 0);
+    let mut broker_killed_at: Option<Instant> = None;
+    let mut broker_back = false;
+    let deadline = Instant::now() + Duration::from_secs((events / rate) as u64 + 240);
+    while seen.len() < expected_out.len() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} outputs after {:?} ({options}); logs in {:?}",
+            seen.len(),
+            expected_out.len(),
+            started.elapsed(),
+            fleet.logs
+        );
+        let chaos = producing.load(Ordering::SeqCst);
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) {
+            let now = Instant::now();
+            if chaos {
+                outputs_during_chaos += 1;
+                if let Some(prev) = last_arrival.get(&m.partition()) {
+                    longest_gap = longest_gap.max(now - *prev);
+                }
+            }
+            last_arrival.insert(m.partition(), now);
+            seen.insert(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+        crashes += fleet.restart_exited();
+        if chaos && Instant::now() >= next_kill {
+            fleet.kill(random_below(2), random_below(REPLICAS));
+            kills += 1;
+            next_kill = Instant::now() + Duration::from_millis(4_000 + random_below(2_000) as u64);
+        }
+        // Once, at 40% of the input, kill -9 a broker; restart it 10 s later.
+        if broker_killed_at.is_none() && produced.load(Ordering::SeqCst) * 10 >= events * 4 {
+            let (ok, out) = cluster_command(CLUSTER_PORT, &["kill", "2"]);
+            assert!(ok, "{out}");
+            broker_killed_at = Some(Instant::now());
+        }
+        if let Some(at) = broker_killed_at {
+            if !broker_back && at.elapsed() >= Duration::from_secs(10) {
+                let (ok, out) = cluster_command(CLUSTER_PORT, &["restart", "2"]);
+                assert!(ok, "{out}");
+                broker_back = true;
+            }
+        }
+    }
+    let produce_time = producer_thread.join().unwrap();
+    if !broker_back {
+        let (ok, out) = cluster_command(CLUSTER_PORT, &["restart", "2"]);
+        assert!(ok, "{out}");
+    }
+    let total = started.elapsed();
+    for c in fleet.children.values_mut() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+    }
+    for c in fleet.children.values_mut() {
+        let _ = c.wait();
+    }
+
+    // Exactly once, by id (a multiset), with per-key order.
+    let out = read_to_end(kafka, &out_topic);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut order: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (key, value) in &out {
+        let n = counts.entry(value.as_str()).or_default();
+        *n += 1;
+        if *n == 1 && !value.ends_with(":transient") {
+            let seq: usize = value.rsplit(':').next().unwrap().parse().unwrap();
+            order.entry(key.as_str()).or_default().push(seq);
+        }
+    }
+    let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dups.is_empty(), "duplicates ({options}): {dups:?}");
+    let ids: BTreeSet<String> = counts.keys().map(|s| s.to_string()).collect();
+    assert_eq!(
+        ids, expected_out,
+        "outputs differ from the inputs ({options})"
+    );
+    for (key, seqs) in &order {
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "order broken for {key} ({options}): {seqs:?}"
+        );
+    }
+    let mut dlq: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, v) in read_to_end(kafka, &fleet.stages[0].dlq) {
+        *dlq.entry(v).or_default() += 1;
+    }
+    let wanted: BTreeMap<String, usize> = expected_dlq.iter().map(|v| (v.clone(), 1)).collect();
+    assert_eq!(
+        dlq, wanted,
+        "a's dead letters: each poison input exactly once ({options})"
+    );
+    let b_dead = read_to_end(kafka, &fleet.stages[1].dlq);
+    assert!(
+        b_dead.is_empty(),
+        "b dead-lettered {} records ({options})",
+        b_dead.len()
+    );
+    assert!(
+        longest_gap < Duration::from_secs(30),
+        "an output partition stalled for {longest_gap:?} ({options})"
+    );
+    Figures {
+        events,
+        kills,
+        crashes,
+        produce_secs: produce_time.as_secs_f64(),
+        total_secs: total.as_secs_f64(),
+        outputs_during_chaos,
+        longest_gap,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_once_under_replica_and_broker_kills() {
+    let kafka = cluster(CLUSTER_PORT);
+    let protocols = [
+        ("eager", "partition.assignment.strategy=range"),
+        (
+            "cooperative-sticky",
+            "partition.assignment.strategy=cooperative-sticky",
+        ),
+        ("KIP-848", "group.protocol=consumer"),
+    ];
+    for (name, options) in protocols {
+        let f = chaos_run(&kafka, options).await;
+        eprintln!(
+            "chaos {name}: {} events through 2 stages x {REPLICAS} replicas, {} replica SIGKILLs, \
+             {} self-exits restarted, 1 broker kill -9; input over {:.1} s, all outputs after \
+             {:.1} s; {} outputs during the chaos ({:.0}/s against {:.0}/s in); longest gap of \
+             an output partition {:.1} s",
+            f.events,
+            f.kills,
+            f.crashes,
+            f.produce_secs,
+            f.total_secs,
+            f.outputs_during_chaos,
+            f.outputs_during_chaos as f64 / f.produce_secs,
+            f.events as f64 / f.produce_secs,
+            f.longest_gap.as_secs_f64()
+        );
+    }
+}
