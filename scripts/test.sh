@@ -13,6 +13,9 @@ cargo run -q --bin weft -- schemas lint
 if git rev-parse -q --verify HEAD~1 >/dev/null; then
   cargo run -q --bin weft -- schemas check --against HEAD~1
 fi
-# --nocapture so the reasons of broker-gap skips are printed in the log, not swallowed.
+# --nocapture so the figures the tests measure (exactly-once, chaos, throughput) reach the log.
 cargo test --workspace -- --nocapture
+# The Helm chart: lint and render with Helm 3 and 4, Kubernetes and CRD schemas, chart rules,
+# alerts and dashboard queries against the runtime's live /metrics (needs target/debug/weft).
+bash scripts/helm-check.sh
 echo "test.sh: done in $((SECONDS - started)) s"
