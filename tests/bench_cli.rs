@@ -1,24 +1,33 @@
-//! `weft bench` keeps working: a small run prints both pipelines and their ratio. This checks the
-//! command's output, never its speed (figures come from running the bench, see docs/runtime.md).
+//! `weft bench` keeps working with every system it compares: a small run of raw, Kafka Streams
+//! (exactly_once_v2 and at_least_once) and weft, where each system's outputs are counted by event
+//! (the bench fails on a lost or duplicated output) and every figure is reported. This checks the
+//! command's output and its exact counts, never its speed (figures: docs/performance.md).
 
 use std::process::Command;
 
 #[test]
-fn a_small_bench_reports_both_pipelines_and_their_ratio() {
+fn a_small_bench_runs_every_system_and_counts_exactly() {
     weft_testkit::broker();
+    let chart = tempfile::NamedTempFile::new().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_weft"))
         .current_dir(weft_testkit::repo_root())
         .args([
             "bench",
+            "--peers",
+            "raw,kstreams-eos,kstreams-alos,weft",
             "--events",
-            "300",
-            "--latency-events",
-            "30",
-            "--latency-rate",
-            "300",
+            "2000",
+            "--paced-events",
+            "100",
+            "--rate",
+            "200",
+            "--rounds",
+            "1",
             "--partitions",
             "3",
+            "--chart",
         ])
+        .arg(chart.path())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -27,26 +36,25 @@ fn a_small_bench_reports_both_pipelines_and_their_ratio() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let line = |prefix: &str| {
-        stdout
+    for peer in ["raw", "kstreams-eos", "kstreams-alos", "weft"] {
+        let line = stdout
             .lines()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no `{prefix}` line:\n{stdout}"))
-            .to_string()
-    };
-    for prefix in ["raw  at-least-once", "weft exactly-once"] {
-        let l = line(prefix);
-        let rate: f64 = l
-            .split_whitespace()
-            .find_map(|w| w.parse().ok())
-            .unwrap_or_else(|| panic!("no rate in {l}"));
-        assert!(rate > 0.0, "{l}");
-        assert!(l.contains("p99") && l.contains("RSS"), "{l}");
+            .find(|l| l.starts_with(&format!("round 1 {peer} ")))
+            .unwrap_or_else(|| panic!("no run of {peer}:\n{stdout}"));
+        assert!(line.ends_with("exactly once"), "{line}");
+        assert!(
+            line.contains("CPU s/100k") && line.contains("peak RSS"),
+            "{line}"
+        );
     }
-    let ratio: f64 = line("ratio weft/raw")
-        .split_whitespace()
-        .nth(3)
-        .and_then(|w| w.parse().ok())
-        .expect("a ratio");
-    assert!(ratio > 0.0);
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("weft, exactly-once (1)"))
+        .unwrap_or_else(|| panic!("no summary row for weft:\n{stdout}"));
+    assert!(summary.contains("1.00x, 1.00x, 1.00x"), "{summary}");
+    let svg = std::fs::read_to_string(chart.path()).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<rect").count() >= 4,
+        "{svg}"
+    );
 }

@@ -42,8 +42,11 @@ struct Cli {
 enum Command {
     /// Topics as code: plan, apply and check `topics/` against the cluster.
     Topics(topics::TopicsArgs),
-    /// Benchmark: weft's exactly-once Avro pipeline against a raw at-least-once pipe.
+    /// Benchmark: weft against a raw pipe and Kafka Streams (EOS and ALOS), same broker, same data.
     Bench(bench::BenchArgs),
+    /// The raw at-least-once pipe of `weft bench`, as its own process.
+    #[command(hide = true)]
+    BenchPipe(bench::PipeArgs),
     /// Run registered processors (exactly-once loops, retries, dead letters, metrics).
     Run(run::RunArgs),
     /// The main job: provision topics, produce and consume keyed events end to end, report.
@@ -156,6 +159,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args, &kafka).await,
             Command::Run(args) => run::run(args, &kafka).await,
             Command::Bench(args) => bench::run(args, &kafka).await,
+            Command::BenchPipe(args) => bench::pipe(args, &kafka).await,
             Command::Schemas(args) => schemas::run(args).await,
             Command::Registry(args) => registry::run(args, &kafka).await,
             Command::Consume(args) => console::consume(args, &kafka).await,
