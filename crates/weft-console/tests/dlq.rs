@@ -90,6 +90,7 @@ async fn dead_letters_are_listed_shown_and_replayed_with_the_attempt_carried() {
             processor: "order-checker".into(),
             retry_tiers: vec![],
             dead_letter_topic: dlq_topic.clone(),
+            parking_topic: None,
         },
         breaker: weft_runtime::BreakerSettings::default(),
         metrics: None,

@@ -10,6 +10,12 @@ pub fn retry_topic(group: &str, delay: Duration) -> String {
     format!("{group}.retry.{}", short_duration(delay))
 }
 
+/// The parking topic of `group` (per-key ordering): compacted, one record per key that has
+/// records waiting in the retry tiers, e.g. `b2b.email-service.parking`.
+pub fn parking_topic(group: &str) -> String {
+    format!("{group}.parking")
+}
+
 /// The dead-letter topic of `group`, e.g. `cypher.catalog-worker.dlq`.
 pub fn dead_letter_topic(group: &str) -> String {
     format!("{group}.dlq")

@@ -109,11 +109,24 @@ pub struct RetryPolicy {
     pub delays: Vec<Duration>,
 }
 
+/// Whether a group keeps the order of each key's records across retries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ordering {
+    /// A retried record may be overtaken by later records of its key (the default: a slow key
+    /// holds nothing).
+    #[default]
+    Unordered,
+    /// While a key has a record in a retry tier, its later records are parked behind it and
+    /// released in order (`ordering: per_key`).
+    PerKey,
+}
+
 /// A consumer group's policy, from `topics/groups/<group>.yaml` or the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSpec {
     pub group: String,
     pub retry: RetryPolicy,
+    pub ordering: Ordering,
     pub dead_letter_retention: Duration,
     pub path: Option<PathBuf>,
 }
@@ -126,6 +139,7 @@ impl GroupSpec {
             retry: RetryPolicy {
                 delays: default_retry_delays(),
             },
+            ordering: Ordering::Unordered,
             dead_letter_retention: DEFAULT_DEAD_LETTER_RETENTION,
             path: None,
         }
@@ -143,6 +157,11 @@ impl GroupSpec {
     /// The group's dead-letter topic.
     pub fn dead_letter_topic(&self) -> String {
         naming::dead_letter_topic(&self.group)
+    }
+
+    /// The group's parking topic, when it keeps per-key order.
+    pub fn parking_topic(&self) -> Option<String> {
+        (self.ordering == Ordering::PerKey).then(|| naming::parking_topic(&self.group))
     }
 }
 
@@ -180,6 +199,8 @@ struct RawGroup {
     retry: Option<RawRetry>,
     #[serde(default)]
     dead_letter: Option<RawDeadLetter>,
+    #[serde(default)]
+    ordering: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -418,6 +439,17 @@ impl GroupSpec {
                 ));
             }
         }
+        spec.ordering = match raw.ordering.as_deref() {
+            None | Some("none") => Ordering::Unordered,
+            Some("per_key") => Ordering::PerKey,
+            Some(other) => {
+                return Err(invalid(
+                    path,
+                    "ordering",
+                    format!("`{other}` is not `none` or `per_key`"),
+                ))
+            }
+        };
         if let Some(dl) = raw.dead_letter {
             spec.dead_letter_retention =
                 parse_duration(path, "dead_letter.retention", &dl.retention)?;
@@ -578,6 +610,12 @@ impl SpecSet {
                 group.dead_letter_retention,
                 "dead-letter",
             ));
+            if let Some(parking) = group.parking_topic() {
+                let mut spec = make(parking, Duration::ZERO, "parking");
+                spec.cleanup_policy = CleanupPolicy::Compact;
+                spec.retention = Retention::Infinite;
+                out.push(spec);
+            }
         }
         out
     }

@@ -28,6 +28,8 @@ pub struct FailurePolicy {
     pub retry_tiers: Vec<(Duration, String)>,
     /// The dead-letter topic.
     pub dead_letter_topic: String,
+    /// The parking topic, when the group keeps per-key order (see [`crate::parking`]).
+    pub parking_topic: Option<String>,
 }
 
 /// What happened to a failed input.
@@ -87,7 +89,7 @@ pub fn route(
     let mut headers: Vec<(String, Vec<u8>)> = record
         .headers
         .iter()
-        .filter(|(k, _)| !k.starts_with("weft-dlq-") && *k != h::RETRY_DUE)
+        .filter(|(k, _)| !k.starts_with("weft-dlq-") && *k != h::RETRY_DUE && *k != h::PARKED)
         .map(|(k, v)| (k.to_string(), v.to_vec()))
         .collect();
     let mut fields = vec![
@@ -138,12 +140,62 @@ pub fn route(
     (output, route)
 }
 
+/// The record that parks `record` behind an earlier record of its key: it goes to the first retry
+/// tier (due after that tier's delay), keeping its key, bytes and headers, with its source
+/// (topic, partition, offset: its identity while it waits) and `weft-parked`. It is not a
+/// failure: its attempt count does not change.
+pub fn park(policy: &FailurePolicy, record: &Record<'_>, now: DateTime<Utc>) -> Option<Output> {
+    let (delay, topic) = policy.retry_tiers.first()?;
+    let mut headers: Vec<(String, Vec<u8>)> = record
+        .headers
+        .iter()
+        .filter(|(k, _)| *k != h::RETRY_DUE && *k != h::PARKED)
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect();
+    if header(record, h::DLQ_SOURCE_TOPIC).is_none() {
+        headers.push((h::DLQ_SOURCE_TOPIC.into(), record.topic.as_bytes().to_vec()));
+        headers.push((
+            h::DLQ_SOURCE_PARTITION.into(),
+            record.partition.to_string().into_bytes(),
+        ));
+        headers.push((
+            h::DLQ_SOURCE_OFFSET.into(),
+            record.offset.to_string().into_bytes(),
+        ));
+    }
+    let due = now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::MAX);
+    headers.push((
+        h::RETRY_DUE.into(),
+        due.timestamp_millis().to_string().into_bytes(),
+    ));
+    headers.push((h::PARKED.into(), b"true".to_vec()));
+    Some(Output {
+        topic: topic.clone(),
+        key: record.key.map(<[u8]>::to_vec),
+        value: record.value.map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+    })
+}
+
+/// The identity of a record across the retry tiers: its first source `topic/partition/offset`.
+pub fn source_id(record: &Record<'_>) -> String {
+    match (
+        header(record, h::DLQ_SOURCE_TOPIC),
+        header(record, h::DLQ_SOURCE_PARTITION),
+        header(record, h::DLQ_SOURCE_OFFSET),
+    ) {
+        (Some(t), Some(p), Some(o)) => format!("{t}/{p}/{o}"),
+        _ => format!("{}/{}/{}", record.topic, record.partition, record.offset),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn policy() -> FailurePolicy {
         FailurePolicy {
+            parking_topic: None,
             processor: "b2b.email-service".into(),
             retry_tiers: vec![
                 (Duration::from_secs(1), "b2b.email-service.retry.1s".into()),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod failure;
 pub mod harness;
 pub mod metrics;
+pub mod parking;
 pub mod processor;
 pub mod run;
 pub mod schemas;

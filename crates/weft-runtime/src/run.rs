@@ -206,6 +206,7 @@ fn loop_settings(
                 .zip(group.retry_topics().into_iter().map(prefixed))
                 .collect(),
             dead_letter_topic: prefixed(group.dead_letter_topic()),
+            parking_topic: group.parking_topic().map(prefixed),
         },
         breaker: settings.breaker,
         metrics: Some(metrics),

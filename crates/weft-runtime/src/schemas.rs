@@ -9,9 +9,11 @@
 //!   harness uses, without a registry.
 //!
 //! Failure modes, by the registry's HTTP answer:
-//! - 404 for an id (after the same retries as an outage: a replica that has not caught up yet
-//!   answers 404 for a schema registered a moment ago) → [`RuntimeError::SchemaNotFound`]; the
-//!   record is undecodable and goes to the dead-letter topic unchanged;
+//! - 404 for an id (after two retries, 300 ms: a replica that has not caught up yet answers 404
+//!   for a schema registered a moment ago) → [`RuntimeError::SchemaNotFound`]; the
+//!   record is undecodable and goes to the dead-letter topic unchanged; the id is then known as
+//!   missing for 5 s, so a flood of records with it fails at once instead of paying the retries
+//!   each;
 //! - no answer, 408, 429 or 5xx → retried with back-off, then [`RuntimeError::Registry`]: the
 //!   processor stops (exit 2) instead of dead-lettering every record while the registry is down;
 //! - 401 / 403 (bad or missing credentials) and any other answer → [`RuntimeError::Registry`] at
@@ -56,7 +58,21 @@ pub struct RegistrySchemas {
     auto_register: bool,
     writers: Mutex<HashMap<u32, Arc<Schema>>>,
     ids: Mutex<HashMap<String, u32>>,
+    /// Ids the registry answered 404 for (after the retries), and when: a flood of records
+    /// with an unknown id is dead-lettered at once instead of paying the retries each.
+    missing: Mutex<HashMap<u32, std::time::Instant>>,
+    /// How long an id the registry answered 404 for stays known as missing.
+    missing_for: Duration,
+    /// Attempts for an id the registry answers 404 for (a replica catching up).
+    not_found_attempts: u32,
 }
+
+/// How long an id the registry does not know stays known as missing, by default: short, since
+/// an id registered a moment later (a replica catching up) must decode as soon as it exists.
+const MISSING_FOR: Duration = Duration::from_secs(5);
+
+/// Attempts for an id the registry answers 404 for: 300 ms in all.
+const NOT_FOUND_ATTEMPTS: u32 = 3;
 
 impl RegistrySchemas {
     /// A source for the registry at `url`. With `auto_register`, a missing output schema is
@@ -83,7 +99,19 @@ impl RegistrySchemas {
             auto_register,
             writers: Mutex::new(HashMap::new()),
             ids: Mutex::new(HashMap::new()),
+            missing: Mutex::new(HashMap::new()),
+            missing_for: MISSING_FOR,
+            not_found_attempts: NOT_FOUND_ATTEMPTS,
         })
+    }
+
+    /// Treats a 404 for a schema id as final at once, and never remembers an id as missing:
+    /// for readers of topics that outlive registries (tests), where an unknown id is common and
+    /// may be registered a moment later.
+    pub fn without_not_found_retries(mut self) -> Self {
+        self.missing_for = Duration::ZERO;
+        self.not_found_attempts = 1;
+        self
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -115,7 +143,7 @@ impl RegistrySchemas {
                         self.url
                     )))
                 }
-                RegistryFailure::NotFound if last => {
+                RegistryFailure::NotFound if last || attempt >= self.not_found_attempts => {
                     return Err(RuntimeError::SchemaNotFound(format!("{what}: {e}")))
                 }
                 RegistryFailure::Unavailable if last => {
@@ -168,9 +196,25 @@ impl SchemaSource for RegistrySchemas {
         if let Some(s) = lock(&self.writers)?.get(&id) {
             return Ok(s.clone());
         }
-        let found = self.call(&format!("fetching schema id {id}"), || {
-            self.block_on(self.decoder.get_schema(id))
-        })?;
+        if let Some(since) = lock(&self.missing)?.get(&id) {
+            if since.elapsed() < self.missing_for {
+                return Err(RuntimeError::SchemaNotFound(format!(
+                    "schema id {id} (not in the registry {:.0?} ago)",
+                    since.elapsed()
+                )));
+            }
+        }
+        let found = self
+            .call(&format!("fetching schema id {id}"), || {
+                self.block_on(self.decoder.get_schema(id))
+            })
+            .inspect_err(|e| {
+                if matches!(e, RuntimeError::SchemaNotFound(_)) {
+                    if let Ok(mut m) = lock(&self.missing) {
+                        m.insert(id, std::time::Instant::now());
+                    }
+                }
+            })?;
         let schema = Arc::new(found.parsed.clone());
         lock(&self.writers)?.insert(id, schema.clone());
         Ok(schema)

@@ -61,7 +61,7 @@
 //!   restart starts with an empty window, so a crash loop dead-letters at most about
 //!   `min_samples × max_ratio` records per restart (10 with the defaults).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,6 +79,7 @@ use weft_core::kafka::KafkaConfig;
 
 use crate::failure::{self, FailurePolicy, Route};
 use crate::metrics::Metrics;
+use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::RuntimeError;
 
@@ -136,6 +137,7 @@ impl LoopSettings {
             .map(String::as_str)
             .chain(self.failure.retry_tiers.iter().map(|(_, t)| t.as_str()))
             .chain([self.failure.dead_letter_topic.as_str()])
+            .chain(self.failure.parking_topic.as_deref())
             .collect();
         all.sort_unstable();
         all.dedup();
@@ -246,6 +248,10 @@ struct LoopContext {
     open: AtomicBool,
     batch_lost: AtomicBool,
     abort_failed: AtomicBool,
+    /// Partition numbers assigned / revoked since the loop last looked (per-key parking state
+    /// follows them).
+    assigned: Mutex<std::collections::BTreeSet<i32>>,
+    revoked: Mutex<std::collections::BTreeSet<i32>>,
     processor: String,
     metrics: Option<Metrics>,
 }
@@ -281,6 +287,11 @@ impl ConsumerContext for LoopContext {
                 ]);
             }
         }
+        if let Rebalance::Revoke(revoked) = rebalance {
+            if let Ok(mut r) = self.revoked.lock() {
+                r.extend(revoked.elements().iter().map(|e| e.partition()));
+            }
+        }
         if matches!(rebalance, Rebalance::Revoke(_)) && self.open.swap(false, Ordering::SeqCst) {
             warn!("partitions revoked mid-batch: aborting the open transaction");
             if let Err(e) = self.producer.abort_transaction(TXN_CALL_TIMEOUT) {
@@ -288,6 +299,14 @@ impl ConsumerContext for LoopContext {
                 self.abort_failed.store(true, Ordering::SeqCst);
             }
             self.batch_lost.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(assigned) = rebalance {
+            if let Ok(mut a) = self.assigned.lock() {
+                a.extend(assigned.elements().iter().map(|e| e.partition()));
+            }
         }
     }
 }
@@ -317,6 +336,10 @@ fn classify_rd(e: &RDKafkaError) -> TxnErrorClass {
     } else {
         TxnErrorClass::Fatal
     }
+}
+
+fn poisoned() -> RuntimeError {
+    fatal("the loop's rebalance state", "a lock was poisoned")
 }
 
 fn fatal(operation: &str, err: impl std::fmt::Display) -> RuntimeError {
@@ -420,7 +443,7 @@ pub fn run_loop(
         return Err(RuntimeError::Config("no input topics".into()));
     }
     let consumer = connect(kafka, settings)?;
-    let mut state = TxnLoop::new(settings);
+    let mut state = TxnLoop::new(kafka, settings);
     loop {
         let stopping = settings.shutdown.load(Ordering::SeqCst);
         state.held.resume_due(&consumer);
@@ -459,7 +482,8 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
         .set("linger.ms", "5")
         .create_with_context(DeliveryContext::default())
         .map_err(|e| fatal("creating the transactional producer", e))?;
-    check_topics_exist(&producer, settings)?;
+    let partitions = check_topics_exist(&producer, settings)?;
+    check_per_key_ordering(kafka, settings, &partitions)?;
     producer
         .init_transactions(TXN_CALL_TIMEOUT)
         .map_err(|e| fatal("init_transactions", e))?;
@@ -468,6 +492,8 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
         open: AtomicBool::new(false),
         batch_lost: AtomicBool::new(false),
         abort_failed: AtomicBool::new(false),
+        assigned: Mutex::new(Default::default()),
+        revoked: Mutex::new(Default::default()),
         processor: settings.processor.clone(),
         metrics: settings.metrics.clone(),
     };
@@ -532,28 +558,83 @@ fn group_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
     cfg
 }
 
+/// Per-key ordering needs partition `p` of every input, retry tier and the parking topic owned
+/// together (see [`crate::parking`]): equal partition counts and a co-partitioning assignor.
+fn check_per_key_ordering(
+    kafka: &KafkaConfig,
+    settings: &LoopSettings,
+    partitions: &BTreeMap<String, usize>,
+) -> Result<(), RuntimeError> {
+    let Some(parking) = &settings.failure.parking_topic else {
+        return Ok(());
+    };
+    let refuse = |why: String| {
+        Err(RuntimeError::Config(format!(
+            "{}: per-key ordering {why}",
+            settings.processor
+        )))
+    };
+    if settings.failure.retry_tiers.is_empty() {
+        return refuse("needs at least one retry tier".into());
+    }
+    for (k, v) in &kafka.options {
+        let v = v.to_ascii_lowercase();
+        if (k == "partition.assignment.strategy" && !v.starts_with("range"))
+            || (k == "group.protocol" && v == "consumer")
+        {
+            return refuse(format!(
+                "needs the range assignor of the classic protocol (inputs, retry tiers and \
+                 parking co-partitioned); `{k}={v}` does not co-partition"
+            ));
+        }
+    }
+    let counts: BTreeSet<(usize, &str)> = settings
+        .inputs
+        .iter()
+        .chain(settings.failure.retry_tiers.iter().map(|(_, t)| t))
+        .chain([parking])
+        .map(|t| (partitions.get(t).copied().unwrap_or(0), t.as_str()))
+        .collect();
+    let distinct: BTreeSet<usize> = counts.iter().map(|(n, _)| *n).collect();
+    if distinct.len() > 1 {
+        return refuse(format!(
+            "needs the same partition count on every input, retry tier and parking topic: {}",
+            counts
+                .iter()
+                .map(|(n, t)| format!("{t} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// Every topic the loop reads or writes must exist (retrying for 30 s while a fresh topic's
-/// metadata propagates); otherwise a configuration error names the missing ones.
-fn check_topics_exist(producer: &TxnProducer, settings: &LoopSettings) -> Result<(), RuntimeError> {
+/// metadata propagates); otherwise a configuration error names the missing ones. Returns the
+/// partition count of every topic of the cluster.
+fn check_topics_exist(
+    producer: &TxnProducer,
+    settings: &LoopSettings,
+) -> Result<BTreeMap<String, usize>, RuntimeError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let md = producer
             .client()
             .fetch_metadata(None, TXN_CALL_TIMEOUT)
             .map_err(|e| fatal("reading the cluster's metadata", e))?;
-        let known: std::collections::BTreeSet<&str> = md
+        let known: BTreeMap<String, usize> = md
             .topics()
             .iter()
             .filter(|t| t.error().is_none())
-            .map(|t| t.name())
+            .map(|t| (t.name().to_string(), t.partitions().len()))
             .collect();
         let missing: Vec<&str> = settings
             .topics()
             .into_iter()
-            .filter(|t| !known.contains(t))
+            .filter(|t| !known.contains_key(*t))
             .collect();
         if missing.is_empty() {
-            return Ok(());
+            return Ok(known);
         }
         if Instant::now() >= deadline {
             return Err(RuntimeError::Config(format!(
@@ -568,7 +649,10 @@ fn check_topics_exist(producer: &TxnProducer, settings: &LoopSettings) -> Result
 
 /// The loop's state between polls; each phase is one method.
 struct TxnLoop<'s> {
+    kafka: &'s KafkaConfig,
     settings: &'s LoopSettings,
+    /// Per-key ordering's waiting keys, when the group keeps per-key order.
+    parking: Option<Parking>,
     stats: LoopStats,
     batch: Batch,
     /// What this loop last committed per partition.
@@ -582,8 +666,10 @@ struct TxnLoop<'s> {
 }
 
 impl<'s> TxnLoop<'s> {
-    fn new(settings: &'s LoopSettings) -> Self {
+    fn new(kafka: &'s KafkaConfig, settings: &'s LoopSettings) -> Self {
         TxnLoop {
+            kafka,
+            parking: settings.failure.parking_topic.as_deref().map(Parking::new),
             settings,
             stats: LoopStats::default(),
             batch: Batch::default(),
@@ -608,13 +694,35 @@ impl<'s> TxnLoop<'s> {
         if ctx.abort_failed.swap(false, Ordering::SeqCst) {
             return Err(fatal("abort on revocation", "see the log line above"));
         }
-        if !ctx.batch_lost.swap(false, Ordering::SeqCst) {
-            return Ok(false);
+        let revoked = std::mem::take(&mut *ctx.revoked.lock().map_err(|_| poisoned())?);
+        let assigned = std::mem::take(&mut *ctx.assigned.lock().map_err(|_| poisoned())?);
+        let mut rewound = false;
+        if ctx.batch_lost.swap(false, Ordering::SeqCst) {
+            self.count_transaction("aborted");
+            self.batch.clear();
+            rewound = true;
         }
-        self.count_transaction("aborted");
-        self.batch.clear();
-        rewind(consumer)?;
-        Ok(true)
+        if let Some(parking) = &mut self.parking {
+            parking.forget(&revoked);
+            if !assigned.is_empty() {
+                // Nothing of a newly assigned partition is processed before its waiting keys
+                // are known.
+                let started = Instant::now();
+                parking.restore(self.kafka, &self.settings.group_id, &assigned)?;
+                info!(
+                    partitions = ?assigned,
+                    waiting_keys = parking.waiting_keys(),
+                    "restored {} in {:?}",
+                    parking.topic(),
+                    started.elapsed()
+                );
+                rewound = true;
+            }
+        }
+        if rewound {
+            rewind(consumer)?;
+        }
+        Ok(rewound)
     }
 
     /// Phase: nothing polled.
@@ -694,13 +802,43 @@ impl<'s> TxnLoop<'s> {
         if !consumer.context().open.load(Ordering::SeqCst) {
             self.begin(consumer)?;
         }
-        let dead_lettered = self.process_one(consumer, &record, processor)?;
+        let from_retry = self.is_retry_topic(record.topic);
+        let ordered = match (&self.parking, record.key) {
+            (Some(_), Some(key)) => Some((key, failure::source_id(&record))),
+            _ => None,
+        };
+        let parked = match (&ordered, &self.parking) {
+            (Some((key, id)), Some(parking)) => {
+                parking.decide(key, id, from_retry) == parking::Decision::Park
+            }
+            _ => false,
+        };
+        let handled = if parked {
+            self.park(consumer, &record)?;
+            Handled::Parked
+        } else {
+            self.process_one(consumer, &record, processor)?
+        };
+        if let (Some((key, id)), Some(parking)) = (&ordered, &mut self.parking) {
+            let state = match handled {
+                Handled::Parked => Some(parking.parked(record.partition, key, id)),
+                Handled::Retried => {
+                    parking.processed(record.partition, key, id, parking::Ended::Retried)
+                }
+                Handled::Done | Handled::DeadLettered => {
+                    parking.processed(record.partition, key, id, parking::Ended::Done)
+                }
+            };
+            if let Some(state) = state {
+                self.send(consumer, &state)?;
+            }
+        }
         self.batch.next_offsets.insert(
             (record.topic.to_string(), record.partition),
             record.offset + 1,
         );
         self.batch.records += 1;
-        if self.breaker.record(dead_lettered) {
+        if handled != Handled::Parked && self.breaker.record(handled == Handled::DeadLettered) {
             self.abort(consumer)?;
             let b = self.settings.breaker;
             let err = RuntimeError::CircuitOpen {
@@ -723,14 +861,25 @@ impl<'s> TxnLoop<'s> {
             .any(|(_, t)| t == topic)
     }
 
+    /// Parks `record` behind an earlier record of its key (per-key ordering).
+    fn park(&mut self, consumer: &LoopConsumer, record: &Record<'_>) -> Result<(), RuntimeError> {
+        let out = failure::park(&self.settings.failure, record, chrono::Utc::now())
+            .ok_or_else(|| RuntimeError::Config("per-key ordering needs a retry tier".into()))?;
+        self.send(consumer, &out)?;
+        info!(
+            "parked {}[{}]@{} behind an earlier record of its key",
+            record.topic, record.partition, record.offset
+        );
+        Ok(())
+    }
+
     /// Runs the processor on one record and produces what it says into the open transaction.
-    /// True when the record was dead-lettered.
     fn process_one(
         &mut self,
         consumer: &LoopConsumer,
         record: &Record<'_>,
         processor: &mut dyn RecordProcessor,
-    ) -> Result<bool, RuntimeError> {
+    ) -> Result<Handled, RuntimeError> {
         let name = self.settings.processor.as_str();
         let metrics = self.settings.metrics.as_ref();
         self.stats.consumed += 1;
@@ -771,7 +920,7 @@ impl<'s> TxnLoop<'s> {
                         m.produced.with_label_values(&[name, &out.topic]).inc();
                     }
                 }
-                Ok(false)
+                Ok(Handled::Done)
             }
             Err(ProcessError::Unavailable(message)) => {
                 self.abort(consumer)?;
@@ -802,7 +951,7 @@ impl<'s> TxnLoop<'s> {
                             m.retried.with_label_values(&[name, record.topic]).inc();
                         }
                         info!(tier, "retrying {at}: {err}");
-                        Ok(false)
+                        Ok(Handled::Retried)
                     }
                     Route::DeadLetter => {
                         self.stats.dead_lettered += 1;
@@ -812,7 +961,7 @@ impl<'s> TxnLoop<'s> {
                                 .inc();
                         }
                         warn!("dead-lettered {at}: {err}");
-                        Ok(true)
+                        Ok(Handled::DeadLettered)
                     }
                 }
             }
@@ -987,6 +1136,19 @@ impl<'s> TxnLoop<'s> {
                 .inc();
         }
     }
+}
+
+/// What became of one input record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Processed; its outputs (if any) are in the transaction.
+    Done,
+    /// Failed transiently: sent to a retry tier.
+    Retried,
+    /// Sent to the dead-letter topic.
+    DeadLettered,
+    /// Parked behind an earlier record of its key (per-key ordering).
+    Parked,
 }
 
 /// How a transactional call ended after its retries.

@@ -349,3 +349,103 @@ async fn an_output_the_broker_refuses_stops_the_copier_naming_the_topic() {
     assert!(read_to_end(&copiers.output, 1, "read_committed").is_empty());
     assert!(read_to_end(&copiers.dlq, 1, "read_committed").is_empty());
 }
+
+/// Per-key ordering across retries: the first record of a key fails once and goes through the
+/// retry tier; the later records of that key are parked behind it and come out after it, in
+/// order; another key is not held. Run twice over the same state: the second copier restores
+/// the parking topic.
+#[tokio::test(flavor = "multi_thread")]
+async fn per_key_ordering_keeps_a_keys_order_across_a_retry() {
+    let run = unique("ordered");
+    let (input, output, retry, dlq, parking) = (
+        format!("{run}.in"),
+        format!("{run}.out"),
+        format!("{run}.retry.1s"),
+        format!("{run}.dlq"),
+        format!("{run}.parking"),
+    );
+    create_topics(&[&input, &output, &retry, &dlq, &parking], PARTITIONS).await;
+    // murmur2, like the copier's own producer: inputs, retry tier and parking co-partitioned.
+    let producer: ThreadedProducer<DefaultProducerContext> = broker()
+        .client_config()
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap();
+    let records = [
+        ("slow", "evt:1:slow:0:transient"),
+        ("slow", "evt:2:slow:1"),
+        ("other", "evt:3:other:0"),
+        ("slow", "evt:4:slow:2"),
+        ("other", "evt:5:other:1"),
+    ];
+    for (key, value) in records {
+        producer
+            .send(BaseRecord::to(&input).key(key).payload(value))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let mut copier = Command::new(env!("CARGO_BIN_EXE_weft-copier"))
+        .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
+        .env("WEFT_COPIER_INPUT", &input)
+        .env("WEFT_COPIER_OUTPUT", &output)
+        .env("WEFT_RETRY_TOPIC", &retry)
+        .env("WEFT_PARKING_TOPIC", &parking)
+        .env("WEFT_DLQ_TOPIC", &dlq)
+        .env("WEFT_GROUP_ID", format!("{run}.copier"))
+        .env("WEFT_INSTANCE_ID", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let live = reader(&output, PARTITIONS, "read_committed");
+    let mut seen: Vec<ReadRecord> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < records.len() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} outputs: {seen:?}",
+            seen.len(),
+            records.len()
+        );
+        if let Some(Ok(m)) = live.poll(Duration::from_millis(100)) {
+            seen.push(ReadRecord::of(&m));
+        }
+    }
+    assert_eq!(stop(&mut copier).await, Some(0));
+    let of = |key: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|r| r.key == key)
+            .map(|r| r.value.clone())
+            .collect()
+    };
+    assert_eq!(
+        of("slow"),
+        [
+            "copied:evt:1:slow:0:transient",
+            "copied:evt:2:slow:1",
+            "copied:evt:4:slow:2"
+        ],
+        "the key's records in the order they came, the retried one first"
+    );
+    assert_eq!(
+        of("other"),
+        ["copied:evt:3:other:0", "copied:evt:5:other:1"]
+    );
+    // Exactly once, and the parking state of the key ends empty.
+    let all = read_to_end(&output, PARTITIONS, "read_committed");
+    assert_eq!(all.len(), records.len(), "{all:?}");
+    let states = read_to_end(&parking, PARTITIONS, "read_committed");
+    let last = states
+        .iter()
+        .rev()
+        .find(|r| r.key == "slow")
+        .expect("the key was parked");
+    assert_eq!(last.value, "[]");
+    assert!(
+        states
+            .iter()
+            .any(|r| r.key == "slow" && r.value.matches(',').count() == 2),
+        "three records of the key waited at once: {states:?}"
+    );
+}

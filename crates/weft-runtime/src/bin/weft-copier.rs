@@ -5,7 +5,7 @@
 //! `WEFT_INSTANCE_ID`, `WEFT_DLQ_TOPIC`, `WEFT_COMMIT_INTERVAL_MS` (default 100),
 //! `WEFT_MAX_BATCH` (default 500), `WEFT_COPIER_DELAY_US` (work per record, default 0),
 //! `WEFT_MAX_CONSECUTIVE_ABORTS` (default 5), `WEFT_RETRY_TOPIC` (one 1 s retry tier, default
-//! none), `WEFT_KAFKA_OPTIONS` (raw librdkafka key=value, comma-separated). Records whose value (after any `copied:` prefixes) does not start with `evt:` or contains
+//! none), `WEFT_PARKING_TOPIC` (per-key ordering across retries, default off), `WEFT_KAFKA_OPTIONS` (raw librdkafka key=value, comma-separated). Records whose value (after any `copied:` prefixes) does not start with `evt:` or contains
 //! `:poison` are poison; those containing `:transient` fail
 //! transiently on their first attempt and succeed on their retry. Exit codes: 0 after SIGTERM/SIGINT, otherwise `RuntimeError::exit_code`.
 
@@ -99,6 +99,9 @@ fn settings() -> Result<(KafkaConfig, LoopSettings, Copier), String> {
                 _ => vec![],
             },
             dead_letter_topic: env("WEFT_DLQ_TOPIC")?,
+            parking_topic: std::env::var("WEFT_PARKING_TOPIC")
+                .ok()
+                .filter(|t| !t.is_empty()),
         },
         breaker: BreakerSettings::default(),
         metrics: None,

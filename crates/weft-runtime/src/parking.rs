@@ -1,0 +1,288 @@
+//! Per-key ordering across retries (a group's `ordering: per_key`).
+//!
+//! Retry tiers let a later record of a key overtake one that is waiting to be retried. With
+//! per-key ordering, while a key has a record in a retry tier, its later records are *parked*
+//! behind it: sent to the first retry tier too (not as failures: their attempt count does not
+//! change), in the same transaction that commits their offset, and released in the order they
+//! arrived once every earlier record of the key is done (succeeded or dead-lettered).
+//!
+//! The state is one queue of record identities (first source `topic/partition/offset`) per
+//! waiting key, written to the group's compacted parking topic `<group>.parking` in the same
+//! transaction as the records it describes, so it commits or aborts with them and comes back on
+//! any pod: on assignment the loop reads the assigned partitions of the parking topic to their end
+//! before it processes anything of those partitions.
+//!
+//! Decisions ([`Parking::decide`]): a record from an input topic is processed when its key has no
+//! queue, parked otherwise; a record from a retry tier is processed when it is at the head of its
+//! key's queue, parked again (back into the first tier) when it is queued behind others, and
+//! processed when its key has no queue (a retry from before ordering was turned on).
+//!
+//! The trade-off, by design: a poison key holds only its own key, for as long as its head record
+//! is retried (at most the sum of the tier delays, then it is dead-lettered and the queue moves
+//! on). Parked records cycle through the first tier until their turn, costing one write each per
+//! first-tier delay.
+//!
+//! Requirements, checked at start: the loop must own partition `p` of every input, retry tier and
+//! the parking topic together: equal partition counts, the range assignor (the classic protocol's
+//! default; cooperative-sticky and KIP-848 assignors do not co-partition), and inputs partitioned
+//! by murmur2 of the key (the Java client's default, and weft's).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use weft_core::kafka::KafkaConfig;
+
+use crate::processor::Output;
+use crate::RuntimeError;
+
+/// What to do with a record of a per-key ordered group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Process,
+    Park,
+}
+
+/// How a processed record ended, as far as its key's queue is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Succeeded or dead-lettered: it leaves the queue.
+    Done,
+    /// Sent to a retry tier: it heads (or joins) its key's queue.
+    Retried,
+}
+
+/// The waiting keys of the partitions this loop owns.
+pub struct Parking {
+    topic: String,
+    /// key -> (partition, record ids in arrival order)
+    queues: BTreeMap<Vec<u8>, (i32, VecDeque<String>)>,
+}
+
+impl Parking {
+    pub fn new(topic: &str) -> Self {
+        Parking {
+            topic: topic.to_string(),
+            queues: BTreeMap::new(),
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Keys with records waiting.
+    pub fn waiting_keys(&self) -> usize {
+        self.queues.len()
+    }
+
+    pub fn decide(&self, key: &[u8], id: &str, from_retry_tier: bool) -> Decision {
+        let queue = self.queues.get(key).map(|(_, q)| q);
+        match (from_retry_tier, queue) {
+            (false, Some(q)) if !q.is_empty() => Decision::Park,
+            (false, _) => Decision::Process,
+            (true, Some(q)) if q.front().is_some_and(|h| h == id) => Decision::Process,
+            (true, Some(q)) if q.iter().any(|x| x == id) => Decision::Park,
+            (true, _) => Decision::Process,
+        }
+    }
+
+    /// `id` was parked: it joins the end of its key's queue (once). Returns the state record.
+    pub fn parked(&mut self, partition: i32, key: &[u8], id: &str) -> Output {
+        let (_, q) = self
+            .queues
+            .entry(key.to_vec())
+            .or_insert_with(|| (partition, VecDeque::new()));
+        if !q.iter().any(|x| x == id) {
+            q.push_back(id.to_string());
+        }
+        self.state(key)
+    }
+
+    /// `id` was processed and `ended` so; returns the state record when the queue changed.
+    pub fn processed(
+        &mut self,
+        partition: i32,
+        key: &[u8],
+        id: &str,
+        ended: Ended,
+    ) -> Option<Output> {
+        match ended {
+            Ended::Retried => {
+                let (_, q) = self
+                    .queues
+                    .entry(key.to_vec())
+                    .or_insert_with(|| (partition, VecDeque::new()));
+                if q.iter().any(|x| x == id) {
+                    return None;
+                }
+                // A record retried for the first time is the oldest of its key in flight.
+                q.push_front(id.to_string());
+                Some(self.state(key))
+            }
+            Ended::Done => {
+                let (_, q) = self.queues.get_mut(key)?;
+                let before = q.len();
+                q.retain(|x| x != id);
+                if q.len() == before {
+                    return None;
+                }
+                let out = self.state(key);
+                if self.queues.get(key).is_some_and(|(_, q)| q.is_empty()) {
+                    self.queues.remove(key);
+                }
+                Some(out)
+            }
+        }
+    }
+
+    /// The parking record of `key`: its queue as a JSON array (`[]` once empty, so compaction
+    /// keeps only the latest state of each key).
+    fn state(&self, key: &[u8]) -> Output {
+        let ids: Vec<&str> = self
+            .queues
+            .get(key)
+            .map(|(_, q)| q.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        Output {
+            topic: self.topic.clone(),
+            key: Some(key.to_vec()),
+            value: serde_json::to_vec(&ids).unwrap_or_else(|_| b"[]".to_vec()),
+            headers: vec![],
+        }
+    }
+
+    /// Forgets the keys of partitions this loop no longer owns.
+    pub fn forget(&mut self, partitions: &BTreeSet<i32>) {
+        self.queues.retain(|_, (p, _)| !partitions.contains(p));
+    }
+
+    /// Reads `partitions` of the parking topic (read_committed) to their end and takes their
+    /// queues as the state of those partitions.
+    pub fn restore(
+        &mut self,
+        kafka: &KafkaConfig,
+        group: &str,
+        partitions: &BTreeSet<i32>,
+    ) -> Result<(), RuntimeError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        self.forget(partitions);
+        let topic = self.topic.clone();
+        let fail = |what: &str, e: &dyn std::fmt::Display| RuntimeError::Fatal {
+            operation: format!("restoring {topic} ({what})"),
+            message: e.to_string(),
+        };
+        let consumer: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", format!("{group}.parking-restore"))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .create()
+            .map_err(|e| fail("creating a reader", &e))?;
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition_offset(&topic, *p, Offset::Beginning)
+                .map_err(|e| fail("assigning", &e))?;
+        }
+        consumer.assign(&tpl).map_err(|e| fail("assigning", &e))?;
+        let mut at_end = BTreeSet::new();
+        let mut restored: BTreeMap<Vec<u8>, (i32, VecDeque<String>)> = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while at_end.len() < partitions.len() {
+            if Instant::now() > deadline {
+                return Err(fail("reading to the end", &"not done within 120 s"));
+            }
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    at_end.insert(p);
+                }
+                Some(Err(e)) => return Err(fail("reading", &e)),
+                Some(Ok(m)) => {
+                    at_end.remove(&m.partition());
+                    let Some(key) = m.key() else { continue };
+                    let ids: Vec<String> =
+                        serde_json::from_slice(m.payload().unwrap_or(b"[]")).unwrap_or_default();
+                    if ids.is_empty() {
+                        restored.remove(key);
+                    } else {
+                        restored.insert(key.to_vec(), (m.partition(), ids.into()));
+                    }
+                }
+                None => {}
+            }
+        }
+        self.queues.extend(restored);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_records_of_a_waiting_key_park_and_leave_in_order() {
+        let mut p = Parking::new("g.parking");
+        let k = b"order-1".as_slice();
+        // The first record fails transiently: it heads the queue.
+        assert_eq!(p.decide(k, "in/0/1", false), Decision::Process);
+        assert!(p.processed(0, k, "in/0/1", Ended::Retried).is_some());
+        // Two later records of the key park behind it; another key is not held.
+        assert_eq!(p.decide(k, "in/0/2", false), Decision::Park);
+        p.parked(0, k, "in/0/2");
+        assert_eq!(p.decide(k, "in/0/3", false), Decision::Park);
+        let state = p.parked(0, k, "in/0/3");
+        assert_eq!(state.value, br#"["in/0/1","in/0/2","in/0/3"]"#);
+        assert_eq!(p.decide(b"order-2", "in/0/4", false), Decision::Process);
+        // Out of the retry tier, a parked record whose turn has not come parks again.
+        assert_eq!(p.decide(k, "in/0/3", true), Decision::Park);
+        assert_eq!(p.decide(k, "in/0/2", true), Decision::Park);
+        // The head succeeds on its retry; then the next one is released, then the last.
+        assert_eq!(p.decide(k, "in/0/1", true), Decision::Process);
+        p.processed(0, k, "in/0/1", Ended::Done);
+        assert_eq!(p.decide(k, "in/0/3", true), Decision::Park);
+        assert_eq!(p.decide(k, "in/0/2", true), Decision::Process);
+        p.processed(0, k, "in/0/2", Ended::Done);
+        assert_eq!(p.decide(k, "in/0/3", true), Decision::Process);
+        let last = p.processed(0, k, "in/0/3", Ended::Done).unwrap();
+        assert_eq!(last.value, b"[]");
+        assert_eq!(p.waiting_keys(), 0);
+        // With the queue gone, new records of the key flow again.
+        assert_eq!(p.decide(k, "in/0/9", false), Decision::Process);
+    }
+
+    #[test]
+    fn a_head_that_is_retried_again_keeps_its_place() {
+        let mut p = Parking::new("g.parking");
+        let k = b"k".as_slice();
+        p.processed(0, k, "in/0/1", Ended::Retried);
+        p.parked(0, k, "in/0/2");
+        // Fails again on its retry: still the head, nothing changes.
+        assert!(p.processed(0, k, "in/0/1", Ended::Retried).is_none());
+        assert_eq!(p.decide(k, "in/0/2", true), Decision::Park);
+        // Dead-lettered after its last tier: the queue moves on.
+        p.processed(0, k, "in/0/1", Ended::Done);
+        assert_eq!(p.decide(k, "in/0/2", true), Decision::Process);
+    }
+
+    #[test]
+    fn a_retry_the_queue_does_not_know_is_processed() {
+        let p = Parking::new("g.parking");
+        assert_eq!(p.decide(b"k", "in/0/1", true), Decision::Process);
+    }
+
+    #[test]
+    fn forgetting_a_partition_drops_its_keys_only() {
+        let mut p = Parking::new("g.parking");
+        p.processed(0, b"a", "in/0/1", Ended::Retried);
+        p.processed(1, b"b", "in/1/1", Ended::Retried);
+        p.forget(&BTreeSet::from([0]));
+        assert_eq!(p.decide(b"a", "in/0/2", false), Decision::Process);
+        assert_eq!(p.decide(b"b", "in/1/2", false), Decision::Park);
+    }
+}
