@@ -50,6 +50,12 @@ install() {
   if [ -f "$TOOLS/installed" ] && [ "$(cat "$TOOLS/installed")" = "$(pom_stamp)" ]; then
     return 0
   fi
+  mkdir -p "$TOOLS"
+  exec 7>"$TOOLS/install.lock"
+  flock 7
+  if [ -f "$TOOLS/installed" ] && [ "$(cat "$TOOLS/installed")" = "$(pom_stamp)" ]; then
+    return 0
+  fi
   local need=()
   command -v java >/dev/null || need+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || need+=(maven)
@@ -201,8 +207,9 @@ launch() {
   fi
   : >"$dir/server.log"
   java_args "$HEAP" "$TOOLS/log4j2-broker.properties"
+  # The JVM must not inherit the start/install lock descriptors (it would hold the locks).
   nohup java "${JAVA_ARGS[@]}" "-Dkafka.logs.dir=$dir" kafka.Kafka "$dir/server.properties" \
-    >>"$dir/server.log" 2>&1 </dev/null &
+    >>"$dir/server.log" 2>&1 </dev/null 7>&- 8>&- &
   echo $! >"$dir/pid"
 }
 
@@ -228,7 +235,10 @@ stop_dir() {
   if pid=$(pid_of "$dir"); then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -9 "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
     rm -f "$dir/pid"
     return 0
   fi
@@ -245,11 +255,16 @@ start() {
   install
   local dir pid
   dir=$(single_dir)
+  mkdir -p "$dir"
+  # One start at a time (every test binary may call start): a second one waits, then finds
+  # the node running.
+  exec 8>"$dir/start.lock"
+  flock 8
   if pid=$(pid_of "$dir"); then
-    if port_open "$PORT"; then
-      say "already running (pid $pid) on 127.0.0.1:$PORT"
-      return 0
-    fi
+    # A node of ours is alive: wait for it rather than format its directory under it.
+    await "$dir" "$PORT"
+    say "already running (pid $pid) on 127.0.0.1:$PORT"
+    return 0
   elif port_open "$PORT"; then
     say "a broker not started by this script already answers on 127.0.0.1:$PORT; using it"
     return 0
@@ -343,7 +358,8 @@ cluster() {
       local pid
       pid=$(pid_of "$(node_dir "$n")") || die "node $n is not running"
       kill -9 "$pid"
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && die "node $n (pid $pid) did not die within 10 s of SIGKILL"
       rm -f "$(node_dir "$n")/pid"
       say "node $n killed (SIGKILL, pid $pid)"
       ;;

@@ -33,6 +33,7 @@ impl RecordProcessor for OrderChecker {
             key: r.key.map(<[u8]>::to_vec),
             value: r.value.unwrap_or_default().to_vec(),
             headers: vec![],
+            partition: None,
         }])
     }
 }

@@ -136,6 +136,9 @@ pub fn route(
         key: record.key.map(<[u8]>::to_vec),
         value: record.value.map(<[u8]>::to_vec).unwrap_or_default(),
         headers,
+        // Retry and dead-letter topics have the inputs' partition count: the record keeps its
+        // partition number, so it stays with its key whatever partitioner wrote the input.
+        partition: Some(record.partition),
     };
     (output, route)
 }
@@ -174,6 +177,7 @@ pub fn park(policy: &FailurePolicy, record: &Record<'_>, now: DateTime<Utc>) -> 
         key: record.key.map(<[u8]>::to_vec),
         value: record.value.map(<[u8]>::to_vec).unwrap_or_default(),
         headers,
+        partition: Some(record.partition),
     })
 }
 

@@ -129,8 +129,9 @@ impl Parking {
                 if q.len() == before {
                     return None;
                 }
-                let out = self.state(key);
+                let mut out = self.state(key);
                 if self.queues.get(key).is_some_and(|(_, q)| q.is_empty()) {
+                    out.partition = Some(partition);
                     self.queues.remove(key);
                 }
                 Some(out)
@@ -138,19 +139,24 @@ impl Parking {
         }
     }
 
-    /// The parking record of `key`: its queue as a JSON array (`[]` once empty, so compaction
-    /// keeps only the latest state of each key).
+    /// The parking record of `key` in its partition: its queue as a JSON array, a tombstone once
+    /// empty (compaction then forgets the key).
     fn state(&self, key: &[u8]) -> Output {
-        let ids: Vec<&str> = self
-            .queues
-            .get(key)
-            .map(|(_, q)| q.iter().map(String::as_str).collect())
-            .unwrap_or_default();
+        let (partition, ids) = match self.queues.get(key) {
+            Some((p, q)) => (Some(*p), q.iter().map(String::as_str).collect::<Vec<_>>()),
+            None => (None, vec![]),
+        };
         Output {
             topic: self.topic.clone(),
             key: Some(key.to_vec()),
-            value: serde_json::to_vec(&ids).unwrap_or_else(|_| b"[]".to_vec()),
+            // An empty queue is a tombstone (an empty value): compaction removes the key.
+            value: if ids.is_empty() {
+                vec![]
+            } else {
+                serde_json::to_vec(&ids).unwrap_or_default()
+            },
             headers: vec![],
+            partition,
         }
     }
 
@@ -201,12 +207,25 @@ impl Parking {
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                     at_end.insert(p);
                 }
+                Some(Err(e)) if weft_core::kafka::is_transient(&e) => {
+                    tracing::warn!("restoring {topic}: {e}; retrying");
+                }
                 Some(Err(e)) => return Err(fail("reading", &e)),
                 Some(Ok(m)) => {
                     at_end.remove(&m.partition());
                     let Some(key) = m.key() else { continue };
-                    let ids: Vec<String> =
-                        serde_json::from_slice(m.payload().unwrap_or(b"[]")).unwrap_or_default();
+                    let ids: Vec<String> = match m.payload() {
+                        None | Some(b"") => vec![],
+                        Some(v) => serde_json::from_slice(v).unwrap_or_else(|e| {
+                            tracing::error!(
+                                "{topic}[{}]@{}: unreadable parking state ({e}); the key's order \
+                                 is no longer kept",
+                                m.partition(),
+                                m.offset()
+                            );
+                            vec![]
+                        }),
+                    };
                     if ids.is_empty() {
                         restored.remove(key);
                     } else {
@@ -238,6 +257,7 @@ mod tests {
         assert_eq!(p.decide(k, "in/0/3", false), Decision::Park);
         let state = p.parked(0, k, "in/0/3");
         assert_eq!(state.value, br#"["in/0/1","in/0/2","in/0/3"]"#);
+        assert_eq!(state.partition, Some(0));
         assert_eq!(p.decide(b"order-2", "in/0/4", false), Decision::Process);
         // Out of the retry tier, a parked record whose turn has not come parks again.
         assert_eq!(p.decide(k, "in/0/3", true), Decision::Park);
@@ -250,7 +270,7 @@ mod tests {
         p.processed(0, k, "in/0/2", Ended::Done);
         assert_eq!(p.decide(k, "in/0/3", true), Decision::Process);
         let last = p.processed(0, k, "in/0/3", Ended::Done).unwrap();
-        assert_eq!(last.value, b"[]");
+        assert!(last.value.is_empty(), "a tombstone");
         assert_eq!(p.waiting_keys(), 0);
         // With the queue gone, new records of the key flow again.
         assert_eq!(p.decide(k, "in/0/9", false), Decision::Process);

@@ -18,6 +18,9 @@ pub struct Output {
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
     pub headers: Vec<(String, Vec<u8>)>,
+    /// The partition to write to; `None`: chosen from the key (murmur2, as Java's default).
+    /// Retry, dead-letter and parking records keep their input's partition number.
+    pub partition: Option<i32>,
 }
 
 /// How a processor failed, which decides what the runtime does with the input.

@@ -697,16 +697,27 @@ impl<'s> TxnLoop<'s> {
         let revoked = std::mem::take(&mut *ctx.revoked.lock().map_err(|_| poisoned())?);
         let assigned = std::mem::take(&mut *ctx.assigned.lock().map_err(|_| poisoned())?);
         let mut rewound = false;
+        let mut assigned = assigned;
         if ctx.batch_lost.swap(false, Ordering::SeqCst) {
             self.count_transaction("aborted");
             self.batch.clear();
             rewound = true;
+            // The aborted transaction's parking writes are gone: every owned partition's
+            // queues come back from the topic.
+            if self.parking.is_some() {
+                if let Ok(owned) = consumer.assignment() {
+                    assigned.extend(owned.elements().iter().map(|e| e.partition()));
+                }
+            }
         }
         if let Some(parking) = &mut self.parking {
             parking.forget(&revoked);
             if !assigned.is_empty() {
                 // Nothing of a newly assigned partition is processed before its waiting keys
                 // are known.
+                // Rewind first: the committed offsets and the parking state are then read
+                // after the same point.
+                rewind(consumer)?;
                 let started = Instant::now();
                 parking.restore(self.kafka, &self.settings.group_id, &assigned)?;
                 info!(
@@ -980,11 +991,16 @@ impl<'s> TxnLoop<'s> {
                 value: Some(v),
             });
         }
-        let mut record = BaseRecord::to(&out.topic)
-            .payload(&out.value)
-            .headers(headers);
+        let mut record = BaseRecord::<Vec<u8>, Vec<u8>>::to(&out.topic).headers(headers);
+        // An empty value is a null one (a tombstone): no Avro record is ever empty.
+        if !out.value.is_empty() {
+            record = record.payload(&out.value);
+        }
         if let Some(k) = &out.key {
             record = record.key(k);
+        }
+        if let Some(p) = out.partition {
+            record = record.partition(p);
         }
         loop {
             match producer.send(record) {
@@ -993,6 +1009,19 @@ impl<'s> TxnLoop<'s> {
                     record = back;
                     // The background thread drains the queue; wait for deliveries to make room.
                     let _ = producer.flush(Duration::from_millis(100));
+                }
+                // The target has fewer partitions than the input the record came from (a retry
+                // or dead-letter topic made smaller by hand): place it by its key instead.
+                Err((
+                    KafkaError::MessageProduction(RDKafkaErrorCode::UnknownPartition),
+                    mut back,
+                )) if back.partition.is_some() => {
+                    warn!(
+                        "{} has no partition {:?}: placing the record by its key",
+                        out.topic, back.partition
+                    );
+                    back.partition = None;
+                    record = back;
                 }
                 Err((e, _)) => {
                     self.abort(consumer)?;
@@ -1122,7 +1151,24 @@ impl<'s> TxnLoop<'s> {
             self.count_transaction("aborted");
         }
         self.batch.clear();
-        rewind(consumer)
+        rewind(consumer)?;
+        self.restore_parking(consumer)
+    }
+
+    /// Per-key ordering: after an abort the in-memory queues may hold what the aborted
+    /// transaction wrote; they go back to what the parking topic committed.
+    fn restore_parking(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        let Some(parking) = &mut self.parking else {
+            return Ok(());
+        };
+        let owned: BTreeSet<i32> = consumer
+            .assignment()
+            .map_err(|e| fatal("reading the assignment", e))?
+            .elements()
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        parking.restore(self.kafka, &self.settings.group_id, &owned)
     }
 
     fn count_transaction(&mut self, outcome: &str) {

@@ -618,6 +618,7 @@ impl TypedProcessor {
             key: Some(out.key().into_bytes()),
             value: weft_core::wire::frame(id, &body),
             headers,
+            partition: None,
         })
     }
 }

@@ -25,7 +25,7 @@ mod measure;
 mod peers;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,6 +125,8 @@ struct Fixture {
     /// Every topic of `b2b.notification-worker` (inputs, outputs, retry tiers, dead letters),
     /// unprefixed: weft's run creates them in its namespace.
     weft_topics: Vec<String>,
+    avro_dir: PathBuf,
+    topics_dir: PathBuf,
 }
 
 pub async fn run(args: BenchArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
@@ -252,6 +254,7 @@ async fn prepare(args: &BenchArgs, prefix: &str, peers: &[Peer]) -> anyhow::Resu
     weft_topics.extend(processor.outputs().map(|(t, _)| t.to_string()));
     weft_topics.extend(group.retry_topics());
     weft_topics.push(group.dead_letter_topic());
+    weft_topics.extend(group.parking_topic());
     Ok(Fixture {
         registry_url,
         input_schema_id,
@@ -263,6 +266,8 @@ async fn prepare(args: &BenchArgs, prefix: &str, peers: &[Peer]) -> anyhow::Resu
         kstreams_classpath,
         logs,
         weft_topics,
+        avro_dir: args.avro_dir.clone(),
+        topics_dir: args.topics_dir.clone(),
     })
 }
 
@@ -300,8 +305,8 @@ fn run_one(
         output_schema_file: &fx.output_schema_file,
         input_schema_id: fx.input_schema_id,
         output_schema_id: fx.output_schema_id,
-        avro_dir: Path::new("avro"),
-        topics_dir: Path::new("topics"),
+        avro_dir: &fx.avro_dir,
+        topics_dir: &fx.topics_dir,
         kstreams_classpath: fx.kstreams_classpath.as_deref(),
         log: log.clone(),
     };

@@ -60,6 +60,7 @@ impl RecordProcessor for Copier {
             key: record.key.map(<[u8]>::to_vec),
             value: copied,
             headers: vec![],
+            partition: None,
         }])
     }
 }
