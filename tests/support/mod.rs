@@ -370,10 +370,16 @@ fn rec_of(m: &rdkafka::message::BorrowedMessage<'_>) -> Rec {
 
 /// Every committed record of `topic`, from the start to its current end (read_committed).
 pub fn read_all(topic: &str) -> Vec<Rec> {
+    read_all_isolated(topic, "read_committed")
+}
+
+/// Every record of `topic` from the start to its current end, with `isolation`
+/// (`read_committed` or `read_uncommitted`).
+pub fn read_all_isolated(topic: &str, isolation: &str) -> Vec<Rec> {
     let consumer: BaseConsumer = weft_testkit::broker()
         .client_config()
         .set("group.id", weft_testkit::unique("e2e-reader-"))
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .create()
