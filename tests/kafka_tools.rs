@@ -48,29 +48,10 @@ fn kafka_describe(group: &str) -> BTreeMap<(String, i32), (i64, i64)> {
 
 /// The same, from `weft lag --group <group> -o jsonl`.
 fn weft_describe(group: &str) -> BTreeMap<(String, i32), (i64, i64)> {
-    let out = weft()
-        .args(["lag", "--group", group, "-o", "jsonl"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "weft lag: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut rows = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let g: serde_json::Value = serde_json::from_str(line).unwrap();
-        for p in g["partitions"].as_array().unwrap() {
-            rows.insert(
-                (
-                    p["topic"].as_str().unwrap().to_string(),
-                    p["partition"].as_i64().unwrap() as i32,
-                ),
-                (p["committed"].as_i64().unwrap(), p["end"].as_i64().unwrap()),
-            );
-        }
-    }
-    rows
+    weft_lag(group)
+        .into_iter()
+        .map(|(k, (committed, end, _))| (k, (committed, end)))
+        .collect()
 }
 
 #[test]

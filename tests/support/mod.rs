@@ -415,38 +415,50 @@ pub fn read_all_isolated(topic: &str, isolation: &str) -> Vec<Rec> {
     out
 }
 
+/// `weft lag --group <group> -o jsonl` as (topic, partition) -> (committed, end, lag).
+pub fn weft_lag(group: &str) -> BTreeMap<(String, i32), (i64, i64, i64)> {
+    let out = weft()
+        .args(["lag", "--group", group, "-o", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "weft lag: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rows = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let g: serde_json::Value = serde_json::from_str(line).unwrap();
+        for p in g["partitions"].as_array().into_iter().flatten() {
+            let n = |field: &str| p[field].as_i64().unwrap_or(-1);
+            rows.insert(
+                (
+                    p["topic"].as_str().unwrap_or_default().to_string(),
+                    n("partition") as i32,
+                ),
+                (n("committed"), n("end"), n("lag")),
+            );
+        }
+    }
+    rows
+}
+
 /// Waits until `group` has committed everything of `topic` (lag 0 on every partition, as
 /// `weft lag` reports it), so whatever it produces for those records is committed too.
 pub fn wait_caught_up(group: &str, topic: &str, deadline: Duration) {
     let end = Instant::now() + deadline;
     loop {
-        let out = weft()
-            .args(["lag", "--group", group, "-o", "jsonl"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "weft lag: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut rows = 0;
-        let mut behind = 0;
-        for line in text.lines() {
-            let g: serde_json::Value = serde_json::from_str(line).unwrap();
-            for p in g["partitions"].as_array().into_iter().flatten() {
-                if p["topic"] == topic {
-                    rows += 1;
-                    behind += p["lag"].as_i64().unwrap_or(1);
-                }
-            }
-        }
-        if rows > 0 && behind == 0 {
+        let rows: Vec<i64> = weft_lag(group)
+            .into_iter()
+            .filter(|((t, _), _)| t == topic)
+            .map(|(_, (_, _, lag))| lag)
+            .collect();
+        if !rows.is_empty() && rows.iter().all(|lag| *lag == 0) {
             return;
         }
         assert!(
             Instant::now() < end,
-            "{group} did not catch up on {topic} within {deadline:?}: {text}"
+            "{group} did not catch up on {topic} within {deadline:?}: lags {rows:?}"
         );
         std::thread::sleep(Duration::from_millis(250));
     }
