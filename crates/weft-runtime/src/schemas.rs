@@ -368,13 +368,18 @@ mod tests {
         format!("http://{}", rx.recv().unwrap())
     }
 
+    /// The error of looking up schema id 7 at `url` (every answer there is a failure).
+    fn lookup_of_id_7(url: &str) -> RuntimeError {
+        RegistrySchemas::new(url, false)
+            .unwrap()
+            .writer_schema(7)
+            .unwrap_err()
+    }
+
     #[test]
     fn refused_credentials_stop_the_processor_instead_of_dead_lettering() {
         let url = answering(401, 40101);
-        let err = RegistrySchemas::new(&url, false)
-            .unwrap()
-            .writer_schema(7)
-            .unwrap_err();
+        let err = lookup_of_id_7(&url);
         assert!(
             matches!(&err, RuntimeError::Registry(m) if m.contains("401")),
             "{err:?}"
@@ -385,19 +390,13 @@ mod tests {
     #[test]
     fn an_unknown_id_is_not_found_after_the_retries() {
         let url = answering(404, 40403);
-        let err = RegistrySchemas::new(&url, false)
-            .unwrap()
-            .writer_schema(7)
-            .unwrap_err();
+        let err = lookup_of_id_7(&url);
         assert!(matches!(err, RuntimeError::SchemaNotFound(_)), "{err:?}");
     }
 
     #[test]
     fn an_unreachable_registry_is_an_outage_not_a_missing_schema() {
-        let err = RegistrySchemas::new("http://127.0.0.1:1", false)
-            .unwrap()
-            .writer_schema(7)
-            .unwrap_err();
+        let err = lookup_of_id_7("http://127.0.0.1:1");
         assert!(
             matches!(&err, RuntimeError::Registry(m) if m.contains("unavailable")),
             "{err:?}"
@@ -408,10 +407,7 @@ mod tests {
     #[test]
     fn a_server_error_is_an_outage() {
         let url = answering(503, 50003);
-        let err = RegistrySchemas::new(&url, false)
-            .unwrap()
-            .writer_schema(7)
-            .unwrap_err();
+        let err = lookup_of_id_7(&url);
         assert!(
             matches!(&err, RuntimeError::Registry(m) if m.contains("unavailable")),
             "{err:?}"
