@@ -328,6 +328,13 @@ cluster() {
         return 0
       fi
       for i in 1 2 3; do stop_dir "$(node_dir "$i")" || true; done
+      # A node that cannot bind dies with a stack trace: name the busy port instead.
+      for i in 1 2 3; do
+        local p
+        for p in "$(node_port "$i")" $(($(node_port "$i") + 1)); do
+          port_open "$p" && die "127.0.0.1:$p is already in use by a process this WEFT_HOME ($WEFT_HOME) did not start (a cluster of another checkout?); stop it, or choose other ports with WEFT_CLUSTER_PORT"
+        done
+      done
       local started=$SECONDS cid
       cluster_configure
       cid=$(java_cmd 128m "$TOOLS/log4j2-tools.properties" kafka.tools.StorageTool random-uuid)

@@ -6,8 +6,8 @@
 #
 #   bash scripts/chaos.sh [EVENTS] [RATE]     default 100000 events at 1000/s per protocol
 #
-# The cluster (127.0.0.1:39092/39192/39292) is left running; stop it with
-#   WEFT_CLUSTER_PORT=39092 bash scripts/broker.sh cluster stop
+# The test starts its own cluster on free ports (127.0.0.1:39092/39192/39292 when free) and
+# stops it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

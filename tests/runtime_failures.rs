@@ -80,6 +80,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
         commit_interval: Duration::from_millis(100),
         breaker,
         max_consecutive_aborts: 5,
+        static_membership: false,
         metrics_listen: None,
         shutdown: Arc::new(AtomicBool::new(false)),
         metrics: None,

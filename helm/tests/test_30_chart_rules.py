@@ -67,6 +67,35 @@ def test_transactional_ids_are_unique_per_replica_and_stable(values):
     assert not [i for i in ids if ids.count(i) > 1]
 
 
+@pytest.mark.parametrize("values", CI_FILES, ids=lambda p: p.name)
+def test_static_membership_on_by_default(values):
+    """WEFT_STATIC_MEMBERSHIP=true in every processor: group.instance.id = WEFT_INSTANCE_ID = the
+    StatefulSet's stable pod name, so a replica back within the session timeout keeps its partitions
+    without a rebalance. The value is "true"/"false", what `weft run`'s clap bool parser accepts."""
+    for processor, d in statefulsets(render(values=(values,))).items():
+        env = env_of(pod_spec(d)["containers"][0])
+        assert env["WEFT_STATIC_MEMBERSHIP"] == {"name": "WEFT_STATIC_MEMBERSHIP", "value": "true"}, processor
+        assert env["WEFT_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}, processor
+
+
+def test_static_membership_can_be_turned_off():
+    erp = "processors.cypher\\.erp-sync"
+    # Off for every processor.
+    for processor, d in statefulsets(render(sets=("processorDefaults.staticMembership=false",))).items():
+        assert env_of(pod_spec(d)["containers"][0])["WEFT_STATIC_MEMBERSHIP"]["value"] == "false", processor
+    # Off for one processor (a false override wins over the default's true), and the reverse.
+    for default, own in ((True, False), (False, True)):
+        sts = statefulsets(render(sets=(f"processorDefaults.staticMembership={str(default).lower()}",
+                                        f"{erp}.staticMembership={str(own).lower()}")))
+        for processor, d in sts.items():
+            want = own if processor == "cypher.erp-sync" else default
+            got = env_of(pod_spec(d)["containers"][0])["WEFT_STATIC_MEMBERSHIP"]["value"]
+            assert got == str(want).lower(), (default, own, processor)
+    # Only a boolean: the schema refuses anything else, naming the key.
+    msg = render_error(sets=("processorDefaults.staticMembership=yes",))
+    assert "/processorDefaults/staticMembership" in msg and "boolean" in msg, msg
+
+
 def test_topology_max_replicas_is_the_largest_input_partition_count(topology):
     specs = load_specs()
     for name, p in topology["processors"].items():

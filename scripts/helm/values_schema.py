@@ -85,6 +85,7 @@ PROCESSOR_SETTINGS = {
     "breaker": obj({"window": i(0), "ratio": {"type": "number", "minimum": 0, "maximum": 1},
                     "minSamples": i(1)}),
     "maxConsecutiveAborts": i(1),
+    "staticMembership": B,
     "autoRegisterSchemas": B,
     "logLevel": s(minLength=1),
     "terminationGracePeriodSeconds": {"type": ["integer", "null"], "minimum": 1},

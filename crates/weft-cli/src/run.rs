@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// processor stops with the broker's error.
     #[arg(long, env = "WEFT_MAX_CONSECUTIVE_ABORTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     max_consecutive_aborts: u32,
+    /// Static group membership: a replica restarted within the session timeout (6 s) keeps its
+    /// partitions without a rebalance; a stopped one holds them that long (classic protocol
+    /// only; the Helm chart turns it on, its pod names being stable).
+    #[arg(long, env = "WEFT_STATIC_MEMBERSHIP", default_value_t = false, action = clap::ArgAction::Set)]
+    static_membership: bool,
     /// Where /health/live, /health/ready and /metrics are served ("off" to disable).
     #[arg(long, env = "WEFT_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     metrics_listen: String,
@@ -151,6 +156,7 @@ impl RunArgs {
                 min_samples: self.breaker_min_samples,
             },
             max_consecutive_aborts: self.max_consecutive_aborts,
+            static_membership: self.static_membership,
             metrics_listen,
             shutdown,
             metrics: None,

@@ -52,6 +52,8 @@ pub struct RunSettings {
     pub breaker: BreakerSettings,
     /// Aborted transactions in a row after which a loop stops.
     pub max_consecutive_aborts: u32,
+    /// Static group membership (see [`LoopSettings::static_membership`]).
+    pub static_membership: bool,
     /// Where health and metrics are served (`None`: not served).
     pub metrics_listen: Option<SocketAddr>,
     /// Set to ask every loop to finish its transaction and stop.
@@ -214,6 +216,7 @@ fn loop_settings(
         commit_interval: settings.commit_interval,
         max_retries: 5,
         max_consecutive_aborts: settings.max_consecutive_aborts,
+        static_membership: settings.static_membership,
         shutdown: settings.shutdown.clone(),
     }
 }
@@ -233,6 +236,7 @@ mod tests {
             commit_interval: Duration::from_millis(100),
             breaker: BreakerSettings::default(),
             max_consecutive_aborts: 5,
+            static_membership: false,
             metrics_listen: None,
             shutdown: Arc::new(AtomicBool::new(false)),
             metrics: None,

@@ -117,6 +117,10 @@ pub struct LoopSettings {
     pub max_retries: u32,
     /// Aborted transactions in a row after which the loop stops (default 5).
     pub max_consecutive_aborts: u32,
+    /// Static group membership (KIP-345) with the classic protocol: `group.instance.id` is the
+    /// instance id, so a replica restarted within the session timeout gets its partitions back
+    /// without a rebalance of the group. See [`group_config`].
+    pub static_membership: bool,
     /// Set by a signal handler to ask for a clean shutdown.
     pub shutdown: Arc<AtomicBool>,
 }
@@ -169,11 +173,14 @@ impl Default for BreakerSettings {
     }
 }
 
-/// The last outcomes, to decide whether the breaker opens.
+/// The last outcomes, to decide whether the breaker opens. What it held when a transaction
+/// began is put back when that transaction aborts: the aborted records are read and judged
+/// again, and must not count twice.
 struct Breaker {
     settings: BreakerSettings,
     outcomes: VecDeque<bool>,
     dead: usize,
+    at_begin: Option<(VecDeque<bool>, usize)>,
 }
 
 impl Breaker {
@@ -182,6 +189,20 @@ impl Breaker {
             settings,
             outcomes: VecDeque::with_capacity(settings.window),
             dead: 0,
+            at_begin: None,
+        }
+    }
+
+    /// A transaction begins: remember the outcomes so far.
+    fn begin(&mut self) {
+        self.at_begin = Some((self.outcomes.clone(), self.dead));
+    }
+
+    /// The transaction aborted: forget the outcomes recorded since it began.
+    fn abort(&mut self) {
+        if let Some((outcomes, dead)) = self.at_begin.take() {
+            self.outcomes = outcomes;
+            self.dead = dead;
         }
     }
 
@@ -352,7 +373,10 @@ fn fatal(operation: &str, err: impl std::fmt::Display) -> RuntimeError {
 /// A consumer error that polling again will not heal.
 fn is_fatal_consumer_error(e: &KafkaError) -> bool {
     use RDKafkaErrorCode::*;
-    matches!(
+    // librdkafka marks an error fatal when the client cannot go on (a static member fenced by
+    // another with its group.instance.id, ...): only a new process can.
+    matches!(e, KafkaError::MessageConsumptionFatal(_))
+        || matches!(
         e.rdkafka_error_code(),
         Some(
             TopicAuthorizationFailed
@@ -361,6 +385,7 @@ fn is_fatal_consumer_error(e: &KafkaError) -> bool {
                 | UnknownTopicOrPartition
                 | UnknownTopic
                 | Fatal
+                | FencedInstanceId
                 | InvalidGroupId
                 | GroupMaxSizeReached
                 | UnsupportedVersion
@@ -444,28 +469,43 @@ pub fn run_loop(
     }
     let consumer = connect(kafka, settings)?;
     let mut state = TxnLoop::new(kafka, settings);
-    loop {
-        let stopping = settings.shutdown.load(Ordering::SeqCst);
-        state.held.resume_due(&consumer);
-        let polled = if stopping {
-            None
-        } else {
-            consumer.poll(Duration::from_millis(20))
-        };
-        if state.after_rebalance(&consumer)? {
-            // The polled record (if any) is from before the rewind: it comes again.
-            continue;
-        }
-        match polled {
-            None => state.on_idle(&consumer)?,
-            Some(Err(e)) => state.on_consumer_error(e)?,
-            Some(Ok(msg)) => state.on_record(&consumer, &msg, processor)?,
-        }
-        state.commit_if_due(&consumer, stopping)?;
-        if stopping {
-            info!("shutdown requested: batch committed, leaving the group");
-            consumer.unsubscribe();
-            return Ok(state.stats);
+    let result = state.run(&consumer, processor);
+    if let Err(e) = &result {
+        state.abort_on_exit(&consumer, e);
+    }
+    result
+}
+
+impl TxnLoop<'_> {
+    /// The loop's phases, until shutdown or the first error.
+    fn run(
+        &mut self,
+        consumer: &LoopConsumer,
+        processor: &mut dyn RecordProcessor,
+    ) -> Result<LoopStats, RuntimeError> {
+        loop {
+            let stopping = self.settings.shutdown.load(Ordering::SeqCst);
+            self.held.resume_due(consumer);
+            let polled = if stopping {
+                None
+            } else {
+                consumer.poll(Duration::from_millis(20))
+            };
+            if self.after_rebalance(consumer)? {
+                // The polled record (if any) is from before the rewind: it comes again.
+                continue;
+            }
+            match polled {
+                None => self.on_idle(consumer)?,
+                Some(Err(e)) => self.on_consumer_error(e)?,
+                Some(Ok(msg)) => self.on_record(consumer, &msg, processor)?,
+            }
+            self.commit_if_due(consumer, stopping)?;
+            if stopping {
+                info!("shutdown requested: batch committed, leaving the group");
+                consumer.unsubscribe();
+                return Ok(self.stats.clone());
+            }
         }
     }
 }
@@ -497,7 +537,7 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
         processor: settings.processor.clone(),
         metrics: settings.metrics.clone(),
     };
-    let consumer: LoopConsumer = group_config(kafka)
+    let consumer: LoopConsumer = group_config(kafka, settings)
         .set("group.id", &settings.group_id)
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
@@ -538,7 +578,15 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
 /// `session.timeout.ms`: 6 s (the broker's minimum by default; librdkafka's default is 45 s), with
 /// a heartbeat every 1.5 s. With KIP-848 (`group.protocol=consumer`) the session timeout is the
 /// broker's `group.consumer.session.timeout.ms` and the client may not set either.
-fn group_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
+///
+/// With `static_membership` and the classic protocol, `group.instance.id` is the instance id
+/// (unique per replica within a group; the pod name under Helm): a replica that crashes and
+/// comes back within the session timeout rejoins as the same member and keeps its partitions,
+/// and no other member stops for a rebalance. The trade-off: a static member does not leave the
+/// group when it stops, so on a scale-down its partitions wait for the session timeout (6 s)
+/// before moving. KIP-848 groups are left dynamic: the broker refuses a restarted static member
+/// until its predecessor's session has expired, which is no faster than reassigning.
+fn group_config(kafka: &KafkaConfig, settings: &LoopSettings) -> rdkafka::ClientConfig {
     let mut cfg = kafka.client_config();
     let set_by_user = |key: &str| kafka.options.iter().any(|(k, _)| k == key);
     let kip848 = kafka
@@ -553,6 +601,9 @@ fn group_config(kafka: &KafkaConfig) -> rdkafka::ClientConfig {
             if !set_by_user(key) {
                 cfg.set(key, value);
             }
+        }
+        if settings.static_membership && !set_by_user("group.instance.id") {
+            cfg.set("group.instance.id", &settings.instance_id);
         }
     }
     cfg
@@ -1040,6 +1091,7 @@ impl<'s> TxnLoop<'s> {
             .map_err(|e| fatal("begin_transaction", e))?;
         ctx.open.store(true, Ordering::SeqCst);
         self.batch.started = Some(Instant::now());
+        self.breaker.begin();
         Ok(())
     }
 
@@ -1141,6 +1193,22 @@ impl<'s> TxnLoop<'s> {
         Ok(())
     }
 
+    /// On an error exit: the open transaction, if any, is aborted at once (best effort; a fenced
+    /// producer cannot), so read_committed readers of its partitions are not held until
+    /// `transaction.timeout.ms`.
+    fn abort_on_exit(&mut self, consumer: &LoopConsumer, error: &RuntimeError) {
+        let ctx = consumer.context();
+        if ctx.open.swap(false, Ordering::SeqCst) {
+            match ctx.producer.abort_transaction(TXN_CALL_TIMEOUT) {
+                Ok(()) => {
+                    self.count_transaction("aborted");
+                    info!("stopping on an error ({error}): the open transaction was aborted");
+                }
+                Err(e) => warn!("stopping on an error ({error}): aborting the open transaction: {e}"),
+            }
+        }
+    }
+
     /// Aborts the open transaction and rewinds every assigned partition to its committed offset.
     fn abort(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         let ctx = consumer.context();
@@ -1150,6 +1218,7 @@ impl<'s> TxnLoop<'s> {
                 .map_err(|e| fatal("abort_transaction", e))?;
             self.count_transaction("aborted");
         }
+        self.breaker.abort();
         self.batch.clear();
         rewind(consumer)?;
         self.restore_parking(consumer)
@@ -1306,6 +1375,18 @@ mod tests {
     }
 
     #[test]
+    fn an_aborted_transactions_outcomes_do_not_count_twice() {
+        let mut b = breaker(10, 0.5, 4);
+        b.begin();
+        assert!((0..3).all(|_| !b.record(true)), "3 of a minimum of 4: closed");
+        b.abort();
+        // The same three records, read again after the abort: still 3 outcomes, not 6.
+        b.begin();
+        assert!((0..3).all(|_| !b.record(true)));
+        assert!(b.record(true), "the fourth dead letter of four opens it");
+    }
+
+    #[test]
     fn a_window_of_zero_is_off() {
         let mut b = breaker(0, 0.5, 20);
         assert!((0..1000).all(|_| !b.record(true)));
@@ -1319,5 +1400,8 @@ mod tests {
         assert!(is_fatal_consumer_error(&auth));
         assert!(is_fatal_consumer_error(&unknown));
         assert!(!is_fatal_consumer_error(&transport));
+        // A static member fenced by its successor: librdkafka reports it as fatal.
+        let fenced = KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::FencedInstanceId);
+        assert!(is_fatal_consumer_error(&fenced));
     }
 }

@@ -3,7 +3,8 @@
 //! (the first's outputs are the second's inputs), three replicas of each, 1% poison and 1%
 //! transient failures that succeed on a retry tier. While a paced producer writes, a random
 //! replica is SIGKILLed and restarted every ~5 s, and once a broker is `kill -9`ed and restarted.
-//! Runs with eager, cooperative-sticky and KIP-848 assignment, one after the other.
+//! Runs with eager, cooperative-sticky and KIP-848 assignment, the classic ones also with
+//! static membership, one after the other.
 //!
 //! Asserted by counting event ids: every expected output exactly once, every poison input
 //! exactly once in the first copier's dead-letter topic and nothing in the second's, per-key order
@@ -27,12 +28,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use weft_core::kafka::KafkaConfig;
-use weft_testkit::{cluster, cluster_command, unique};
+use weft_testkit::{unique, Cluster};
 
 const PARTITIONS: i32 = 6;
 const KEYS: usize = 200;
 const REPLICAS: usize = 3;
+/// Events produced before the chaos begins, one per key.
+const WARM_UP: usize = KEYS;
 /// The cluster's first client port (the single dev node keeps 9092).
+/// The first base port tried for the test's own cluster.
 const CLUSTER_PORT: u16 = 39092;
 
 fn env_num(name: &str, default: usize) -> usize {
@@ -42,13 +46,16 @@ fn env_num(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// `evt:<i>:k<key>:<seq>`, 1% marked `:poison`, 1% marked `:transient`.
+/// `evt:<i>:k<key>:<seq>`, about 1% marked `:poison` and 1% `:transient`, spread over every key
+/// (97 and 101 are prime to the number of keys: no key is all poison or all transient).
 fn input_value(i: usize, seq: usize) -> String {
     let key = i % KEYS;
-    match i % 100 {
-        37 => format!("evt:{i}:k{key}:{seq}:poison"),
-        73 => format!("evt:{i}:k{key}:{seq}:transient"),
-        _ => format!("evt:{i}:k{key}:{seq}"),
+    if i % 97 == 37 {
+        format!("evt:{i}:k{key}:{seq}:poison")
+    } else if i % 101 == 73 {
+        format!("evt:{i}:k{key}:{seq}:transient")
+    } else {
+        format!("evt:{i}:k{key}:{seq}")
     }
 }
 
@@ -67,6 +74,7 @@ struct Stage {
 struct Fleet {
     kafka: KafkaConfig,
     options: String,
+    static_membership: bool,
     logs: std::path::PathBuf,
     stages: Vec<Stage>,
     /// (stage, replica) -> process
@@ -94,6 +102,10 @@ impl Fleet {
             .env("WEFT_GROUP_ID", &s.group)
             .env("WEFT_INSTANCE_ID", replica.to_string())
             .env("WEFT_KAFKA_OPTIONS", &self.options)
+            .env(
+                "WEFT_STATIC_MEMBERSHIP",
+                if self.static_membership { "1" } else { "0" },
+            )
             .env("WEFT_COPIER_DELAY_US", "200")
             .stdout(Stdio::null())
             .stderr(log)
@@ -200,7 +212,20 @@ struct Figures {
     longest_gap: Duration,
 }
 
-async fn chaos_run(kafka: &KafkaConfig, options: &str, per_key_ordering: bool) -> Figures {
+/// One way of running the replicas.
+struct Mode {
+    name: &'static str,
+    /// `WEFT_KAFKA_OPTIONS` of every replica.
+    options: &'static str,
+    /// Per-key ordering across retries (a parking topic per stage).
+    per_key_ordering: bool,
+    /// `group.instance.id` from the replica number (classic protocol).
+    static_membership: bool,
+}
+
+async fn chaos_run(cluster: &Cluster, mode: &Mode) -> Figures {
+    let (options, per_key_ordering) = (mode.options, mode.per_key_ordering);
+    let kafka = cluster.config();
     let events = env_num("WEFT_CHAOS_EVENTS", 8_000);
     let rate = env_num("WEFT_CHAOS_RATE", 400);
     let run = unique("chaos");
@@ -228,6 +253,7 @@ async fn chaos_run(kafka: &KafkaConfig, options: &str, per_key_ordering: bool) -
     let mut fleet = Fleet {
         kafka: kafka.clone(),
         options: options.to_string(),
+        static_membership: mode.static_membership,
         logs: std::env::temp_dir().join(&run),
         stages,
         children: BTreeMap::new(),
@@ -257,6 +283,15 @@ async fn chaos_run(kafka: &KafkaConfig, options: &str, per_key_ordering: bool) -
 
     // The paced producer.
     let producing = Arc::new(AtomicBool::new(true));
+    // The first WARM_UP events (one per key) go first, unpaced: the chaos begins once all their
+    // outputs are out, so it measures a running pipeline, not the replicas' start on a fresh
+    // cluster (whose transaction log is created by the first transactional producer).
+    let (warmed_up, warm_up_done) = std::sync::mpsc::channel::<()>();
+    let warm_outputs: BTreeSet<String> = values[..WARM_UP]
+        .iter()
+        .filter(|v| !v.ends_with(":poison"))
+        .map(|v| format!("copied:copied:{v}"))
+        .collect();
     let produced = Arc::new(AtomicUsize::new(0));
     let producer_thread = {
         let kafka = kafka.clone();
@@ -270,9 +305,17 @@ async fn chaos_run(kafka: &KafkaConfig, options: &str, per_key_ordering: bool) -
                 .set("linger.ms", "5")
                 .create()
                 .unwrap();
-            let started = Instant::now();
+            let mut started = Instant::now();
             for (i, v) in values.iter().enumerate() {
-                let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+                if i == WARM_UP {
+                    producer.flush(Duration::from_secs(120)).unwrap();
+                    warm_up_done
+                        .recv()
+                        .expect("the test waits for the warm-up's outputs");
+                    started = Instant::now();
+                }
+                let paced = i.saturating_sub(WARM_UP);
+                let due = started + Duration::from_secs_f64(paced as f64 / rate as f64);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
@@ -308,15 +351,29 @@ async fn chaos_run(kafka: &KafkaConfig, options: &str, per_key_ordering: bool) -
             .unwrap();
     }
     reader.assign(&tpl).unwrap();
-    let started = Instant::now();
     let mut seen = BTreeSet::new();
+    let warm_deadline = Instant::now() + Duration::from_secs(180);
+    while !warm_outputs.is_subset(&seen) {
+        assert!(
+            Instant::now() < warm_deadline,
+            "the warm-up's outputs did not all arrive within 180 s ({options}); logs in {:?}",
+            fleet.logs
+        );
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) {
+            seen.insert(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+        fleet.restart_exited();
+    }
+    warmed_up.send(()).unwrap();
+    let started = Instant::now();
     let mut last_arrival: BTreeMap<i32, Instant> = BTreeMap::new();
     let mut longest_gap = Duration::ZERO;
     let mut outputs_during_chaos = 0;
     let mut next_kill = Instant::now() + Duration::from_secs(5);
     let (mut kills, mut crashes) = (0, 0);
     let mut broker_killed_at: Option<Instant> = None;
-    let mut broker_back = false;
+    // The restart runs on its own thread: the reader and the replicas' restarts go on meanwhile.
+    let mut restarting: Option<std::thread::JoinHandle<(bool, String)>> = None;
     let deadline = Instant::now() + Duration::from_secs((events / rate) as u64 + 240);
     while seen.len() < expected_out.len() {
         assert!(
@@ -347,23 +404,20 @@ async fn chaos_run(kafka: &KafkaConfig, options: &str, per_key_ordering: bool) -
         }
         // Once, at 40% of the input, kill -9 a broker; restart it 10 s later.
         if broker_killed_at.is_none() && produced.load(Ordering::SeqCst) * 10 >= events * 4 {
-            let (ok, out) = cluster_command(CLUSTER_PORT, &["kill", "2"]);
+            let (ok, out) = cluster.command(&["kill", "2"]);
             assert!(ok, "{out}");
             broker_killed_at = Some(Instant::now());
         }
         if let Some(at) = broker_killed_at {
-            if !broker_back && at.elapsed() >= Duration::from_secs(10) {
-                let (ok, out) = cluster_command(CLUSTER_PORT, &["restart", "2"]);
-                assert!(ok, "{out}");
-                broker_back = true;
+            if restarting.is_none() && at.elapsed() >= Duration::from_secs(10) {
+                restarting = Some(cluster.spawn_command(&["restart", "2"]));
             }
         }
     }
     let produce_time = producer_thread.join().unwrap();
-    if !broker_back {
-        let (ok, out) = cluster_command(CLUSTER_PORT, &["restart", "2"]);
-        assert!(ok, "{out}");
-    }
+    let restarting = restarting.unwrap_or_else(|| cluster.spawn_command(&["restart", "2"]));
+    let (ok, out) = restarting.join().unwrap();
+    assert!(ok, "restarting broker 2: {out}");
     let total = started.elapsed();
     for c in fleet.children.values_mut() {
         let _ = Command::new("kill")
@@ -433,27 +487,43 @@ async fn chaos_run(kafka: &KafkaConfig, options: &str, per_key_ordering: bool) -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exactly_once_under_replica_and_broker_kills() {
-    let kafka = cluster(CLUSTER_PORT);
+    let cluster = Cluster::start(CLUSTER_PORT);
     // Per-key ordering needs co-partitioning, which only the range assignor gives: it runs
-    // with eager assignment, where the order check covers the retried records too.
-    let protocols = [
-        (
-            "eager + per-key ordering",
-            "partition.assignment.strategy=range",
-            true,
-        ),
-        (
-            "cooperative-sticky",
-            "partition.assignment.strategy=cooperative-sticky",
-            false,
-        ),
-        ("KIP-848", "group.protocol=consumer", false),
+    // with eager assignment, where the order check covers the retried records too. Static
+    // membership is tried with both classic assignors; KIP-848 groups are dynamic.
+    let modes = [
+        Mode {
+            name: "eager + per-key ordering, static membership",
+            options: "partition.assignment.strategy=range",
+            per_key_ordering: true,
+            static_membership: true,
+        },
+        Mode {
+            name: "cooperative-sticky",
+            options: "partition.assignment.strategy=cooperative-sticky",
+            per_key_ordering: false,
+            static_membership: false,
+        },
+        Mode {
+            name: "cooperative-sticky, static membership",
+            options: "partition.assignment.strategy=cooperative-sticky",
+            per_key_ordering: false,
+            static_membership: true,
+        },
+        Mode {
+            name: "KIP-848",
+            options: "group.protocol=consumer",
+            per_key_ordering: false,
+            static_membership: false,
+        },
     ];
-    for (name, options, ordered) in protocols {
-        let f = chaos_run(&kafka, options, ordered).await;
+    for mode in &modes {
+        let name = mode.name;
+        let f = chaos_run(&cluster, mode).await;
         eprintln!(
             "chaos {name}: {} events through 2 stages x {REPLICAS} replicas, {} replica SIGKILLs, \
-             {} self-exits restarted, 1 broker kill -9; input over {:.1} s, all outputs after \
+             {} self-exits restarted, 1 broker kill -9; input over {:.1} s (after a warm-up of \
+             {WARM_UP}), all outputs after \
              {:.1} s; {} outputs during the chaos ({:.0}/s against {:.0}/s in); longest gap of \
              an output partition {:.1} s",
             f.events,
@@ -463,7 +533,7 @@ async fn exactly_once_under_replica_and_broker_kills() {
             f.total_secs,
             f.outputs_during_chaos,
             f.outputs_during_chaos as f64 / f.produce_secs,
-            f.events as f64 / f.produce_secs,
+            (f.events - WARM_UP) as f64 / f.produce_secs,
             f.longest_gap.as_secs_f64()
         );
     }

@@ -81,20 +81,74 @@ pub fn kafka_tool(class: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// The three-node cluster of `scripts/broker.sh cluster` on client ports `port`, `port+100`,
-/// `port+200` (replication factor 3, min.insync.replicas 2), started if it is not running.
-pub fn cluster(port: u16) -> KafkaConfig {
-    let out = cluster_command(port, &["start"]);
-    assert!(out.0, "scripts/broker.sh cluster start failed:\n{}", out.1);
-    KafkaConfig::with_bootstrap(&format!(
-        "127.0.0.1:{port},127.0.0.1:{},127.0.0.1:{}",
-        port + 100,
-        port + 200
-    ))
+/// A three-node cluster of `scripts/broker.sh cluster` (replication factor 3,
+/// min.insync.replicas 2) owned by one test: started fresh on free ports, stopped when dropped
+/// (also when the test panics), so no cluster outlives its test to take the ports of the next
+/// run.
+pub struct Cluster {
+    port: u16,
+    config: KafkaConfig,
+}
+
+impl Cluster {
+    /// Starts a fresh cluster whose client ports are `p`, `p+100`, `p+200` (controllers on
+    /// each `+1`) for the first base `p` from `first_port` on, in steps of 1000, whose six ports
+    /// are all free. Panics with the script's output when it cannot start.
+    pub fn start(first_port: u16) -> Cluster {
+        let port = (0..20)
+            .map(|i| first_port + i * 1000)
+            .find(|&p| {
+                [0, 1, 100, 101, 200, 201]
+                    .iter()
+                    .all(|d| std::net::TcpListener::bind(("127.0.0.1", p + d)).is_ok())
+            })
+            .unwrap_or_else(|| panic!("no free ports for a cluster from {first_port} on"));
+        let (ok, out) = cluster_command(port, &["start"]);
+        let cluster = Cluster {
+            port,
+            config: KafkaConfig::with_bootstrap(&format!(
+                "127.0.0.1:{port},127.0.0.1:{},127.0.0.1:{}",
+                port + 100,
+                port + 200
+            )),
+        };
+        assert!(ok, "scripts/broker.sh cluster start failed:\n{out}");
+        cluster
+    }
+
+    /// Client settings for the cluster.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// Runs `scripts/broker.sh cluster <args>` for this cluster: (success, output).
+    pub fn command(&self, args: &[&str]) -> (bool, String) {
+        cluster_command(self.port, args)
+    }
+
+    /// [`Cluster::command`] on a thread of its own (a node's restart takes seconds; a test
+    /// that watches the cluster meanwhile must not stop watching).
+    pub fn spawn_command(&self, args: &[&str]) -> std::thread::JoinHandle<(bool, String)> {
+        let port = self.port;
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cluster_command(port, &args)
+        })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let (ok, out) = cluster_command(self.port, &["stop"]);
+        if !ok {
+            eprintln!("stopping the cluster on {}: {out}", self.port);
+        }
+    }
 }
 
 /// Runs `scripts/broker.sh cluster <args>` for the cluster on `port`: (success, output).
-pub fn cluster_command(port: u16, args: &[&str]) -> (bool, String) {
+fn cluster_command(port: u16, args: &[&str]) -> (bool, String) {
     let out = Command::new("bash")
         .arg(repo_root().join("scripts/broker.sh"))
         .arg("cluster")

@@ -177,6 +177,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         commit_interval: Duration::from_millis(100),
         breaker: BreakerSettings::default(),
         max_consecutive_aborts: 5,
+        static_membership: false,
         metrics_listen: Some(args.metrics_listen),
         shutdown: shutdown.clone(),
         metrics: Some(metrics.clone()),
