@@ -40,7 +40,7 @@ def source_metrics() -> dict[str, set[str]]:
     """Family -> labels, as crates/weft-runtime/src/metrics.rs registers them."""
     text = (ROOT / "crates/weft-runtime/src/metrics.rs").read_text()
     out = {}
-    for kind, name, labels in re.findall(r'(counter|histogram)\(\s*&r,\s*"([a-z_]+)",\s*"[^"]*",\s*&\[([^\]]*)\]', text):
+    for kind, name, labels in re.findall(r'(counter|histogram|gauge)\(\s*&r,\s*"([a-z_]+)",\s*"[^"]*",\s*&\[([^\]]*)\]', text):
         out[f"weft_{name}"] = set(re.findall(r'"([a-z_]+)"', labels)) | ({"le"} if kind == "histogram" else set())
     for name, labels in re.findall(r'Opts::new\(\s*"([a-z_]+)",[^)]*\),\s*&\[([^\]]*)\]', text, re.S):
         out[f"weft_{name}"] = set(re.findall(r'"([a-z_]+)"', labels))

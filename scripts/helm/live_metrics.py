@@ -16,7 +16,9 @@ Self-contained and isolated from anything else on the machine:
 Traffic, so that every metric family the runtime registers appears: viscount.inventory-service
 gets a low-stock update (outputs), an impossible one (poison: dead letter, failure by tenant) and
 one that occurred two hours ago (SLA breach); cypher.search-indexer gets a product update while its
-sink directory cannot be created (transient: retry). weft_consumer_lag comes from librdkafka's
+sink directory cannot be created (transient: retry); the events carry tenant ids (the per-tenant
+counters); the breaker's ratio gauge is set when a loop starts and the dead-letter age gauge when the
+runtime's dead-letter watch first looks (at start). weft_consumer_lag comes from librdkafka's
 statistics, which know a committed offset only after the group re-joins (the transactional producer
 commits the offsets, not the consumer), so the processors run twice: a first run commits offsets,
 the second one (a restart, like a pod's) is scraped.
@@ -51,7 +53,7 @@ PROCESSORS = ["viscount.inventory-service", "cypher.search-indexer"]
 def registered_families() -> set[str]:
     """Metric families crates/weft-runtime/src/metrics.rs registers (prefix weft_)."""
     text = (ROOT / "crates/weft-runtime/src/metrics.rs").read_text()
-    names = set(re.findall(r'(?:counter|histogram)\(\s*&r,\s*"([a-z_]+)"', text))
+    names = set(re.findall(r'(?:counter|histogram|gauge)\(\s*&r,\s*"([a-z_]+)"', text))
     names |= set(re.findall(r'Opts::new\(\s*"([a-z_]+)"', text))
     return {f"weft_{n}" for n in names}
 

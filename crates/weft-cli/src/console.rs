@@ -362,6 +362,13 @@ enum DlqAction {
         #[arg(long, env = "WEFT_DRY_RUN")]
         dry_run: bool,
     },
+    /// Mark every dead letter written so far handled (the `<group>.dlq-handled` marker that
+    /// weft_dlq_oldest_unhandled_age_seconds and its alert read), without replaying.
+    Ack {
+        /// The group, e.g. cypher.checkout-worker, or its dead-letter topic.
+        #[arg(env = "WEFT_GROUP")]
+        group: String,
+    },
 }
 
 pub async fn dlq(args: DlqArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
@@ -433,6 +440,20 @@ pub async fn dlq(args: DlqArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> 
                 ));
             }
         }
+        DlqAction::Ack { group } => {
+            let moves = dlq::ack(kafka, &group)?;
+            if c.output != Output::Text {
+                c.print_json(&moves);
+                return Ok(Outcome::Ok);
+            }
+            if moves.is_empty() {
+                out(&format!(
+                    "{}: nothing new to mark handled\n",
+                    dlq::dlq_topic(&group)
+                ));
+            }
+            print_handled(&moves);
+        }
         DlqAction::Replay {
             group,
             selection,
@@ -476,6 +497,7 @@ pub async fn dlq(args: DlqArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> 
             for s in &report.skipped {
                 out(&format!("skipped {s}\n"));
             }
+            print_handled(&report.marked_handled);
             out(&format!(
                 "{}: read {}, selected {}, {} duplicates by event id, {} {}\n",
                 report.dead_letter_topic,
@@ -492,6 +514,17 @@ pub async fn dlq(args: DlqArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> 
         }
     }
     Ok(Outcome::Ok)
+}
+
+fn print_handled(moves: &[weft_console::dlq::HandledMove]) {
+    for m in moves {
+        out(&format!(
+            "marked handled: partition {} up to offset {} (was {})\n",
+            m.partition,
+            m.to,
+            m.from.map_or("nothing".to_string(), |f| f.to_string())
+        ));
+    }
 }
 
 /// `weft lag`.

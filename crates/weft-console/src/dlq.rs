@@ -25,6 +25,16 @@
 //! fails after replay returns to the dead-letter topic with its count increased and the time of
 //! its first failure intact.
 //!
+//! # Handled
+//!
+//! Kafka cannot delete a dead letter, so "handled" is a marker: the committed offsets of the
+//! member-less consumer group `<group>.dlq-handled` on `<group>.dlq`. A replay (not a dry run)
+//! advances it, per partition, over the longest prefix it replayed or dropped as a duplicate
+//! (a selective replay leaves the first record it did not select, and everything after,
+//! unhandled); [`ack`] advances it to the end. It never moves back. The runtime exports the age
+//! of the oldest record after it as `weft_dlq_oldest_unhandled_age_seconds`, which the Helm
+//! chart alerts on after an hour.
+//!
 //! Replay is at-least-once: it does not remove anything from the dead-letter topic (Kafka
 //! cannot), so replaying the same selection twice sends it twice; consumers de-duplicate on
 //! `event_id`. `rate` limits records per second; `dry_run` reports what would be sent.
@@ -262,6 +272,90 @@ pub struct ReplayReport {
     pub skipped: Vec<String>,
     pub replayed: Vec<Replayed>,
     pub dry_run: bool,
+    /// How the handled marker moved (nothing on a dry run).
+    pub marked_handled: Vec<HandledMove>,
+}
+
+/// One partition's handled marker moved (see the module docs).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HandledMove {
+    pub partition: i32,
+    /// The marker before (none when nothing was ever marked).
+    pub from: Option<i64>,
+    pub to: i64,
+}
+
+/// Advances the handled marker of `group_or_topic`'s dead letters to `to` (next offset per
+/// partition), never backwards; returns the partitions that moved.
+pub fn mark_handled(
+    kafka: &KafkaConfig,
+    group_or_topic: &str,
+    to: &BTreeMap<i32, i64>,
+) -> Result<Vec<HandledMove>> {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let topic = dlq_topic(group_or_topic);
+    let group = topic.trim_end_matches(".dlq");
+    let c: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", naming::dlq_handled_group(group))
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| ConsoleError::kafka("creating a client", e))?;
+    let mut asked = TopicPartitionList::new();
+    for p in to.keys() {
+        asked.add_partition(&topic, *p);
+    }
+    let before = c
+        .committed_offsets(asked, Duration::from_secs(10))
+        .map_err(|e| ConsoleError::kafka("reading the handled marker", e))?;
+    let mut moves = Vec::new();
+    let mut commit = TopicPartitionList::new();
+    for (&partition, &next) in to {
+        let from = before
+            .find_partition(&topic, partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            });
+        if from.is_some_and(|f| f >= next) {
+            continue;
+        }
+        commit
+            .add_partition_offset(&topic, partition, Offset::Offset(next))
+            .map_err(|e| ConsoleError::kafka("building the offsets", e))?;
+        moves.push(HandledMove {
+            partition,
+            from,
+            to: next,
+        });
+    }
+    if !moves.is_empty() {
+        c.commit(&commit, CommitMode::Sync)
+            .map_err(|e| ConsoleError::kafka("committing the handled marker", e))?;
+    }
+    Ok(moves)
+}
+
+/// Marks every dead letter of `group_or_topic` written so far handled.
+pub fn ack(kafka: &KafkaConfig, group_or_topic: &str) -> Result<Vec<HandledMove>> {
+    let topic = dlq_topic(group_or_topic);
+    let parts = partitions_of(kafka, std::slice::from_ref(&topic))?;
+    use rdkafka::consumer::Consumer;
+    let c: rdkafka::consumer::BaseConsumer = kafka
+        .client_config()
+        .create()
+        .map_err(|e| ConsoleError::kafka("creating a client", e))?;
+    let mut ends = BTreeMap::new();
+    for (t, n) in &parts {
+        for p in 0..*n {
+            let (_, high) = c
+                .fetch_watermarks(t, p, Duration::from_secs(10))
+                .map_err(|e| ConsoleError::kafka("reading the end offsets", e))?;
+            ends.insert(p, high);
+        }
+    }
+    mark_handled(kafka, &topic, &ends)
 }
 
 /// Headers that describe the last failure; dropped on replay (see the module docs).
@@ -314,6 +408,14 @@ pub async fn replay(
     // Select and de-duplicate, keeping the order of first appearance.
     let mut chosen: Vec<Shown> = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
+    // For the handled marker: the end of what was read, and the first record left unhandled,
+    // per partition.
+    let mut read_end: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut first_unhandled: BTreeMap<i32, i64> = BTreeMap::new();
+    let leave = |map: &mut BTreeMap<i32, i64>, partition: i32, offset: i64| {
+        let e = map.entry(partition).or_insert(offset);
+        *e = (*e).min(offset);
+    };
     read_topics(
         kafka,
         Some(registry),
@@ -323,7 +425,10 @@ pub async fn replay(
         false,
         |r| {
             report.read += 1;
+            let end = read_end.entry(r.partition).or_insert(0);
+            *end = (*end).max(r.offset + 1);
             if !req.selection.matches(&r) {
+                leave(&mut first_unhandled, r.partition, r.offset);
                 return true;
             }
             report.selected += 1;
@@ -369,6 +474,7 @@ pub async fn replay(
             (Some(t), _) => t.clone(),
             (None, Some(src)) => src.to_string(),
             (None, None) => {
+                leave(&mut first_unhandled, r.partition, r.offset);
                 report.skipped.push(format!(
                     "partition {} offset {}: no {} header, so no original topic",
                     r.partition,
@@ -423,6 +529,13 @@ pub async fn replay(
             }
         }
         report.replayed.push(item);
+    }
+    if !req.dry_run {
+        let handled: BTreeMap<i32, i64> = read_end
+            .iter()
+            .map(|(p, end)| (*p, first_unhandled.get(p).map_or(*end, |u| (*u).min(*end))))
+            .collect();
+        report.marked_handled = mark_handled(kafka, &topic, &handled)?;
     }
     Ok(report)
 }

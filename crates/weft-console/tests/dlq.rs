@@ -259,3 +259,110 @@ async fn replay_keeps_to_the_rate_and_skips_records_without_a_source() {
     assert!(got.iter().all(|r| r.value == "not avro"));
     eprintln!("replayed 10 records at --rate 20 in {took:?}");
 }
+
+/// The handled marker (`<group>.dlq-handled`): a dry run leaves it, a selective replay moves it
+/// over the prefix it replayed, `ack` to the end; the runtime's age gauge reads it.
+#[tokio::test]
+async fn the_handled_marker_follows_replay_and_ack_and_the_age_reads_it() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use weft_console::dlq::HandledMove;
+    use weft_runtime::dlq_watch::{oldest_unhandled_age, Watched};
+
+    let kafka = weft_testkit::broker();
+    let url = common::registry().await;
+    let reg = Registry::new(&url).unwrap();
+    let sys = weft_testkit::unique("t");
+    let source = format!("{sys}.order.created.v1");
+    let group = format!("{sys}.handled-check");
+    let dlq_topic = format!("{group}.dlq");
+    weft_testkit::create_topics(&[&source, &dlq_topic], 1).await;
+    // Three dead letters, written 3 h, 2 h and 1 h ago, keys a, b, a.
+    let producer: FutureProducer = kafka.client_config().create().unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    for (key, hours) in [("a", 3), ("b", 2), ("a", 1)] {
+        let id = uuid::Uuid::new_v4().to_string();
+        let hs = OwnedHeaders::new()
+            .insert(Header {
+                key: "weft-event-id",
+                value: Some(id.as_str()),
+            })
+            .insert(Header {
+                key: "weft-dlq-source-topic",
+                value: Some(source.as_str()),
+            });
+        producer
+            .send(
+                FutureRecord::to(&dlq_topic)
+                    .key(key)
+                    .payload("not avro")
+                    .headers(hs)
+                    .timestamp(now - hours * 3_600_000),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let watched = Watched {
+        processor: "handled-check".into(),
+        group: group.clone(),
+        topic: dlq_topic.clone(),
+    };
+    let age_hours = || {
+        oldest_unhandled_age(&kafka, &watched)
+            .unwrap()
+            .map(|a| a.as_secs_f64() / 3600.0)
+    };
+    let about = |got: Option<f64>, hours: f64| {
+        let got = got.expect("something is unhandled");
+        assert!(
+            (got - hours).abs() < 0.05,
+            "{got} h, expected about {hours} h"
+        );
+    };
+    about(age_hours(), 3.0);
+
+    let mut req = ReplayRequest {
+        group: group.clone(),
+        selection: Selection {
+            key: Some("a".into()),
+            ..Default::default()
+        },
+        target: Target::Original,
+        group_spec: None,
+        rate: None,
+        dry_run: true,
+    };
+    let report = dlq::replay(&kafka, &reg, &req).await.unwrap();
+    assert_eq!(report.replayed.len(), 2);
+    assert!(report.marked_handled.is_empty(), "a dry run marks nothing");
+    about(age_hours(), 3.0);
+
+    // Key a: offsets 0 and 2 replayed, 1 (key b) not: handled up to 1, and the oldest
+    // unhandled dead letter is the 2 h old one.
+    req.dry_run = false;
+    let report = dlq::replay(&kafka, &reg, &req).await.unwrap();
+    assert_eq!(report.replayed.len(), 2);
+    assert_eq!(
+        report.marked_handled,
+        vec![HandledMove {
+            partition: 0,
+            from: None,
+            to: 1
+        }]
+    );
+    about(age_hours(), 2.0);
+
+    // ack: everything written so far; then nothing is unhandled, and a second ack moves nothing.
+    assert_eq!(
+        dlq::ack(&kafka, &group).unwrap(),
+        vec![HandledMove {
+            partition: 0,
+            from: Some(1),
+            to: 3
+        }]
+    );
+    assert_eq!(age_hours(), None);
+    assert!(dlq::ack(&kafka, &group).unwrap().is_empty());
+}

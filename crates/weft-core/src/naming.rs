@@ -21,6 +21,14 @@ pub fn dead_letter_topic(group: &str) -> String {
     format!("{group}.dlq")
 }
 
+/// The consumer group that marks `group`'s dead letters handled, e.g.
+/// `cypher.catalog-worker.dlq-handled`: it never has members; `weft dlq replay` and
+/// `weft dlq ack` commit its offsets on `<group>.dlq`, and the runtime's
+/// `weft_dlq_oldest_unhandled_age_seconds` is the age of the first record after them.
+pub fn dlq_handled_group(group: &str) -> String {
+    format!("{group}.dlq-handled")
+}
+
 /// True when `topic` is a dead-letter topic by the naming rule.
 pub fn is_dead_letter_topic(topic: &str) -> bool {
     topic.ends_with(".dlq")

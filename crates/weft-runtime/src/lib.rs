@@ -10,6 +10,7 @@
 //! output schema ids from the registry; [`trace`] carries W3C `traceparent`; [`metrics`] serves
 //! health and Prometheus metrics; [`run`] starts processors as `weft run` does.
 
+pub mod dlq_watch;
 pub mod error;
 pub mod failure;
 pub mod harness;
@@ -22,6 +23,7 @@ pub mod sink;
 pub mod trace;
 pub mod txn_loop;
 pub mod typed;
+pub mod watchdog;
 
 pub use error::RuntimeError;
 pub use failure::FailurePolicy;

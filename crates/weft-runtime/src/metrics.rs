@@ -11,14 +11,22 @@
 //! `processing_seconds` (per record), `commit_seconds` (per transaction),
 //! `consumer_lag{topic,partition}`, `end_to_end_seconds{topic}` (now minus `occurred_at` when
 //! the event is processed), `sla_breaches_total{topic}` (end-to-end latency over the topic's SLA),
-//! `transactions_total{outcome}`.
+//! `transactions_total{outcome}`, `processed_by_tenant_total{tenant}` (every decoded input),
+//! `sla_breaches_by_tenant_total{tenant}`, `circuit_breaker_dead_letter_ratio` (the share the
+//! breaker compares with its ratio; 0 until it has its minimum sample),
+//! `dlq_oldest_unhandled_age_seconds{topic}` (age of the oldest dead letter after the
+//! `<group>.dlq-handled` group's committed offset, 0 when none; see [`crate::dlq_watch`]).
+//!
+//! Tenant ids come from producers: a process labels at most [`MAX_TENANTS`] distinct tenants
+//! (64 characters each), the rest as `other`, so a flood of ids cannot exhaust memory.
 //!
 //! A metrics server that cannot bind its address is a configuration error at start; metrics
 //! never fail processing.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -26,7 +34,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::RuntimeError;
@@ -46,6 +55,11 @@ pub struct Metrics {
     pub end_to_end: HistogramVec,
     pub sla_breaches: IntCounterVec,
     pub transactions: IntCounterVec,
+    pub processed_by_tenant: IntCounterVec,
+    pub sla_breaches_by_tenant: IntCounterVec,
+    pub breaker_ratio: GaugeVec,
+    pub dlq_oldest_unhandled_age: GaugeVec,
+    tenants: Arc<Mutex<HashSet<String>>>,
     loops: Arc<AtomicUsize>,
     ready: Arc<AtomicUsize>,
 }
@@ -55,6 +69,15 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
     r.register(Box::new(c.clone())).expect("unique metric");
     c
 }
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
+}
+
+/// Distinct tenant labels a process keeps; further tenants are counted as `other`.
+pub const MAX_TENANTS: usize = 100;
 
 fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     let buckets = vec![
@@ -153,11 +176,54 @@ impl Metrics {
                 "Transactions by outcome",
                 &["processor", "outcome"],
             ),
+            processed_by_tenant: counter(
+                &r,
+                "processed_by_tenant_total",
+                "Decoded input events by tenant",
+                &["processor", "tenant"],
+            ),
+            sla_breaches_by_tenant: counter(
+                &r,
+                "sla_breaches_by_tenant_total",
+                "Events processed later than their topic's SLA, by tenant",
+                &["processor", "tenant"],
+            ),
+            breaker_ratio: gauge(
+                &r,
+                "circuit_breaker_dead_letter_ratio",
+                "Share of dead letters among the circuit breaker's last inputs",
+                &["processor"],
+            ),
+            dlq_oldest_unhandled_age: gauge(
+                &r,
+                "dlq_oldest_unhandled_age_seconds",
+                "Age of the oldest dead letter not marked handled, 0 when none",
+                &["processor", "topic"],
+            ),
+            tenants: Arc::new(Mutex::new(HashSet::new())),
             lag,
             registry: r,
             loops: Arc::new(AtomicUsize::new(0)),
             ready: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// The label of `tenant`: `none` without one, its first 64 characters for the first
+    /// [`MAX_TENANTS`] distinct tenants seen, `other` after that.
+    pub fn tenant_label(&self, tenant: Option<&str>) -> String {
+        let Some(t) = tenant.filter(|t| !t.is_empty()) else {
+            return "none".into();
+        };
+        let t: String = t.chars().take(64).collect();
+        let mut known = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if known.contains(&t) {
+            return t;
+        }
+        if known.len() < MAX_TENANTS {
+            known.insert(t.clone());
+            return t;
+        }
+        "other".into()
     }
 
     /// Registers one more loop that must become ready before the process is.
@@ -245,4 +311,26 @@ pub async fn serve(addr: SocketAddr, metrics: Metrics) -> Result<SocketAddr, Run
         }
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_labels_are_bounded() {
+        let m = Metrics::new();
+        assert_eq!(m.tenant_label(None), "none");
+        assert_eq!(m.tenant_label(Some("")), "none");
+        assert_eq!(m.tenant_label(Some(&"x".repeat(100))), "x".repeat(64));
+        for i in 1..MAX_TENANTS {
+            assert_eq!(m.tenant_label(Some(&format!("t{i}"))), format!("t{i}"));
+        }
+        assert_eq!(m.tenant_label(Some("one-too-many")), "other");
+        assert_eq!(
+            m.tenant_label(Some("t1")),
+            "t1",
+            "known tenants keep their label"
+        );
+    }
 }

@@ -59,6 +59,9 @@ pub struct Parking {
     topic: String,
     /// key -> (partition, record ids in arrival order)
     queues: BTreeMap<Vec<u8>, (i32, VecDeque<String>)>,
+    /// The reader of the parking topic, kept between restores (a restore follows every
+    /// rebalance and abort: a new client each time cost a connection round).
+    reader: Option<BaseConsumer>,
 }
 
 impl Parking {
@@ -66,6 +69,7 @@ impl Parking {
         Parking {
             topic: topic.to_string(),
             queues: BTreeMap::new(),
+            reader: None,
         }
     }
 
@@ -182,14 +186,21 @@ impl Parking {
             operation: format!("restoring {topic} ({what})"),
             message: e.to_string(),
         };
-        let consumer: BaseConsumer = kafka
-            .client_config()
-            .set("group.id", format!("{group}.parking-restore"))
-            .set("isolation.level", "read_committed")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .create()
-            .map_err(|e| fail("creating a reader", &e))?;
+        if self.reader.is_none() {
+            let reader: BaseConsumer = kafka
+                .client_config()
+                .set("group.id", format!("{group}.parking-restore"))
+                .set("isolation.level", "read_committed")
+                .set("enable.auto.commit", "false")
+                .set("enable.partition.eof", "true")
+                // The end is what a restore waits for: do not let the broker hold an empty
+                // fetch for the default 500 ms.
+                .set("fetch.wait.max.ms", "10")
+                .create()
+                .map_err(|e| fail("creating a reader", &e))?;
+            self.reader = Some(reader);
+        }
+        let consumer = self.reader.as_ref().expect("created above");
         let mut tpl = TopicPartitionList::new();
         for p in partitions {
             tpl.add_partition_offset(&topic, *p, Offset::Beginning)

@@ -122,6 +122,22 @@ pub async fn run_processors(
         );
         prepared.push((typed, loop_settings));
     }
+    if settings.metrics_listen.is_some() || settings.metrics.is_some() {
+        let watched = prepared
+            .iter()
+            .map(|(_, s)| crate::dlq_watch::Watched {
+                processor: s.processor.clone(),
+                group: s.group_id.clone(),
+                topic: s.failure.dead_letter_topic.clone(),
+            })
+            .collect();
+        crate::dlq_watch::spawn(
+            kafka.clone(),
+            watched,
+            metrics.clone(),
+            settings.shutdown.clone(),
+        );
+    }
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut pending: std::collections::BTreeSet<String> = BTreeSet::new();
     for (mut typed, loop_settings) in prepared {

@@ -81,6 +81,7 @@ use crate::failure::{self, FailurePolicy, Route};
 use crate::metrics::Metrics;
 use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
+use crate::watchdog::{Watchdog, STALL_LIMIT};
 use crate::RuntimeError;
 
 /// Timeout of one transactional call (init, send offsets, commit, abort).
@@ -204,6 +205,17 @@ impl Breaker {
             self.outcomes = outcomes;
             self.dead = dead;
         }
+    }
+
+    /// The share of dead letters among the outcomes it judges on; 0 before the minimum sample
+    /// (or with the breaker off), so one early dead letter does not read as 100%.
+    fn ratio(&self) -> f64 {
+        let s = self.settings;
+        let seen = self.outcomes.len();
+        if s.window == 0 || seen == 0 || seen < s.min_samples.clamp(1, s.window) {
+            return 0.0;
+        }
+        self.dead as f64 / seen as f64
     }
 
     /// Records one outcome; true when the breaker opens.
@@ -377,22 +389,22 @@ fn is_fatal_consumer_error(e: &KafkaError) -> bool {
     // another with its group.instance.id, ...): only a new process can.
     matches!(e, KafkaError::MessageConsumptionFatal(_))
         || matches!(
-        e.rdkafka_error_code(),
-        Some(
-            TopicAuthorizationFailed
-                | GroupAuthorizationFailed
-                | ClusterAuthorizationFailed
-                | UnknownTopicOrPartition
-                | UnknownTopic
-                | Fatal
-                | FencedInstanceId
-                | InvalidGroupId
-                | GroupMaxSizeReached
-                | UnsupportedVersion
-                | SaslAuthenticationFailed
-                | Authentication
+            e.rdkafka_error_code(),
+            Some(
+                TopicAuthorizationFailed
+                    | GroupAuthorizationFailed
+                    | ClusterAuthorizationFailed
+                    | UnknownTopicOrPartition
+                    | UnknownTopic
+                    | Fatal
+                    | FencedInstanceId
+                    | InvalidGroupId
+                    | GroupMaxSizeReached
+                    | UnsupportedVersion
+                    | SaslAuthenticationFailed
+                    | Authentication
+            )
         )
-    )
 }
 
 /// The open batch: next offsets to commit per partition, size and start time.
@@ -469,7 +481,9 @@ pub fn run_loop(
     }
     let consumer = connect(kafka, settings)?;
     let mut state = TxnLoop::new(kafka, settings);
+    state.show_breaker();
     let result = state.run(&consumer, processor);
+    state.watchdog.tick("stopping");
     if let Err(e) = &result {
         state.abort_on_exit(&consumer, e);
     }
@@ -484,6 +498,7 @@ impl TxnLoop<'_> {
         processor: &mut dyn RecordProcessor,
     ) -> Result<LoopStats, RuntimeError> {
         loop {
+            self.watchdog.tick("the loop");
             let stopping = self.settings.shutdown.load(Ordering::SeqCst);
             self.held.resume_due(consumer);
             let polled = if stopping {
@@ -714,6 +729,8 @@ struct TxnLoop<'s> {
     breaker: Breaker,
     ready: bool,
     aborts_in_a_row: u32,
+    /// Ends the process when the loop is stuck in a call that never returns.
+    watchdog: Watchdog,
 }
 
 impl<'s> TxnLoop<'s> {
@@ -730,6 +747,7 @@ impl<'s> TxnLoop<'s> {
             breaker: Breaker::new(settings.breaker),
             ready: false,
             aborts_in_a_row: 0,
+            watchdog: Watchdog::start(&settings.transactional_id(), STALL_LIMIT),
         }
     }
 
@@ -900,7 +918,10 @@ impl<'s> TxnLoop<'s> {
             record.offset + 1,
         );
         self.batch.records += 1;
-        if handled != Handled::Parked && self.breaker.record(handled == Handled::DeadLettered) {
+        let opens =
+            handled != Handled::Parked && self.breaker.record(handled == Handled::DeadLettered);
+        self.show_breaker();
+        if opens {
             self.abort(consumer)?;
             let b = self.settings.breaker;
             let err = RuntimeError::CircuitOpen {
@@ -1140,11 +1161,14 @@ impl<'s> TxnLoop<'s> {
             )
         })?;
         let retries = self.settings.max_retries;
+        let dog = &self.watchdog;
         let sent = retrying("send_offsets_to_transaction", retries, || {
+            dog.tick("send_offsets_to_transaction");
             producer.send_offsets_to_transaction(&offsets, &metadata, TXN_CALL_TIMEOUT)
         })?;
         let outcome = match sent {
             Committed::Yes => retrying("commit_transaction", retries, || {
+                dog.tick("commit_transaction");
                 producer.commit_transaction(TXN_CALL_TIMEOUT)
             })?,
             aborted => aborted,
@@ -1204,7 +1228,9 @@ impl<'s> TxnLoop<'s> {
                     self.count_transaction("aborted");
                     info!("stopping on an error ({error}): the open transaction was aborted");
                 }
-                Err(e) => warn!("stopping on an error ({error}): aborting the open transaction: {e}"),
+                Err(e) => {
+                    warn!("stopping on an error ({error}): aborting the open transaction: {e}")
+                }
             }
         }
     }
@@ -1219,6 +1245,7 @@ impl<'s> TxnLoop<'s> {
             self.count_transaction("aborted");
         }
         self.breaker.abort();
+        self.show_breaker();
         self.batch.clear();
         rewind(consumer)?;
         self.restore_parking(consumer)
@@ -1238,6 +1265,15 @@ impl<'s> TxnLoop<'s> {
             .map(|e| e.partition())
             .collect();
         parking.restore(self.kafka, &self.settings.group_id, &owned)
+    }
+
+    /// The breaker's share, as a gauge.
+    fn show_breaker(&self) {
+        if let Some(m) = &self.settings.metrics {
+            m.breaker_ratio
+                .with_label_values(&[&self.settings.processor])
+                .set(self.breaker.ratio());
+        }
     }
 
     fn count_transaction(&mut self, outcome: &str) {
@@ -1378,12 +1414,26 @@ mod tests {
     fn an_aborted_transactions_outcomes_do_not_count_twice() {
         let mut b = breaker(10, 0.5, 4);
         b.begin();
-        assert!((0..3).all(|_| !b.record(true)), "3 of a minimum of 4: closed");
+        assert!(
+            (0..3).all(|_| !b.record(true)),
+            "3 of a minimum of 4: closed"
+        );
         b.abort();
         // The same three records, read again after the abort: still 3 outcomes, not 6.
         b.begin();
         assert!((0..3).all(|_| !b.record(true)));
         assert!(b.record(true), "the fourth dead letter of four opens it");
+    }
+
+    #[test]
+    fn the_ratio_shown_waits_for_the_minimum_sample() {
+        let mut b = breaker(10, 0.9, 4);
+        b.record(true);
+        assert_eq!(b.ratio(), 0.0, "one dead letter of one is not 100% yet");
+        (0..3).for_each(|_| {
+            b.record(false);
+        });
+        assert_eq!(b.ratio(), 0.25);
     }
 
     #[test]

@@ -560,13 +560,19 @@ impl TypedProcessor {
         m.end_to_end
             .with_label_values(&[name, topic])
             .observe(latency.as_secs_f64());
+        let tenant = m.tenant_label(seen.tenant.as_deref());
+        m.processed_by_tenant
+            .with_label_values(&[name, &tenant])
+            .inc();
         if seen.sla.is_some_and(|sla| latency > sla) {
             m.sla_breaches.with_label_values(&[name, topic]).inc();
+            m.sla_breaches_by_tenant
+                .with_label_values(&[name, &tenant])
+                .inc();
         }
         if let Some(e) = err {
-            let tenant = seen.tenant.as_deref().unwrap_or("none");
             m.failures_by_tenant
-                .with_label_values(&[name, tenant, e.class()])
+                .with_label_values(&[name, &tenant, e.class()])
                 .inc();
         }
     }

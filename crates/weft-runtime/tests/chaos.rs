@@ -424,8 +424,23 @@ async fn chaos_run(cluster: &Cluster, mode: &Mode) -> Figures {
             .args(["-TERM", &c.id().to_string()])
             .status();
     }
-    for c in fleet.children.values_mut() {
-        let _ = c.wait();
+    // SIGTERM stops a replica at its next loop turn; one stuck in a client call that never
+    // returns is ended by its watchdog (weft_runtime::watchdog) instead.
+    let stop_deadline =
+        Instant::now() + weft_runtime::watchdog::STALL_LIMIT + Duration::from_secs(15);
+    for ((stage, replica), c) in fleet.children.iter_mut() {
+        loop {
+            if c.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < stop_deadline,
+                "replica {replica} of stage {stage} neither stopped on SIGTERM nor was ended by \
+                 its watchdog ({options}); logs in {:?}",
+                fleet.logs
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     // Exactly once, by id (a multiset), with per-key order.

@@ -1,0 +1,94 @@
+//! The loop's watchdog: a process whose loop stopped making progress exits, so the orchestrator
+//! restarts it.
+//!
+//! # Why
+//! Some librdkafka calls block without a bound whatever timeout they are given
+//! (`send_offsets_to_transaction` waits on its transaction coordinator with an infinite timeout
+//! in librdkafka 2.x). Seen in the chaos test: after a broker was killed and restarted, one
+//! replica waited there for minutes, holding its partitions and an open transaction, while
+//! SIGTERM could not reach a loop that never came back to check for it, and `/health/live` kept
+//! answering 200. Nothing inside the process can interrupt such a call.
+//!
+//! # What
+//! The loop [`Watchdog::tick`]s on every iteration and before every attempt of a transactional
+//! call. A thread checks the last tick once a second; when none came for [`STALL_LIMIT`] (four
+//! times the longest single call, `transaction.timeout.ms`-independent), it logs what it knows
+//! and ends the process with exit code 2 (a Kafka failure). A restarted instance fences the stuck
+//! one's producer and aborts its open transaction: nothing is lost or duplicated. The limit is
+//! far above anything a healthy loop does between two ticks (a processor call, a parking restore,
+//! one transactional call of at most 30 s).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::error;
+
+/// No tick for this long ends the process.
+pub const STALL_LIMIT: Duration = Duration::from_secs(120);
+
+/// See the module docs. Stops watching when dropped.
+pub struct Watchdog {
+    started: Instant,
+    /// Milliseconds since `started` at the last tick.
+    last: Arc<AtomicU64>,
+    /// What the loop was doing at the last tick.
+    doing: Arc<std::sync::Mutex<&'static str>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    /// Starts watching the loop named `name`.
+    pub fn start(name: &str, limit: Duration) -> Watchdog {
+        let dog = Watchdog {
+            started: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
+            doing: Arc::new(std::sync::Mutex::new("starting")),
+            stopped: Arc::new(AtomicBool::new(false)),
+        };
+        let (started, last, doing, stopped) = (
+            dog.started,
+            dog.last.clone(),
+            dog.doing.clone(),
+            dog.stopped.clone(),
+        );
+        let thread_name = format!("{name}.watchdog");
+        let watched = name.to_string();
+        let spawned = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                while !stopped.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let since = started
+                        .elapsed()
+                        .saturating_sub(Duration::from_millis(last.load(Ordering::SeqCst)));
+                    if since >= limit && !stopped.load(Ordering::SeqCst) {
+                        let what = *doing.lock().unwrap_or_else(|p| p.into_inner());
+                        error!(
+                            "{watched}: the loop made no progress for {since:?} (last: {what}); \
+                             a client call that does not return. Exiting with code 2 so the \
+                             process is restarted (its successor fences this producer)"
+                        );
+                        std::process::exit(2);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            error!("cannot start the watchdog of {name}: {e}");
+        }
+        dog
+    }
+
+    /// The loop made progress; `doing` names what comes next (shown if it never returns).
+    pub fn tick(&self, doing: &'static str) {
+        self.last
+            .store(self.started.elapsed().as_millis() as u64, Ordering::SeqCst);
+        *self.doing.lock().unwrap_or_else(|p| p.into_inner()) = doing;
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+}
