@@ -15,6 +15,9 @@ if git rev-parse -q --verify HEAD~1 >/dev/null; then
 fi
 # --nocapture so the figures the tests measure (exactly-once, chaos, throughput) reach the log.
 cargo test --workspace -- --nocapture
+# The schema registry against its own OpenAPI description (Schemathesis, ~1 minute): no 5xx,
+# statuses, content types and bodies as declared, Confluent's error body everywhere.
+WEFT_BIN=target/debug/weft bash scripts/registry-conformance.sh
 # The Helm chart: lint and render with Helm 3 and 4, Kubernetes and CRD schemas, chart rules,
 # alerts and dashboard queries against the runtime's live /metrics (needs target/debug/weft).
 bash scripts/helm-check.sh

@@ -42,7 +42,7 @@ impl Server {
             .expect("weft registry serve prints its address within 60 s");
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
         Server { child, url }
@@ -169,4 +169,203 @@ fn unreachable_broker_fails_the_start_naming_it() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
     assert!(stderr.contains("_schemas"), "{stderr}");
+}
+
+/// `weft registry hash-password`: the hash of the password on stdin.
+fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["registry", "hash-password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
+}
+
+fn users_file(dir: &std::path::Path) -> PathBuf {
+    let file = dir.join("users.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "users:\n  - name: ci\n    role: write\n    password_hash: \"{}\"\n  - name: app\n    role: read\n    password_hash: \"{}\"\n",
+            hash_password("ci-secret"),
+            hash_password("app-secret")
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// HTTPS with a certificate from files, and users with roles: what a production registry runs.
+#[test]
+fn tls_and_users_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let users = users_file(dir.path());
+    let server = Server::start(&[
+        "--store",
+        "memory",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--users-file",
+        users.to_str().unwrap(),
+    ]);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let get = |auth: Option<(&str, &str)>| {
+        let mut req = client.get(format!("{}/subjects", server.url));
+        if let Some((u, p)) = auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = req.send().expect("an HTTPS answer");
+        (resp.status().as_u16(), resp.json::<Value>().unwrap())
+    };
+    let (status, body) = get(None);
+    assert_eq!((status, body["error_code"].clone()), (401, json!(40101)));
+    let register = client
+        .post(format!("{}/subjects/a-value/versions", server.url))
+        .basic_auth("app", Some("app-secret"))
+        .json(&json!({"schema": r#"{"type":"record","name":"A","fields":[]}"#}))
+        .send()
+        .unwrap();
+    assert_eq!(register.status().as_u16(), 403);
+    let register = client
+        .post(format!("{}/subjects/a-value/versions", server.url))
+        .basic_auth("ci", Some("ci-secret"))
+        .json(&json!({"schema": r#"{"type":"record","name":"A","fields":[]}"#}))
+        .send()
+        .unwrap();
+    assert_eq!(register.status().as_u16(), 200);
+    assert_eq!(get(Some(("app", "app-secret"))), (200, json!(["a-value"])));
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let plain = reqwest::blocking::get(server.url.replace("https://", "http://") + "/subjects");
+    assert!(
+        plain.is_err() || !plain.unwrap().status().is_success(),
+        "plain HTTP must not be served on the TLS port"
+    );
+    assert!(server.stop().success());
+}
+
+/// A users file that cannot be used, or half a TLS pair, fails the start naming the problem.
+#[test]
+fn unusable_security_settings_fail_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("users.yaml");
+    std::fs::write(
+        &bad,
+        "users:\n  - name: a\n    role: read\n    password_hash: plain\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_weft"))
+            .args([
+                "registry",
+                "serve",
+                "--store",
+                "memory",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--users-file", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("users.yaml") && err.contains("hash-password"),
+        "{err}"
+    );
+    let out = run(&["--tls-cert", "/nonexistent/cert.pem"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+    let missing = dir.path().join("missing.pem");
+    let out = run(&[
+        "--tls-cert",
+        missing.to_str().unwrap(),
+        "--tls-key",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pem"));
+}
+
+/// The runtime's registry client authenticates (WEFT_REGISTRY_USERNAME / _PASSWORD of
+/// `weft run`); without credentials an authenticated registry stops it with a registry error
+/// (exit 2), never a dead letter.
+#[test]
+fn the_runtime_reads_schemas_from_an_authenticated_registry() {
+    use weft_runtime::schemas::{RegistrySchemas, SchemaSource};
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let server = Server::start(&["--store", "memory", "--users-file", users.to_str().unwrap()]);
+    let client = reqwest::blocking::Client::new();
+    let registered: Value = client
+        .post(format!("{}/subjects/a-value/versions", server.url))
+        .basic_auth("ci", Some("ci-secret"))
+        .json(&json!({"schema": r#"{"type":"record","name":"A","fields":[]}"#}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = registered["id"].as_u64().expect("an id") as u32;
+    let url = server.url.clone();
+    let (with, without) = std::thread::spawn(move || {
+        let with = RegistrySchemas::with_auth(&url, false, Some(("app", "app-secret")))
+            .unwrap()
+            .without_not_found_retries()
+            .writer_schema(id)
+            .map(|s| s.canonical_form());
+        let without = RegistrySchemas::new(&url, false)
+            .unwrap()
+            .without_not_found_retries()
+            .writer_schema(id)
+            .map(|s| s.canonical_form());
+        (with, without)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(with.unwrap(), r#"{"name":"A","type":"record","fields":[]}"#);
+    let err = without.expect_err("no credentials");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        matches!(err, weft_runtime::RuntimeError::Registry(_)),
+        "{err}"
+    );
+    assert!(server.stop().success());
 }

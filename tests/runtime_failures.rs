@@ -73,6 +73,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
     RunSettings {
         instance_id: weft_testkit::unique("rt-"),
         registry_url: stack().registry_url.clone(),
+        registry_auth: None,
         auto_register: true,
         avro_dir: repo().join("avro"),
         topics_dir: topics.path().to_path_buf(),

@@ -29,6 +29,17 @@ pub struct ConsoleArgs {
     /// Schema registry URL.
     #[arg(long, global = true, env = "WEFT_REGISTRY_URL", default_value = weft_console::registry::DEFAULT_REGISTRY_URL)]
     pub registry_url: String,
+    /// Registry user (HTTP basic authentication).
+    #[arg(long, global = true, env = "WEFT_REGISTRY_USERNAME")]
+    pub registry_username: Option<String>,
+    /// Registry password.
+    #[arg(
+        long,
+        global = true,
+        env = "WEFT_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub registry_password: Option<String>,
     /// Output format.
     #[arg(long, short = 'o', global = true, env = "WEFT_OUTPUT", value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -39,7 +50,11 @@ pub struct ConsoleArgs {
 
 impl ConsoleArgs {
     pub fn registry(&self) -> anyhow::Result<Registry> {
-        Ok(Registry::new(&self.registry_url)?)
+        let auth = self
+            .registry_username
+            .as_deref()
+            .map(|u| (u, self.registry_password.as_deref().unwrap_or_default()));
+        Ok(Registry::with_auth(&self.registry_url, auth)?)
     }
 
     /// The specs when the directory exists; console commands also work without them.

@@ -6,6 +6,12 @@
 //! on port 0 and read the port. Failure modes: an unreachable broker or an unusable topic fails
 //! the start with the topic named; an address in use fails the bind; SIGTERM/ctrl-c stop it
 //! gracefully (exit 0).
+//!
+//! Production settings: `--users-file` (basic authentication with read and write roles, see
+//! `weft_registry::auth`; without it the registry is open and says so), `--tls-cert` and
+//! `--tls-key` (HTTPS), `--max-body-bytes` and `--request-timeout`. A users file or a TLS pair
+//! that cannot be used fails the start naming the file. `weft registry hash-password` turns a
+//! password read on stdin into the hash a users file holds.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,6 +33,8 @@ pub struct RegistryArgs {
 enum RegistryAction {
     /// Serve the registry's REST API (Confluent-compatible, Avro).
     Serve(ServeArgs),
+    /// Read a password on stdin and print its Argon2id hash for a users file.
+    HashPassword,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -54,10 +62,65 @@ struct ServeArgs {
     /// How long a Kafka write or the initial read may take.
     #[arg(long, env = "WEFT_REGISTRY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Users and roles (YAML; see `weft registry hash-password`). Without it anyone who can reach
+    /// the registry may do anything.
+    #[arg(long, env = "WEFT_REGISTRY_USERS_FILE")]
+    users_file: Option<std::path::PathBuf>,
+    /// TLS certificate chain (PEM); with --tls-key the registry serves HTTPS.
+    #[arg(long, env = "WEFT_REGISTRY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "WEFT_REGISTRY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Largest request body accepted (413 above).
+    #[arg(long, env = "WEFT_REGISTRY_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Longest time one request may take (408 after).
+    #[arg(long, env = "WEFT_REGISTRY_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
 }
 
 pub(crate) async fn run(args: RegistryArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
-    let RegistryAction::Serve(a) = args.action;
+    let a = match args.action {
+        RegistryAction::Serve(a) => a,
+        RegistryAction::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password on stdin")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if password.is_empty() {
+                anyhow::bail!("no password on stdin");
+            }
+            let hash =
+                weft_registry::auth::hash_password(password).map_err(|e| anyhow::anyhow!(e))?;
+            out(&format!("{hash}\n"));
+            return Ok(Outcome::Ok);
+        }
+    };
+    let users = match &a.users_file {
+        Some(path) => Some(weft_registry::auth::Users::load(path).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
+    let options = weft_registry::ServeOptions {
+        tls: match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => Some(weft_registry::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+        limits: weft_registry::http::Limits {
+            max_body_bytes: a.max_body_bytes,
+            request_timeout: a.request_timeout,
+        },
+        access: std::sync::Arc::new(weft_registry::auth::Access::new(users)),
+    };
+    if options.access.is_open() {
+        tracing::warn!(
+            "the registry is open: anyone who can reach it may register, delete and change levels (--users-file)"
+        );
+    }
     let (state, described) = match a.store {
         StoreKind::Memory => (weft_registry::AppState::default(), "memory".to_string()),
         StoreKind::Kafka => {
@@ -82,8 +145,18 @@ pub(crate) async fn run(args: RegistryArgs, kafka: &KafkaConfig) -> anyhow::Resu
         .with_context(|| format!("cannot bind {}", a.listen))?;
     let addr = listener.local_addr()?;
     out(&format!(
-        "weft registry listening on http://{addr} (store: {described})\n"
+        "weft registry listening on {}://{addr} (store: {described}{})\n",
+        if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        if options.access.is_open() {
+            ", open"
+        } else {
+            ", basic authentication"
+        }
     ));
-    weft_registry::serve_on(listener, state).await?;
+    weft_registry::serve_with(listener, state, &options).await?;
     Ok(Outcome::Ok)
 }

@@ -41,6 +41,12 @@ pub struct RunArgs {
         default_value = "http://127.0.0.1:8081"
     )]
     registry_url: String,
+    /// Registry user (HTTP basic authentication), e.g. from a Kubernetes Secret.
+    #[arg(long, env = "WEFT_REGISTRY_USERNAME")]
+    registry_username: Option<String>,
+    /// Registry password.
+    #[arg(long, env = "WEFT_REGISTRY_PASSWORD", hide_env_values = true)]
+    registry_password: Option<String>,
     /// Register missing output schemas instead of failing (Confluent serializers' default; off
     /// in production, where `weft schemas register` runs in CI).
     #[arg(long, env = "WEFT_SCHEMA_AUTO_REGISTER")]
@@ -145,6 +151,12 @@ impl RunArgs {
         Ok(RunSettings {
             instance_id,
             registry_url: self.registry_url.clone(),
+            registry_auth: self.registry_username.as_ref().map(|u| {
+                (
+                    u.clone(),
+                    self.registry_password.clone().unwrap_or_default(),
+                )
+            }),
             auto_register: self.auto_register,
             avro_dir: self.avro_dir.clone(),
             topics_dir: self.topics_dir.clone(),

@@ -29,14 +29,21 @@ pub struct Registry {
 impl Registry {
     /// A client for the registry at `url`.
     pub fn new(url: &str) -> Result<Self> {
+        Self::with_auth(url, None)
+    }
+
+    /// A client for the registry at `url` with HTTP basic `auth` (user, password) when given.
+    pub fn with_auth(url: &str, auth: Option<(&str, &str)>) -> Result<Self> {
         let settings = || {
-            SrSettings::new_builder(url.trim_end_matches('/').to_string())
-                .set_timeout(std::time::Duration::from_secs(10))
-                .build()
-                .map_err(|e| ConsoleError::Registry {
-                    url: url.to_string(),
-                    message: e.error.clone(),
-                })
+            let mut builder = SrSettings::new_builder(url.trim_end_matches('/').to_string());
+            builder.set_timeout(std::time::Duration::from_secs(10));
+            if let Some((user, password)) = auth {
+                builder.set_basic_authorization(user, Some(password));
+            }
+            builder.build().map_err(|e| ConsoleError::Registry {
+                url: url.to_string(),
+                message: e.error.clone(),
+            })
         };
         Ok(Registry {
             url: url.to_string(),

@@ -13,11 +13,19 @@
 //! subject-level config/mode, 409 incompatible schema (the message lists every reason), 42201
 //! invalid schema, 42202 invalid version, 42203 invalid compatibility level, 42204 invalid mode,
 //! 42205 operation not permitted by the mode, 50001 store failure (an unusable lock, a Kafka
-//! write that did not come back).
+//! write that did not come back). What never reaches a handler (an unknown route or method, a
+//! path parameter that does not parse, an empty path segment, a body over the limit, a request
+//! over its time) answers the same body with the HTTP status as its code ([`http`]); 40101 and
+//! 40301 refuse unauthenticated and unauthorised requests ([`auth`]).
+//!
+//! [`serve_with`] adds what a production listener needs: TLS from PEM files, request limits and
+//! users with roles ([`ServeOptions`]).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,10 +33,13 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
+pub mod auth;
 pub mod compat;
+pub mod http;
 pub mod kafka;
 pub mod model;
 mod store;
+mod tls;
 
 pub use store::{AppState, Store};
 
@@ -52,6 +63,24 @@ pub enum RegistryError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The certificate chain and private key of the TLS listener (PEM files).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How [`serve_with`] listens: TLS (none: plain HTTP), request limits, users.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub tls: Option<TlsFiles>,
+    pub limits: http::Limits,
+    pub access: Arc<auth::Access>,
 }
 
 /// Where and how the registry runs.
@@ -148,8 +177,23 @@ fn parse_body<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(body).map_err(|e| AppError::new(code, format!("Invalid {what}: {e}")))
 }
 
-/// The registry's routes over `state`.
+/// The registry's routes over `state`, open, with the default limits.
 pub fn app(state: AppState) -> Router {
+    app_with(state, http::Limits::default(), Arc::default())
+}
+
+/// The registry's routes over `state` behind the request guard ([`http`]) and access control
+/// ([`auth`]).
+pub fn app_with(state: AppState, limits: http::Limits, access: Arc<auth::Access>) -> Router {
+    routes()
+        .fallback(http::not_found)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(access, auth::access))
+        .layer(axum::middleware::from_fn_with_state(limits, http::guard))
+        .with_state(state)
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { ok(json!({})) }))
         .route("/subjects", get(list_subjects))
@@ -196,7 +240,6 @@ pub fn app(state: AppState) -> Router {
             "/compatibility/subjects/{subject}/versions",
             post(check_all),
         )
-        .with_state(state)
 }
 
 /// Query flags. Clients spell booleans `true`, `True`, `1`...; anything else is false, and
@@ -242,7 +285,11 @@ fn parse_version(v: &str) -> Result<Option<u32>, AppError> {
     if v == "latest" || v == "-1" {
         return Ok(None);
     }
-    v.parse::<u32>().ok().filter(|n| *n > 0).map(Some).ok_or_else(|| {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0 && *n <= i32::MAX as u32)
+        .map(Some)
+        .ok_or_else(|| {
         AppError::new(
             42202,
             format!(
@@ -964,18 +1011,32 @@ pub async fn serve_state(listen: SocketAddr, state: AppState) -> Result<(), Regi
     serve_on(listener, state).await
 }
 
-/// Serves `state` on an already bound `listener` until ctrl-c or SIGTERM.
+/// Serves `state` on an already bound `listener` until ctrl-c or SIGTERM (plain HTTP, open,
+/// default limits).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
 ) -> Result<(), RegistryError> {
+    serve_with(listener, state, &ServeOptions::default()).await
+}
+
+/// Serves `state` on `listener` with `options` until ctrl-c or SIGTERM.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    options: &ServeOptions,
+) -> Result<(), RegistryError> {
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|source| RegistryError::Serve { addr, source })
+    let app = app_with(state, options.limits, options.access.clone());
+    match &options.tls {
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown())
+            .await
+            .map_err(|source| RegistryError::Serve { addr, source }),
+        Some(files) => tls::serve(listener, app, tls::acceptor(files)?).await,
+    }
 }
 
 async fn shutdown() {

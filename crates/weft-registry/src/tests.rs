@@ -665,3 +665,241 @@ async fn a_write_that_loses_a_race_is_planned_again() {
     let (_, b) = call(&st, Method::GET, "/subjects", None).await;
     assert_eq!(b, json!(["elsewhere", "r"]));
 }
+
+/// Sends a raw request to `router`: (status, headers, body as JSON).
+async fn raw_call(
+    router: axum::Router,
+    method: Method,
+    uri: &str,
+    auth: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = auth {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(a);
+        req = req.header("authorization", format!("Basic {encoded}"));
+    }
+    let req = req
+        .header("content-type", CONTENT_TYPE)
+        .body(Body::from(body))
+        .expect("request");
+    let resp = router.oneshot(req).await.expect("response");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    (status, headers, body)
+}
+
+/// What never reaches a handler still answers Confluent's body, with the status as its code.
+#[tokio::test]
+async fn requests_that_reach_no_handler_answer_confluents_error_body() {
+    let cases: &[(Method, &str, StatusCode)] = &[
+        (Method::GET, "/no/such/route", StatusCode::NOT_FOUND),
+        (Method::PATCH, "/subjects", StatusCode::METHOD_NOT_ALLOWED),
+        (
+            Method::GET,
+            "/schemas/ids/not-a-number",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/schemas/ids/99999999999",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/subjects/a/versions?deleted=true&deleted=false",
+            StatusCode::BAD_REQUEST,
+        ),
+        (Method::GET, "/subjects//versions", StatusCode::NOT_FOUND),
+        (Method::POST, "/subjects//versions", StatusCode::NOT_FOUND),
+    ];
+    for (method, uri, want) in cases {
+        let body = if *method == Method::POST {
+            json!({"schema": USER}).to_string().into_bytes()
+        } else {
+            vec![]
+        };
+        let (status, headers, b) =
+            raw_call(app(AppState::default()), method.clone(), uri, None, body).await;
+        assert_eq!(status, *want, "{method} {uri}: {b}");
+        assert_eq!(headers["content-type"], CONTENT_TYPE, "{method} {uri}");
+        assert_eq!(b["error_code"], json!(want.as_u16()), "{method} {uri}: {b}");
+        assert!(b["message"].as_str().is_some_and(|m| !m.is_empty()), "{b}");
+    }
+    // 405 keeps the methods the route has.
+    let (_, headers, _) = raw_call(
+        app(AppState::default()),
+        Method::PATCH,
+        "/subjects",
+        None,
+        vec![],
+    )
+    .await;
+    assert!(headers.contains_key("allow"));
+}
+
+#[tokio::test]
+async fn versions_above_2_pow_31_minus_1_are_invalid_not_missing() {
+    let st = AppState::default();
+    call(
+        &st,
+        Method::POST,
+        "/subjects/a/versions",
+        Some(json!({"schema": USER})),
+    )
+    .await;
+    for v in ["2147483648", "4294967295"] {
+        let (s, b) = call(&st, Method::GET, &format!("/subjects/a/versions/{v}"), None).await;
+        assert_eq!(
+            (s.as_u16(), b["error_code"].clone()),
+            (422, json!(42202)),
+            "{v}"
+        );
+    }
+    let (s, _) = call(&st, Method::GET, "/subjects/a/versions/2147483647", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_answer_413() {
+    let limits = crate::http::Limits {
+        max_body_bytes: 1024,
+        ..Default::default()
+    };
+    let router = crate::app_with(AppState::default(), limits, Default::default());
+    let big = json!({"schema": format!("\"{}\"", "x".repeat(4096))}).to_string();
+    let (status, _, b) = raw_call(
+        router,
+        Method::POST,
+        "/subjects/a/versions",
+        None,
+        big.into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), b["error_code"].clone()),
+        (413, json!(413)),
+        "{b}"
+    );
+}
+
+fn users() -> std::sync::Arc<crate::auth::Access> {
+    let ci = crate::auth::hash_password("ci-secret").unwrap();
+    let reader = crate::auth::hash_password("read-secret").unwrap();
+    let file = format!(
+        "users:\n  - name: ci\n    role: write\n    password_hash: \"{ci}\"\n  - name: app\n    role: read\n    password_hash: \"{reader}\"\n"
+    );
+    std::sync::Arc::new(crate::auth::Access::new(Some(
+        crate::auth::Users::parse(&file).unwrap(),
+    )))
+}
+
+#[tokio::test]
+async fn basic_auth_with_read_and_write_roles_and_an_audit_count() {
+    let access = users();
+    let router = crate::app_with(AppState::default(), Default::default(), access.clone());
+    let schema = json!({"schema": USER}).to_string().into_bytes();
+    let call = |method: Method, uri: &'static str, auth: Option<&'static str>, body: Vec<u8>| {
+        let router = router.clone();
+        async move { raw_call(router, method, uri, auth, body).await }
+    };
+    // No credentials, a wrong password, an unknown user: 401 with a challenge.
+    for auth in [None, Some("ci:wrong"), Some("nobody:ci-secret")] {
+        let (s, h, b) = call(Method::GET, "/subjects", auth, vec![]).await;
+        assert_eq!(
+            (s.as_u16(), b["error_code"].clone()),
+            (401, json!(40101)),
+            "{auth:?}"
+        );
+        assert!(h["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    }
+    // The reader may read and look up, not register, delete or change levels.
+    let (s, _, b) = call(
+        Method::POST,
+        "/subjects/a/versions",
+        Some("app:read-secret"),
+        schema.clone(),
+    )
+    .await;
+    assert_eq!((s.as_u16(), b["error_code"].clone()), (403, json!(40301)));
+    let (s, _, _) = call(
+        Method::PUT,
+        "/config",
+        Some("app:read-secret"),
+        br#"{"compatibility":"NONE"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(s.as_u16(), 403);
+    let (s, _, _) = call(
+        Method::DELETE,
+        "/subjects/a",
+        Some("app:read-secret"),
+        vec![],
+    )
+    .await;
+    assert_eq!(s.as_u16(), 403);
+    // The writer registers; twice, the second from the verified-password cache.
+    for _ in 0..2 {
+        let (s, _, b) = call(
+            Method::POST,
+            "/subjects/a/versions",
+            Some("ci:ci-secret"),
+            schema.clone(),
+        )
+        .await;
+        assert_eq!((s, b), (StatusCode::OK, json!({"id": 1})));
+    }
+    let (s, _, b) = call(Method::GET, "/subjects", Some("app:read-secret"), vec![]).await;
+    assert_eq!((s, b), (StatusCode::OK, json!(["a"])));
+    let (s, _, b) = call(
+        Method::POST,
+        "/subjects/a",
+        Some("app:read-secret"),
+        schema.clone(),
+    )
+    .await;
+    assert_eq!(
+        (s, b["id"].clone()),
+        (StatusCode::OK, json!(1)),
+        "a lookup is a read"
+    );
+    let (s, _, _) = call(
+        Method::POST,
+        "/compatibility/subjects/a/versions/latest",
+        Some("app:read-secret"),
+        schema.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "a compatibility check is a read");
+    // Every write is counted with its user and outcome.
+    let metrics = access.render_metrics();
+    for line in [
+        r#"weft_registry_writes_total{operation="register",outcome="ok",user="ci"} 2"#,
+        r#"weft_registry_writes_total{operation="register",outcome="forbidden",user="app"} 1"#,
+        r#"weft_registry_writes_total{operation="config",outcome="forbidden",user="app"} 1"#,
+        r#"weft_registry_writes_total{operation="delete",outcome="forbidden",user="app"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+}
+
+#[test]
+fn a_users_file_with_problems_is_refused_naming_them() {
+    let hash = crate::auth::hash_password("p").unwrap();
+    for (text, wants) in [
+        ("users: []", "no users"),
+        ("users:\n  - name: a\n    role: admin\n    password_hash: x", "role"),
+        ("users:\n  - name: a\n    role: read\n    password_hash: plain", "PHC"),
+        (
+            &*format!("users:\n  - {{name: a, role: read, password_hash: \"{hash}\"}}\n  - {{name: a, role: write, password_hash: \"{hash}\"}}"),
+            "twice",
+        ),
+        ("users:\n  - name: a\n    role: read\n    password: p", "unknown field"),
+    ] {
+        let err = crate::auth::Users::parse(text).unwrap_err();
+        assert!(err.contains(wants), "{text}: {err}");
+    }
+}

@@ -38,6 +38,8 @@ pub struct RunSettings {
     pub instance_id: String,
     /// Schema registry URL.
     pub registry_url: String,
+    /// HTTP basic credentials for the registry (user, password).
+    pub registry_auth: Option<(String, String)>,
     /// Register missing output schemas instead of failing.
     pub auto_register: bool,
     /// The Avro schemas (`avro/`).
@@ -88,9 +90,13 @@ pub async fn run_processors(
             settings.topics_dir.display()
         ))
     })?;
-    let schemas: Arc<dyn SchemaSource> = Arc::new(RegistrySchemas::new(
+    let schemas: Arc<dyn SchemaSource> = Arc::new(RegistrySchemas::with_auth(
         &settings.registry_url,
         settings.auto_register,
+        settings
+            .registry_auth
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str())),
     )?);
     let metrics = settings.metrics.clone().unwrap_or_default();
     let sinks: Arc<dyn SinkWriter> = Arc::new(FileSinks::new(&settings.sink_dir));
@@ -245,6 +251,7 @@ mod tests {
         RunSettings {
             instance_id: "pod-0".into(),
             registry_url: String::new(),
+            registry_auth: None,
             auto_register: false,
             avro_dir: PathBuf::new(),
             topics_dir: PathBuf::new(),

@@ -79,6 +79,16 @@ impl RegistrySchemas {
     /// registered (as Confluent's serializers do by default); without it, the subject's latest
     /// version must be exactly the schema this build writes, as `weft schemas register` leaves it.
     pub fn new(url: &str, auto_register: bool) -> Result<Self, RuntimeError> {
+        Self::with_auth(url, auto_register, None)
+    }
+
+    /// A client of the registry at `url` that authenticates with HTTP basic `auth` (user,
+    /// password) when given.
+    pub fn with_auth(
+        url: &str,
+        auto_register: bool,
+        auth: Option<(&str, &str)>,
+    ) -> Result<Self, RuntimeError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("weft-registry-client")
@@ -86,8 +96,12 @@ impl RegistrySchemas {
             .build()
             .map_err(|e| RuntimeError::Config(format!("cannot start the registry client: {e}")))?;
         let settings = || {
-            SrSettings::new_builder(url.to_string())
-                .set_timeout(Duration::from_secs(10))
+            let mut builder = SrSettings::new_builder(url.to_string());
+            builder.set_timeout(Duration::from_secs(10));
+            if let Some((user, password)) = auth {
+                builder.set_basic_authorization(user, Some(password));
+            }
+            builder
                 .build()
                 .map_err(|e| RuntimeError::Config(format!("registry url {url}: {e}")))
         };

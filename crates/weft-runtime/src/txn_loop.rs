@@ -922,7 +922,7 @@ impl<'s> TxnLoop<'s> {
             handled != Handled::Parked && self.breaker.record(handled == Handled::DeadLettered);
         self.show_breaker();
         if opens {
-            self.abort(consumer)?;
+            // The figures before the abort puts the breaker back to what it was at begin.
             let b = self.settings.breaker;
             let err = RuntimeError::CircuitOpen {
                 processor: self.name().to_string(),
@@ -930,6 +930,7 @@ impl<'s> TxnLoop<'s> {
                 window: self.breaker.outcomes.len().min(b.window),
                 threshold: b.max_ratio * 100.0,
             };
+            self.abort(consumer)?;
             error!("{err}; the open transaction was aborted, stopping");
             return Err(err);
         }

@@ -170,6 +170,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
     let settings = RunSettings {
         instance_id: "demo".into(),
         registry_url: registry_url.clone(),
+        registry_auth: None,
         auto_register: false,
         avro_dir: args.avro_dir.clone(),
         topics_dir: args.topics_dir.clone(),
