@@ -101,6 +101,18 @@ pub fn progress(text: &str) {
     }
 }
 
+/// The window of `--since` / `--until` (durations back from now, or datetimes).
+fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<weft_console::consume::Window> {
+    use weft_console::consume::parse_bound;
+    Ok(weft_console::consume::Window {
+        since: since.map(parse_bound).transpose()?,
+        until: until.map(parse_bound).transpose()?,
+    })
+}
+
 /// Ends a progress line.
 pub fn progress_done() {
     if std::io::stderr().is_terminal() {
@@ -348,6 +360,12 @@ enum DlqAction {
         /// Only dead-letter topics matching this regex.
         #[arg(long, env = "WEFT_PATTERN")]
         pattern: Option<String>,
+        /// Only dead letters written since: a duration back from now (1h) or an RFC 3339 datetime.
+        #[arg(long, env = "WEFT_SINCE")]
+        since: Option<String>,
+        /// Only dead letters written before: a duration back from now or a datetime.
+        #[arg(long, env = "WEFT_UNTIL")]
+        until: Option<String>,
     },
     /// The dead letters of a group (or a .dlq topic), decoded, with their error headers.
     Show {
@@ -390,9 +408,14 @@ pub async fn dlq(args: DlqArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> 
     use weft_console::dlq;
     let c = &args.console;
     match args.action {
-        DlqAction::List { pattern } => {
-            let list = dlq::list(kafka, pattern.as_deref(), |t| {
-                progress(&format!("reading {t}"))
+        DlqAction::List {
+            pattern,
+            since,
+            until,
+        } => {
+            let window = window(since.as_deref(), until.as_deref())?;
+            let list = dlq::list(kafka, pattern.as_deref(), &window, |t| {
+                progress(&format!("{t} dead letters counted"))
             })
             .await?;
             progress_done();
@@ -711,6 +734,12 @@ pub struct TraceArgs {
     /// Scan topics matching this regex (default: every spec topic and dead-letter topic).
     #[arg(long, env = "WEFT_TRACE_TOPICS")]
     topics: Option<String>,
+    /// Only records written since: a duration back from now (1h, 30m) or an RFC 3339 datetime.
+    #[arg(long, env = "WEFT_SINCE")]
+    since: Option<String>,
+    /// Only records written before: a duration back from now or an RFC 3339 datetime.
+    #[arg(long, env = "WEFT_UNTIL")]
+    until: Option<String>,
     #[command(flatten)]
     console: ConsoleArgs,
 }
@@ -731,6 +760,7 @@ pub async fn trace(args: TraceArgs, kafka: &KafkaConfig) -> anyhow::Result<Outco
         correlation_id: args.correlation_id.clone(),
         topics,
         pattern: args.topics.clone(),
+        window: window(args.since.as_deref(), args.until.as_deref())?,
     };
     let registry = c.registry()?;
     let t = weft_console::trace::trace(kafka, &registry, &req, |n| {

@@ -13,7 +13,7 @@
 //! An offset past a partition's end (or before its start) falls back to its beginning
 //! (`auto.offset.reset=earliest`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -77,6 +77,21 @@ pub fn parse_time(t: &str) -> Result<DateTime<Utc>> {
     Err(ConsoleError::Input(format!(
         "`{t}` is neither beginning, end, an offset nor an RFC 3339 datetime (e.g. 2026-11-22T10:00:00Z)"
     )))
+}
+
+/// A window bound: a duration back from now (`90s`, `15m`, `1h`, `2d`) or a datetime as
+/// [`parse_time`] reads it.
+pub fn parse_bound(t: &str) -> Result<DateTime<Utc>> {
+    if let Ok(d) = humantime::parse_duration(t) {
+        let back = chrono::Duration::from_std(d)
+            .map_err(|_| ConsoleError::Input(format!("`{t}` is too long ago")))?;
+        return Ok(Utc::now() - back);
+    }
+    parse_time(t).map_err(|_| {
+        ConsoleError::Input(format!(
+            "`{t}` is neither a duration back from now (e.g. 1h, 30m) nor an RFC 3339 datetime"
+        ))
+    })
 }
 
 /// Transaction isolation of the reader.
@@ -349,6 +364,108 @@ pub(crate) async fn read_topics(
                     break;
                 }
             }
+        }
+    }
+    Ok(read)
+}
+
+/// A time window of a scan: records written at or after `since` and before `until` (Kafka
+/// record timestamps; either bound open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Per partition of `topics`, the offset a scan of `window` stops before: the first offset at or
+/// after `until` (offsets for times), else the end as it is now. A scan therefore ends where it
+/// was asked to, even on topics that keep growing.
+fn stop_offsets(
+    kafka: &KafkaConfig,
+    topics: &[(String, i32)],
+    window: &Window,
+) -> Result<BTreeMap<(String, i32), i64>> {
+    let client: BaseConsumer = kafka
+        .client_config()
+        .create()
+        .map_err(|e| ConsoleError::kafka("creating a client", e))?;
+    let mut stops = BTreeMap::new();
+    for (t, n) in topics {
+        for p in 0..*n {
+            let (_, high) = client
+                .fetch_watermarks(t, p, META_TIMEOUT)
+                .map_err(|e| ConsoleError::kafka(&format!("reading the watermarks of {t}"), e))?;
+            stops.insert((t.clone(), p), high);
+        }
+    }
+    if let Some(until) = window.until {
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), _) in &stops {
+            tpl.add_partition_offset(t, *p, Offset::Offset(until.timestamp_millis()))
+                .map_err(|e| ConsoleError::kafka("building the offset query", e))?;
+        }
+        let found = client
+            .offsets_for_times(tpl, META_TIMEOUT)
+            .map_err(|e| ConsoleError::kafka("looking up offsets for --until", e))?;
+        for e in found.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                if o >= 0 {
+                    stops.insert((e.topic().to_string(), e.partition()), o);
+                }
+            }
+        }
+    }
+    Ok(stops)
+}
+
+/// Reads the records of `topics` inside `window`: each partition from its first offset at or
+/// after `since` (offsets for times, so nothing before the window is fetched) to its stop offset
+/// (see [`stop_offsets`]); partitions are fetched together. Calls `each` with every record;
+/// `each` returns `false` to stop. Returns the number of records read.
+pub(crate) async fn read_window(
+    kafka: &KafkaConfig,
+    registry: Option<&Registry>,
+    topics: &[(String, i32)],
+    window: &Window,
+    isolation: Isolation,
+    mut each: impl FnMut(Shown) -> bool,
+) -> Result<usize> {
+    let stops = stop_offsets(kafka, topics, window)?;
+    let mut open: BTreeSet<(String, i32)> = stops
+        .iter()
+        .filter(|(_, stop)| **stop > 0)
+        .map(|(k, _)| k.clone())
+        .collect();
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let start = window.since.map_or(StartAt::Beginning, StartAt::Time);
+    let (_readers, mut rx) = spawn_readers(kafka, topics, &start, isolation)?;
+    let mut read = 0;
+    while let Some(ReaderItem(item)) = rx.recv().await {
+        match item {
+            Item::Eof(t, p) => {
+                open.remove(&(t, p));
+            }
+            Item::Failed(e) => return Err(ConsoleError::kafka("reading", e)),
+            Item::Record(m) => {
+                let key = (m.topic().to_string(), m.partition());
+                let stop = stops.get(&key).copied().unwrap_or(i64::MAX);
+                if m.offset() >= stop {
+                    open.remove(&key);
+                } else {
+                    read += 1;
+                    if m.offset() + 1 >= stop {
+                        open.remove(&key);
+                    }
+                    if !each(Shown::of(&m, registry).await) {
+                        break;
+                    }
+                }
+            }
+        }
+        if open.is_empty() {
+            break;
         }
     }
     Ok(read)

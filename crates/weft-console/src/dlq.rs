@@ -52,7 +52,8 @@ use weft_core::naming;
 use weft_core::spec::GroupSpec;
 
 use crate::consume::{
-    non_empty_topics, partitions_of, read_topics, topics_matching, Isolation, StartAt,
+    non_empty_topics, partitions_of, read_topics, read_window, topics_matching, Isolation, StartAt,
+    Window,
 };
 use crate::error::{ConsoleError, Result};
 use crate::record::Shown;
@@ -87,6 +88,7 @@ pub fn dlq_topic(group_or_topic: &str) -> String {
 pub async fn list(
     kafka: &KafkaConfig,
     pattern: Option<&str>,
+    window: &Window,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<DlqSummary>> {
     let topics: Vec<String> = topics_matching(kafka, pattern.unwrap_or(r".*\.dlq"))?
@@ -109,36 +111,28 @@ pub async fn list(
         .collect();
     let non_empty = non_empty_topics(kafka, &parts)?;
     let mut counted = 0;
-    read_topics(
-        kafka,
-        None,
-        &non_empty,
-        &StartAt::Beginning,
-        Isolation::Committed,
-        false,
-        |r| {
-            counted += 1;
-            if counted % 1000 == 0 {
-                progress(counted);
+    read_window(kafka, None, &non_empty, window, Isolation::Committed, |r| {
+        counted += 1;
+        if counted % 1000 == 0 {
+            progress(counted);
+        }
+        let Some(s) = out.get_mut(&r.topic) else {
+            return true;
+        };
+        s.records += 1;
+        let get = |k: &str| r.header(k).unwrap_or("(none)").to_string();
+        *s.by_error_class.entry(get(h::DLQ_ERROR_CLASS)).or_default() += 1;
+        *s.by_processor.entry(get(h::DLQ_PROCESSOR)).or_default() += 1;
+        *s.by_source_topic
+            .entry(get(h::DLQ_SOURCE_TOPIC))
+            .or_default() += 1;
+        if let Some(t) = r.header(h::DLQ_LAST_FAILURE) {
+            if s.last_failure.as_deref() < Some(t) {
+                s.last_failure = Some(t.to_string());
             }
-            let Some(s) = out.get_mut(&r.topic) else {
-                return true;
-            };
-            s.records += 1;
-            let get = |k: &str| r.header(k).unwrap_or("(none)").to_string();
-            *s.by_error_class.entry(get(h::DLQ_ERROR_CLASS)).or_default() += 1;
-            *s.by_processor.entry(get(h::DLQ_PROCESSOR)).or_default() += 1;
-            *s.by_source_topic
-                .entry(get(h::DLQ_SOURCE_TOPIC))
-                .or_default() += 1;
-            if let Some(t) = r.header(h::DLQ_LAST_FAILURE) {
-                if s.last_failure.as_deref() < Some(t) {
-                    s.last_failure = Some(t.to_string());
-                }
-            }
-            true
-        },
-    )
+        }
+        true
+    })
     .await?;
     Ok(out.into_values().collect())
 }

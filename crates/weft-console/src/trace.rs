@@ -9,8 +9,14 @@
 //! same id (processor, error class and message), which is how a stuck flow shows where it stopped.
 //! An event seen more than once (a replay) is one node with a copy count.
 //!
-//! Failure modes: a scan reads whole topics, so it takes as long as reading them (progress goes to
-//! the caller's callback); an id that matches nothing is [`ConsoleError::NotFound`] (exit 6).
+//! A window (`--since`, `--until`) bounds the scan: each partition is read from its first offset
+//! at or after `since` (offsets for times: nothing older is fetched) and stops before its first
+//! offset at or after `until`, or at the end it had when the scan began, so a trace of the last
+//! hour on a topic with a year of history reads an hour of records.
+//!
+//! Failure modes: without a window a scan reads whole topics, so it takes as long as reading them
+//! (progress goes to the caller's callback); an id that matches nothing is
+//! [`ConsoleError::NotFound`] (exit 6), also when the flow's events lie outside the window.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +26,7 @@ use weft_core::kafka::KafkaConfig;
 use weft_core::naming;
 
 use crate::consume::{
-    non_empty_topics, partitions_of, read_topics, topics_matching, Isolation, StartAt,
+    non_empty_topics, partitions_of, read_window, topics_matching, Isolation, Window,
 };
 use crate::error::{ConsoleError, Result};
 use crate::registry::Registry;
@@ -36,6 +42,8 @@ pub struct TraceRequest {
     pub topics: Vec<String>,
     /// A whole-name regex of topics to scan.
     pub pattern: Option<String>,
+    /// Only records written inside this window are read (offsets for times per partition).
+    pub window: Window,
 }
 
 /// Where an event was dead-lettered.
@@ -121,13 +129,12 @@ pub async fn trace(
     }
     let mut seen: Vec<Seen> = Vec::new();
     let mut read = 0;
-    read_topics(
+    read_window(
         kafka,
         Some(registry),
         &parts,
-        &StartAt::Beginning,
+        &req.window,
         Isolation::Committed,
-        false,
         |r| {
             read += 1;
             if read % 1000 == 0 {

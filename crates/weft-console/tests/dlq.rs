@@ -114,9 +114,14 @@ async fn dead_letters_are_listed_shown_and_replayed_with_the_attempt_carried() {
     assert_eq!(first[0].headers["weft-dlq-attempt"], "1");
 
     // 2. list counts it per error class and processor.
-    let summaries = dlq::list(&kafka, Some(&regex::escape(&dlq_topic)), |_| {})
-        .await
-        .unwrap();
+    let summaries = dlq::list(
+        &kafka,
+        Some(&regex::escape(&dlq_topic)),
+        &Default::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(summaries.len(), 1);
     let s = &summaries[0];
     assert_eq!((s.records, s.group.as_str()), (1, group.as_str()));

@@ -128,3 +128,91 @@ async fn a_flow_becomes_a_causation_tree_with_its_dead_letters() {
     assert!(matches!(err, ConsoleError::NotFound(_)), "{err}");
     assert_eq!(err.exit_code(), 6);
 }
+
+/// `since` / `until` bound what a trace reads: a long history before the window is never
+/// fetched (offsets for times per partition), counted by the records the scan read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_reads_only_its_records() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use weft_console::consume::Window;
+
+    let kafka = weft_testkit::broker();
+    let url = common::registry().await;
+    let reg = Registry::new(&url).unwrap();
+    let sys = weft_testkit::unique("t");
+    let orders = format!("{sys}.order.created.v1");
+    weft_testkit::create_topics(&[&orders], 3).await;
+    let schema_id = common::register(&url, &orders, "cypher.order.OrderCreated").await;
+
+    // History: 3,000 records written between 3 days and 2 hours ago.
+    const HISTORY: i64 = 3_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let producer: FutureProducer = kafka.client_config().create().unwrap();
+    let span = 3 * 86_400_000 - 2 * 3_600_000;
+    let keys: Vec<String> = (0..HISTORY).map(|i| format!("old-{i}")).collect();
+    let sends: Vec<_> = keys
+        .iter()
+        .zip(0..HISTORY)
+        .map(|(key, i)| {
+            let ts = now - 3 * 86_400_000 + i * span / HISTORY;
+            producer.send_result(
+                FutureRecord::to(&orders)
+                    .key(key)
+                    .payload("history")
+                    .timestamp(ts),
+            )
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|(e, _)| e)
+        .unwrap();
+    for s in sends {
+        s.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+    // The flow, now: a root and its child.
+    let (corr, root, child, key) = (id(), id(), id(), id());
+    for (event, cause) in [(&root, None), (&child, Some(root.as_str()))] {
+        let e = common::order(&key, event, &corr, cause);
+        common::send(
+            &orders,
+            &key,
+            &common::frame(schema_id, &e),
+            &[("weft-event-id", event)],
+        )
+        .await;
+    }
+
+    let last_hour = TraceRequest {
+        correlation_id: Some(corr.clone()),
+        topics: vec![orders.clone()],
+        window: Window {
+            since: Some(chrono::Utc::now() - chrono::Duration::hours(1)),
+            until: None,
+        },
+        ..Default::default()
+    };
+    let t = trace(&kafka, &reg, &last_hour, |_| {}).await.unwrap();
+    assert_eq!(t.events, 2);
+    assert_eq!(
+        t.scanned_records, 2,
+        "the last hour holds the flow's two records and nothing of the history"
+    );
+
+    // The history alone: everything before 90 minutes ago, and no flow in it.
+    let history = TraceRequest {
+        window: Window {
+            since: None,
+            until: Some(chrono::Utc::now() - chrono::Duration::minutes(90)),
+        },
+        ..last_hour.clone()
+    };
+    let err = trace(&kafka, &reg, &history, |_| {}).await.unwrap_err();
+    assert!(matches!(err, ConsoleError::NotFound(_)), "{err}");
+
+    // Without a window: everything, history included.
+    let whole = TraceRequest {
+        window: Window::default(),
+        ..last_hour.clone()
+    };
+    let t = trace(&kafka, &reg, &whole, |_| {}).await.unwrap();
+    assert_eq!(t.scanned_records as i64, HISTORY + 2);
+}
