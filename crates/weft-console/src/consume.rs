@@ -400,7 +400,7 @@ fn stop_offsets(
     }
     if let Some(until) = window.until {
         let mut tpl = TopicPartitionList::new();
-        for ((t, p), _) in &stops {
+        for (t, p) in stops.keys() {
             tpl.add_partition_offset(t, *p, Offset::Offset(until.timestamp_millis()))
                 .map_err(|e| ConsoleError::kafka("building the offset query", e))?;
         }
