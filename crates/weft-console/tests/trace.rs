@@ -155,15 +155,16 @@ async fn a_window_reads_only_its_records() {
         .zip(0..HISTORY)
         .map(|(key, i)| {
             let ts = now - 3 * 86_400_000 + i * span / HISTORY;
-            producer.send_result(
-                FutureRecord::to(&orders)
-                    .key(key)
-                    .payload("history")
-                    .timestamp(ts),
-            )
+            producer
+                .send_result(
+                    FutureRecord::to(&orders)
+                        .key(key)
+                        .payload("history")
+                        .timestamp(ts),
+                )
+                .map_err(|(e, _)| e)
         })
         .collect::<Result<_, _>>()
-        .map_err(|(e, _)| e)
         .unwrap();
     for s in sends {
         s.await.unwrap().map_err(|(e, _)| e).unwrap();
