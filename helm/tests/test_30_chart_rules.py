@@ -311,6 +311,58 @@ def test_registry_basic_auth_from_an_existing_secret():
     assert not kinds(docs, "Deployment"), "registry.enabled=false: no built-in registry"
 
 
+USERS = ("registry.auth.usersSecret=weft-registry-users", "registry.auth.existingSecret=weft-registry-client")
+
+
+def test_the_registry_authenticates_with_a_users_file_from_an_existing_secret():
+    docs = render(sets=USERS)
+    spec = pod_spec(by_name(docs, "Deployment", "weft-registry"))
+    reg = spec["containers"][0]
+    assert env_of(reg)["WEFT_REGISTRY_USERS_FILE"] == {"name": "WEFT_REGISTRY_USERS_FILE",
+                                                        "value": "/etc/weft/registry-users/users.yaml"}
+    assert {"name": "registry-users", "mountPath": "/etc/weft/registry-users", "readOnly": True} in reg["volumeMounts"]
+    assert {"name": "registry-users", "secret": {"secretName": "weft-registry-users", "defaultMode": 0o440,
+                                                 "items": [{"key": "users.yaml", "path": "users.yaml"}]}} in spec["volumes"]
+    # Every path but /metrics needs credentials once there is a users file.
+    assert {reg[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")} == {"/metrics"}
+    # The release's clients authenticate with existingSecret.
+    for d in kinds(docs, "StatefulSet") + kinds(docs, "Pod"):
+        for c in containers(d):
+            if c["name"] in ("processor", "subjects"):
+                env = env_of(c)
+                assert env["WEFT_REGISTRY_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "weft-registry-client", "key": "username"}
+                assert env["WEFT_REGISTRY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "weft-registry-client", "key": "password"}
+    # The provisioning Job's own registry on 127.0.0.1 stays open: nothing outside its pod reaches it.
+    job = pod_spec(by_name(docs, "Job", "weft-provisioning"))
+    sidecar = next(c for c in job["initContainers"] if c["name"] == "registry")
+    assert "WEFT_REGISTRY_USERS_FILE" not in env_of(sidecar) and sidecar["startupProbe"]["httpGet"]["path"] == "/"
+    assert all(v["name"] != "registry-users" for v in job["volumes"])
+    # Another key of the Secret.
+    spec = pod_spec(by_name(render(sets=USERS + ("registry.auth.usersKey=registry.yaml",)), "Deployment", "weft-registry"))
+    assert env_of(spec["containers"][0])["WEFT_REGISTRY_USERS_FILE"]["value"] == "/etc/weft/registry-users/registry.yaml"
+    assert next(v for v in spec["volumes"] if v["name"] == "registry-users")["secret"]["items"] == \
+        [{"key": "registry.yaml", "path": "registry.yaml"}]
+    # Naming the Secret rolls the registry (and the clients, whose credentials come with it).
+    base, changed = checksums(render(sets=USERS[1:])), checksums(render(sets=USERS))
+    assert base["weft-registry"]["checksum/secret-refs"] != changed["weft-registry"]["checksum/secret-refs"]
+    # Without a users file the registry is open: no mount, no variable.
+    reg = pod_spec(by_name(render(), "Deployment", "weft-registry"))["containers"][0]
+    assert "WEFT_REGISTRY_USERS_FILE" not in env_of(reg)
+    assert all(m["name"] != "registry-users" for m in reg["volumeMounts"])
+    # The production example runs it.
+    reg = pod_spec(by_name(render(values=(PRODUCTION,)), "Deployment", "weft-registry"))["containers"][0]
+    assert env_of(reg)["WEFT_REGISTRY_USERS_FILE"]["value"] == "/etc/weft/registry-users/users.yaml"
+
+
+def test_a_users_file_needs_client_credentials_and_the_built_in_registry():
+    msg = render_error(sets=("registry.auth.usersSecret=weft-registry-users",))
+    assert "registry.auth.existingSecret is required with registry.auth.usersSecret" in msg, msg
+    msg = render_error(values=(HPA,), sets=("registry.auth.usersSecret=weft-registry-users",))
+    assert "registry.auth.usersSecret" in msg and "registry.enabled is false" in msg, msg
+    msg = render_error(sets=USERS + ("registry.auth.usersKey=",))
+    assert "usersKey" in msg, msg
+
+
 def test_the_registry_is_only_reachable_from_the_release():
     docs = render()
     np = by_name(docs, "NetworkPolicy", "weft-registry")

@@ -200,7 +200,13 @@ def schema() -> dict:
                     "replicationFactor": i(1),
                     "timeout": DURATION,
                     "externalUrl": s(pattern=r"^$|^https?://"),
-                    "auth": obj(SECRET_KEYS),
+                    "auth": obj(
+                        {
+                            **SECRET_KEYS,
+                            "usersSecret": s(),
+                            "usersKey": s(minLength=1),
+                        }
+                    ),
                     "service": obj(
                         {
                             "type": s(enum=["ClusterIP", "NodePort", "LoadBalancer"]),

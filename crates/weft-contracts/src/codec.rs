@@ -111,6 +111,12 @@ pub fn decode<T: DeserializeOwned>(schema: &Schema, bytes: &[u8]) -> Result<T> {
 }
 
 /// Decode an Avro datum written with `writer`, resolved to `reader` when given, into `T`.
+///
+/// Without a reader schema (the writer's is the reader's: the common case of a producer and a
+/// consumer on the same contract version, which the runtime recognises once per schema id) the
+/// `Value` tree is not resolved, which saves a copy of it per record. (apache-avro's
+/// schema-aware deserializer, which would skip the tree altogether, requires every Rust struct
+/// to be named as its Avro record, `Event<P>` and the payload structs are not.)
 pub fn decode_resolved<T: DeserializeOwned>(
     writer: &Schema,
     reader: Option<&Schema>,

@@ -197,6 +197,13 @@ fn round_trip<P: Contract + Example>(catalog: &Catalog) -> Result<(), String> {
             ));
         }
     }
+    let resolved: Event<P> = codec::decode_resolved(codec.schema(), Some(codec.schema()), &bytes)
+        .map_err(|e| format!("decoding with resolution: {e}"))?;
+    if resolved != event {
+        return Err(format!(
+            "decoding with resolution reads a different event:\n sent {event:?}\n got  {resolved:?}"
+        ));
+    }
     let back = codec.decode(&bytes).map_err(show)?;
     if back != event {
         return Err(format!(

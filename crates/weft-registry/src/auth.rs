@@ -237,12 +237,9 @@ pub fn required(method: &Method, path: &str) -> (Role, Option<&'static str>) {
 /// The middleware of the module docs.
 pub(crate) async fn access(State(auth): State<Arc<Access>>, req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
-    if path == "/metrics" && method == Method::GET {
-        return (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            auth.render_metrics(),
-        )
-            .into_response();
+    // The audit counters are for the monitoring system, like a health check: no credentials.
+    if path == "/metrics" {
+        return next.run(req).await;
     }
     let identity = match &auth.users {
         None => Some(("anonymous".to_string(), Role::Write)),

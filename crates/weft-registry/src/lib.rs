@@ -185,7 +185,17 @@ pub fn app(state: AppState) -> Router {
 /// The registry's routes over `state` behind the request guard ([`http`]) and access control
 /// ([`auth`]).
 pub fn app_with(state: AppState, limits: http::Limits, access: Arc<auth::Access>) -> Router {
+    let counters = access.clone();
     routes()
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    counters.render_metrics(),
+                )
+            }),
+        )
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(access, auth::access))

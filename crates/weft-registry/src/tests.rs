@@ -715,6 +715,7 @@ async fn requests_that_reach_no_handler_answer_confluents_error_body() {
         ),
         (Method::GET, "/subjects//versions", StatusCode::NOT_FOUND),
         (Method::POST, "/subjects//versions", StatusCode::NOT_FOUND),
+        (Method::POST, "/metrics", StatusCode::METHOD_NOT_ALLOWED),
     ];
     for (method, uri, want) in cases {
         let body = if *method == Method::POST {

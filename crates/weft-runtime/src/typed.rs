@@ -187,11 +187,12 @@ impl<Q: Contract> ErasedEvent for Event<Q> {
 /// The erased input side of one handler: decode, call, and an example for the compliance test.
 trait Handler: Send + Sync {
     fn schema(&self) -> &'static str;
+    /// `reader` is `None` when the writer's schema is the contract's own (no resolution).
     fn handle(
         &self,
         processor: &'static str,
         writer: &Schema,
-        reader: &Schema,
+        reader: Option<&Schema>,
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
@@ -241,12 +242,12 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
         &self,
         processor: &'static str,
         writer: &Schema,
-        reader: &Schema,
+        reader: Option<&Schema>,
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
     ) -> Result<Handled, ProcessError> {
-        let event: Event<P> = weft_contracts::codec::decode_resolved(writer, Some(reader), body)
+        let event: Event<P> = weft_contracts::codec::decode_resolved(writer, reader, body)
             .map_err(|e| {
                 ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA))
             })?;
@@ -378,6 +379,9 @@ pub struct TypedProcessor {
     /// Prepended to every contract topic (inputs and outputs) on the wire: `""` normally; a
     /// namespace such as `bench-1a2b.` to run a processor on a private copy of its topics.
     topic_prefix: String,
+    /// Per (writer schema id, input topic): whether the writer's schema is the contract's own,
+    /// so records decode without resolution (decided once per id, by canonical form).
+    identical: std::sync::Mutex<std::collections::HashMap<(u32, &'static str), bool>>,
 }
 
 impl TypedProcessor {
@@ -412,6 +416,7 @@ impl TypedProcessor {
             metrics: None,
             sinks: Arc::new(MemorySinks::default()),
             topic_prefix: String::new(),
+            identical: Default::default(),
         })
     }
 
@@ -511,6 +516,13 @@ impl TypedProcessor {
                     ))
                 })?;
         let reader = &self.inputs[topic_key];
+        let identical = {
+            let mut known = self.identical.lock().unwrap_or_else(|p| p.into_inner());
+            *known
+                .entry((id, *topic_key))
+                .or_insert_with(|| writer.canonical_form() == reader.canonical_form())
+        };
+        let reader = (!identical).then_some(reader);
         let meta = InputMeta {
             topic: topic.to_string(),
             partition: record.partition,

@@ -115,13 +115,23 @@ impl Fleet {
     }
 
     /// Restarts replicas that exited on their own (as an orchestrator would); returns how many.
+    /// A replica may stop itself only on a Kafka failure it cannot heal (exit code 2: fenced,
+    /// a fatal client error, the watchdog), never by crashing, panicking or a processor error:
+    /// anything else fails the test.
     fn restart_exited(&mut self) -> usize {
-        let exited: Vec<(usize, usize)> = self
+        let exited: Vec<((usize, usize), std::process::ExitStatus)> = self
             .children
             .iter_mut()
-            .filter_map(|(k, c)| c.try_wait().unwrap().map(|_| *k))
+            .filter_map(|(k, c)| c.try_wait().unwrap().map(|status| (*k, status)))
             .collect();
-        for (stage, replica) in &exited {
+        for ((stage, replica), status) in &exited {
+            assert_eq!(
+                status.code(),
+                Some(2),
+                "replica {replica} of stage {stage} exited with {status}: only a Kafka failure \
+                 (exit 2) may stop a replica; logs in {:?}",
+                self.logs
+            );
             self.spawn(*stage, *replica);
         }
         exited.len()

@@ -372,6 +372,15 @@ podAntiAffinity:
 {{- fail "WEFT_ALLOW_DELETE is refused: the chart never deletes topics (run `weft topics apply --allow-delete` by hand if you must)" -}}
 {{- end -}}
 {{- end -}}
+{{- $ra := .Values.registry.auth -}}
+{{- if $ra.usersSecret -}}
+{{- if not .Values.registry.enabled -}}
+{{- fail "registry.auth.usersSecret is the built-in registry's users file, but registry.enabled is false: remove it (registry.auth.existingSecret holds the credentials for an external registry)" -}}
+{{- end -}}
+{{- if not $ra.existingSecret -}}
+{{- fail "registry.auth.existingSecret is required with registry.auth.usersSecret: the processors and the helm test authenticate to the registry with it (a user of the users file; role read is enough)" -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.priorityClass.create (not .Values.priorityClass.name) -}}
 {{- fail "priorityClass.name is required when priorityClass.create is true" -}}
 {{- end -}}

@@ -250,6 +250,13 @@ async fn publish_and_report(
         tokio::task::spawn_blocking(move || RegistrySchemas::new(&url, true)).await??
     };
     let schemas = Arc::new(schemas);
+    let collector = {
+        let kafka = kafka.clone();
+        let from = start_offsets.clone();
+        let schemas: Arc<dyn weft_runtime::schemas::SchemaSource> = schemas.clone();
+        tokio::task::spawn_blocking(move || report::Collector::start(&kafka, &from, schemas))
+            .await??
+    };
     let catalog = weft_contracts::Catalog::load(&args.avro_dir)
         .with_context(|| format!("loading {}", args.avro_dir.display()))?;
     let producer: FutureProducer = kafka
@@ -320,14 +327,7 @@ async fn publish_and_report(
     );
 
     // 6. Report.
-    let mut report = {
-        let kafka = kafka.clone();
-        let schemas = schemas.clone();
-        tokio::task::spawn_blocking(move || {
-            report::collect(&kafka, &start_offsets, schemas.as_ref(), &junk_keys)
-        })
-        .await??
-    };
+    let mut report = tokio::task::spawn_blocking(move || collector.finish(&junk_keys)).await??;
     let consumed = groups
         .iter()
         .flat_map(|(_, inputs)| inputs.iter().cloned())

@@ -27,3 +27,11 @@ app.kubernetes.io/component: registry
 - name: WEFT_LOG
   value: {{ $r.logLevel | quote }}
 {{- end -}}
+
+{{- define "weft.registryUsersDir" -}}/etc/weft/registry-users{{- end -}}
+
+{{/* With a users file every path but /metrics needs credentials, so the probes ask /metrics
+(served by the same listener, which binds only once the store has read its topic). */}}
+{{- define "weft.registryProbePath" -}}
+{{- if .Values.registry.auth.usersSecret -}}/metrics{{- else -}}/{{- end -}}
+{{- end -}}
