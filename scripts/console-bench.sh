@@ -19,7 +19,7 @@
 #    -error-message, -first/-last-failure; weft-event-id is set by produce from the envelope);
 # 5. waits until no cargo and no scripts/test.sh process runs (every 5 s, up to 40 min; also
 #    once at the start, since the broker is shared with the tests and a build may be writing the
-#    binary);
+#    binary), then picks the weft binary to time again (a release build may have finished);
 # 6. times CONSOLE_BENCH_ROUNDS (default 3) rounds of, each a separate process, in turn:
 #    weft consume (decodes every record, -o jsonl), weft trace <random existing event id>
 #    (scans all N), weft dlq list (reads N/4 headers), ConsoleConsumer on the topic and on the
@@ -50,15 +50,19 @@ OUT=${CONSOLE_BENCH_OUT:-target/console-bench.json}
 
 # A test run shares the broker and the cores (and a build may still write the binary): wait first.
 [ "${CONSOLE_BENCH_NO_WAIT:-}" = 1 ] || python3 "$HELPER" wait-idle --max-minutes 40
-if [ -n "${WEFT_BIN:-}" ]; then
-  BIN=$WEFT_BIN
-elif [ -x target/release/weft ] && [ target/release/weft -nt target/debug/weft ]; then
-  BIN=target/release/weft
-else
-  BIN=target/debug/weft
-fi
-[ -x "$BIN" ] || { echo "console-bench: no weft binary at $BIN" >&2; exit 2; }
-echo "console-bench: weft binary $BIN ($(stat -c %y "$BIN" | cut -d. -f1)), N=$N, M=$M, $ROUNDS rounds"
+pick_bin() {
+  # WEFT_BIN, else the release binary when it is newer than the debug one, else the debug one
+  if [ -n "${WEFT_BIN:-}" ]; then
+    BIN=$WEFT_BIN
+  elif [ -x target/release/weft ] && [ target/release/weft -nt target/debug/weft ]; then
+    BIN=target/release/weft
+  else
+    BIN=target/debug/weft
+  fi
+  [ -x "$BIN" ] || { echo "console-bench: no weft binary at $BIN" >&2; exit 2; }
+  echo "console-bench: weft binary $BIN ($(stat -c %y "$BIN" | cut -d. -f1)), N=$N, M=$M, $ROUNDS rounds"
+}
+pick_bin
 
 WORK=$(mktemp -d /tmp/console-bench.XXXXXX)
 REG_PID=""
@@ -160,6 +164,7 @@ done
 # 5. a quiet machine
 [ "${CONSOLE_BENCH_NO_WAIT:-}" = 1 ] || python3 "$HELPER" wait-idle --max-minutes 40
 echo "console-bench: load average before timing: $(cut -d' ' -f1-3 /proc/loadavg)"
+pick_bin # a release build may have finished meanwhile: time the binary chosen now
 
 # 6. the readers
 echo "console-bench: timing ($ROUNDS rounds; weft: $BIN; ConsoleConsumer: JVM start included)"
