@@ -542,7 +542,22 @@ async fn exactly_once_under_replica_and_broker_kills() {
             static_membership: false,
         },
     ];
-    for mode in &modes {
+    // WEFT_CHAOS_MODES ('|'-separated parts of mode names) runs some of them; all by default.
+    let only: Vec<String> = std::env::var("WEFT_CHAOS_MODES")
+        .unwrap_or_default()
+        .split('|')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let chosen: Vec<&Mode> = modes
+        .iter()
+        .filter(|m| only.is_empty() || only.iter().any(|o| m.name.contains(o.as_str())))
+        .collect();
+    assert!(
+        !chosen.is_empty(),
+        "WEFT_CHAOS_MODES {only:?} matches no mode"
+    );
+    for mode in chosen {
         let name = mode.name;
         let f = chaos_run(&cluster, mode).await;
         eprintln!(
