@@ -199,15 +199,25 @@ pub async fn consume(args: ConsumeArgs, kafka: &KafkaConfig) -> anyhow::Result<O
     let req = args.request()?;
     let registry = args.console.registry()?;
     let colour = args.console.colour();
+    // Following, every record is written at once; reading to the end, the output is buffered
+    // (a write and a flush per record cost the reader half its time).
+    let follow = req.follow;
+    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     let summary = weft_console::consume::consume(kafka, &registry, &req, |r| {
         let text = match args.console.output {
             Output::Text => format!("{}\n", r.to_text(colour)),
             Output::Jsonl => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
             Output::Json => format!("{}\n", serde_json::to_string_pretty(r).unwrap_or_default()),
         };
-        emit(&text)
+        if follow {
+            emit(&text)
+        } else {
+            std::io::Write::write_all(&mut buffered, text.as_bytes()).is_ok()
+        }
     })
     .await?;
+    // A reader that went away (`| head`) is not an error.
+    let _ = std::io::Write::flush(&mut buffered);
     if std::io::stderr().is_terminal() {
         eprintln!(
             "{} of {} records matched in {}",

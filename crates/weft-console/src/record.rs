@@ -53,11 +53,22 @@ pub struct Raw {
     pub hex: String,
 }
 
+/// Lower-case hex, two digits per byte.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
 impl Raw {
     fn of(bytes: &[u8]) -> Self {
         Raw {
             base64: base64::engine::general_purpose::STANDARD.encode(bytes),
-            hex: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            hex: hex(bytes),
         }
     }
 }
@@ -269,5 +280,14 @@ impl Filters {
         self.fields
             .iter()
             .all(|(p, v)| r.field_text(p).as_deref() == Some(v.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
+        assert_eq!(super::hex(&[]), "");
     }
 }
