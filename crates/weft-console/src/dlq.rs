@@ -286,32 +286,15 @@ pub fn mark_handled(
     group_or_topic: &str,
     to: &BTreeMap<i32, i64>,
 ) -> Result<Vec<HandledMove>> {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::consumer::{CommitMode, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
     let topic = dlq_topic(group_or_topic);
-    let group = topic.trim_end_matches(".dlq");
-    let c: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", naming::dlq_handled_group(group))
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| ConsoleError::kafka("creating a client", e))?;
-    let mut asked = TopicPartitionList::new();
-    for p in to.keys() {
-        asked.add_partition(&topic, *p);
-    }
-    let before = c
-        .committed_offsets(asked, Duration::from_secs(10))
-        .map_err(|e| ConsoleError::kafka("reading the handled marker", e))?;
+    let c = marker_client(kafka, &topic)?;
+    let before = handled_marker(&c, &topic, to.keys().copied())?;
     let mut moves = Vec::new();
     let mut commit = TopicPartitionList::new();
     for (&partition, &next) in to {
-        let from = before
-            .find_partition(&topic, partition)
-            .and_then(|e| match e.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            });
+        let from = before.get(&partition).copied();
         if from.is_some_and(|f| f >= next) {
             continue;
         }
@@ -329,6 +312,43 @@ pub fn mark_handled(
             .map_err(|e| ConsoleError::kafka("committing the handled marker", e))?;
     }
     Ok(moves)
+}
+
+/// The handled marker (next offset) of `topic`'s `partitions` where one was committed, read
+/// with `c`, a client of the `<group>.dlq-handled` group.
+fn handled_marker(
+    c: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+    partitions: impl Iterator<Item = i32>,
+) -> Result<BTreeMap<i32, i64>> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut asked = TopicPartitionList::new();
+    for p in partitions {
+        asked.add_partition(topic, p);
+    }
+    let committed = weft_core::kafka::committed_offsets(c, &asked, Duration::from_secs(10))
+        .map_err(|e| ConsoleError::kafka("reading the handled marker", e))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The client of `group_or_topic`'s handled marker group.
+fn marker_client(kafka: &KafkaConfig, topic: &str) -> Result<rdkafka::consumer::BaseConsumer> {
+    kafka
+        .client_config()
+        .set(
+            "group.id",
+            naming::dlq_handled_group(topic.trim_end_matches(".dlq")),
+        )
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| ConsoleError::kafka("creating a client", e))
 }
 
 /// Marks every dead letter of `group_or_topic` written so far handled.
@@ -402,11 +422,20 @@ pub async fn replay(
     // Select and de-duplicate, keeping the order of first appearance.
     let mut chosen: Vec<Shown> = Vec::new();
     let mut by_id: HashMap<String, usize> = HashMap::new();
-    // For the handled marker: the end of what was read, and the first record left unhandled,
-    // per partition.
+    // For the handled marker: the end of what was read, and the first record left unhandled
+    // per partition. Records before the marker are handled already: leaving them out of a
+    // selection does not hold the marker back.
+    let marker = handled_marker(
+        &marker_client(kafka, &topic)?,
+        &topic,
+        parts.iter().flat_map(|(_, n)| 0..*n),
+    )?;
     let mut read_end: BTreeMap<i32, i64> = BTreeMap::new();
     let mut first_unhandled: BTreeMap<i32, i64> = BTreeMap::new();
     let leave = |map: &mut BTreeMap<i32, i64>, partition: i32, offset: i64| {
+        if offset < marker.get(&partition).copied().unwrap_or(0) {
+            return;
+        }
         let e = map.entry(partition).or_insert(offset);
         *e = (*e).min(offset);
     };

@@ -370,4 +370,43 @@ async fn the_handled_marker_follows_replay_and_ack_and_the_age_reads_it() {
     );
     assert_eq!(age_hours(), None);
     assert!(dlq::ack(&kafka, &group).unwrap().is_empty());
+
+    // Two new dead letters of key b (offsets 3 and 4). Replaying key b leaves out the old
+    // records 0 and 2 (key a), but they are before the marker: it moves over both new ones.
+    for _ in 0..2 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let hs = OwnedHeaders::new()
+            .insert(Header {
+                key: "weft-event-id",
+                value: Some(id.as_str()),
+            })
+            .insert(Header {
+                key: "weft-dlq-source-topic",
+                value: Some(source.as_str()),
+            });
+        producer
+            .send(
+                FutureRecord::to(&dlq_topic)
+                    .key("b")
+                    .payload("not avro")
+                    .headers(hs),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    assert!(age_hours().is_some());
+    req.selection.key = Some("b".into());
+    let report = dlq::replay(&kafka, &reg, &req).await.unwrap();
+    assert_eq!(report.replayed.len(), 3, "offsets 1, 3 and 4");
+    assert_eq!(
+        report.marked_handled,
+        vec![HandledMove {
+            partition: 0,
+            from: Some(3),
+            to: 5
+        }]
+    );
+    assert_eq!(age_hours(), None);
 }

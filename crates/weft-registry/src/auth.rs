@@ -45,6 +45,7 @@ use base64::Engine;
 use prometheus::{IntCounterVec, Opts, Registry};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::AppError;
 
@@ -84,6 +85,24 @@ impl std::fmt::Debug for Users {
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// Whether `password` matches the PHC string `hash`.
+fn verify(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash of no one's password, verified against for unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let random: [u8; 16] = rand::random();
+        hash_password(&format!("{random:?}")).unwrap_or_default()
+    })
 }
 
 /// Hashes `password` into an Argon2id PHC string for a users file.
@@ -135,6 +154,10 @@ impl Users {
     }
 
     /// The user and role of `authorization` (a `Basic` header value), if the password is right.
+    /// Blocking (an Argon2 verification when the password is not cached): call it off the async
+    /// threads. An unknown user costs the same Argon2 verification as a known one (against a
+    /// hash of no one's password), so timing does not tell which names exist; the lock is not
+    /// held while verifying.
     fn authenticate(&self, authorization: Option<&HeaderValue>) -> Option<(String, Role)> {
         let encoded = authorization?.to_str().ok()?.strip_prefix("Basic ")?;
         let decoded = base64::engine::general_purpose::STANDARD
@@ -142,17 +165,27 @@ impl Users {
             .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (name, password) = text.split_once(':')?;
-        let (role, hash) = self.users.get(name)?;
         let digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if verified.get(name) == Some(&digest) {
+        let Some((role, hash)) = self.users.get(name) else {
+            let _ = verify(password, dummy_hash());
+            return None;
+        };
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .is_some_and(|known| bool::from(known.ct_eq(&digest)));
+        if cached {
             return Some((name.to_string(), *role));
         }
-        let parsed = PasswordHash::new(hash).ok()?;
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .ok()?;
-        verified.insert(name.to_string(), digest);
+        if !verify(password, hash) {
+            return None;
+        }
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), digest);
         Some((name.to_string(), *role))
     }
 }
@@ -243,7 +276,19 @@ pub(crate) async fn access(State(auth): State<Arc<Access>>, req: Request, next: 
     }
     let identity = match &auth.users {
         None => Some(("anonymous".to_string(), Role::Write)),
-        Some(users) => users.authenticate(req.headers().get(header::AUTHORIZATION)),
+        Some(_) => {
+            let header = req.headers().get(header::AUTHORIZATION).cloned();
+            let access = auth.clone();
+            tokio::task::spawn_blocking(move || {
+                access
+                    .users
+                    .as_ref()
+                    .and_then(|users| users.authenticate(header.as_ref()))
+            })
+            .await
+            .ok()
+            .flatten()
+        }
     };
     let Some((user, role)) = identity else {
         tracing::warn!(%method, %path, "registry: unauthenticated request refused");

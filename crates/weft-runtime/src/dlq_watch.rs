@@ -94,7 +94,7 @@ pub fn oldest_unhandled_age(
     for p in &partitions {
         all.add_partition(&w.topic, *p);
     }
-    let committed = consumer.committed_offsets(all, CALL_TIMEOUT)?;
+    let committed = weft_core::kafka::committed_offsets(&consumer, &all, CALL_TIMEOUT)?;
     let mut from = TopicPartitionList::new();
     let mut unread: BTreeMap<i32, ()> = BTreeMap::new();
     for p in partitions {
@@ -134,6 +134,12 @@ pub fn oldest_unhandled_age(
             Some(Err(e)) => return Err(e),
             None => {}
         }
+    }
+    if !unread.is_empty() {
+        // A partial answer would read as "nothing unhandled": keep the last value instead.
+        return Err(KafkaError::MessageConsumption(
+            rdkafka::types::RDKafkaErrorCode::RequestTimedOut,
+        ));
     }
     let now = chrono::Utc::now().timestamp_millis();
     Ok(oldest.map(|ts| Duration::from_millis((now - ts).max(0) as u64)))

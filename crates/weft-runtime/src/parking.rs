@@ -59,9 +59,6 @@ pub struct Parking {
     topic: String,
     /// key -> (partition, record ids in arrival order)
     queues: BTreeMap<Vec<u8>, (i32, VecDeque<String>)>,
-    /// The reader of the parking topic, kept between restores (a restore follows every
-    /// rebalance and abort: a new client each time cost a connection round).
-    reader: Option<BaseConsumer>,
 }
 
 impl Parking {
@@ -69,7 +66,6 @@ impl Parking {
         Parking {
             topic: topic.to_string(),
             queues: BTreeMap::new(),
-            reader: None,
         }
     }
 
@@ -176,6 +172,7 @@ impl Parking {
         kafka: &KafkaConfig,
         group: &str,
         partitions: &BTreeSet<i32>,
+        watchdog: &crate::watchdog::Watchdog,
     ) -> Result<(), RuntimeError> {
         if partitions.is_empty() {
             return Ok(());
@@ -186,21 +183,20 @@ impl Parking {
             operation: format!("restoring {topic} ({what})"),
             message: e.to_string(),
         };
-        if self.reader.is_none() {
-            let reader: BaseConsumer = kafka
-                .client_config()
-                .set("group.id", format!("{group}.parking-restore"))
-                .set("isolation.level", "read_committed")
-                .set("enable.auto.commit", "false")
-                .set("enable.partition.eof", "true")
-                // The end is what a restore waits for: do not let the broker hold an empty
-                // fetch for the default 500 ms.
-                .set("fetch.wait.max.ms", "10")
-                .create()
-                .map_err(|e| fail("creating a reader", &e))?;
-            self.reader = Some(reader);
-        }
-        let consumer = self.reader.as_ref().expect("created above");
+        // A new reader each time: one kept between restores delivered the previous restore's
+        // end-of-partition events to the next, which then stopped before reading (the chaos
+        // test caught it as a broken per-key order).
+        let consumer: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", format!("{group}.parking-restore"))
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            // The end is what a restore waits for: do not let the broker hold an empty fetch
+            // for the default 500 ms.
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .map_err(|e| fail("creating a reader", &e))?;
         let mut tpl = TopicPartitionList::new();
         for p in partitions {
             tpl.add_partition_offset(&topic, *p, Offset::Beginning)
@@ -209,10 +205,12 @@ impl Parking {
         consumer.assign(&tpl).map_err(|e| fail("assigning", &e))?;
         let mut at_end = BTreeSet::new();
         let mut restored: BTreeMap<Vec<u8>, (i32, VecDeque<String>)> = BTreeMap::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // Below the watchdog's limit, so a restore that cannot finish says so itself.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while at_end.len() < partitions.len() {
+            watchdog.tick("restoring the parking topic");
             if Instant::now() > deadline {
-                return Err(fail("reading to the end", &"not done within 120 s"));
+                return Err(fail("reading to the end", &"not done within 60 s"));
             }
             match consumer.poll(Duration::from_millis(100)) {
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {

@@ -770,6 +770,9 @@ impl<'s> TxnLoop<'s> {
         if ctx.batch_lost.swap(false, Ordering::SeqCst) {
             self.count_transaction("aborted");
             self.batch.clear();
+            // The kept partitions are read and judged again.
+            self.breaker.abort();
+            self.show_breaker();
             rewound = true;
             // The aborted transaction's parking writes are gone: every owned partition's
             // queues come back from the topic.
@@ -788,7 +791,12 @@ impl<'s> TxnLoop<'s> {
                 // after the same point.
                 rewind(consumer)?;
                 let started = Instant::now();
-                parking.restore(self.kafka, &self.settings.group_id, &assigned)?;
+                parking.restore(
+                    self.kafka,
+                    &self.settings.group_id,
+                    &assigned,
+                    &self.watchdog,
+                )?;
                 info!(
                     partitions = ?assigned,
                     waiting_keys = parking.waiting_keys(),
@@ -971,6 +979,7 @@ impl<'s> TxnLoop<'s> {
             m.consumed.with_label_values(&[name, record.topic]).inc();
         }
         let started = Instant::now();
+        self.watchdog.tick("the processor function");
         let result = match std::panic::catch_unwind(AssertUnwindSafe(|| processor.process(record)))
         {
             Ok(result) => result,
@@ -1240,6 +1249,7 @@ impl<'s> TxnLoop<'s> {
     fn abort(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         let ctx = consumer.context();
         if ctx.open.swap(false, Ordering::SeqCst) {
+            self.watchdog.tick("abort_transaction");
             ctx.producer
                 .abort_transaction(TXN_CALL_TIMEOUT)
                 .map_err(|e| fatal("abort_transaction", e))?;
@@ -1248,6 +1258,7 @@ impl<'s> TxnLoop<'s> {
         self.breaker.abort();
         self.show_breaker();
         self.batch.clear();
+        self.watchdog.tick("rewinding");
         rewind(consumer)?;
         self.restore_parking(consumer)
     }
@@ -1265,7 +1276,7 @@ impl<'s> TxnLoop<'s> {
             .iter()
             .map(|e| e.partition())
             .collect();
-        parking.restore(self.kafka, &self.settings.group_id, &owned)
+        parking.restore(self.kafka, &self.settings.group_id, &owned, &self.watchdog)
     }
 
     /// The breaker's share, as a gauge.

@@ -10,13 +10,14 @@
 //! answering 200. Nothing inside the process can interrupt such a call.
 //!
 //! # What
-//! The loop [`Watchdog::tick`]s on every iteration and before every attempt of a transactional
-//! call. A thread checks the last tick once a second; when none came for [`STALL_LIMIT`] (four
-//! times the longest single call, `transaction.timeout.ms`-independent), it logs what it knows
-//! and ends the process with exit code 2 (a Kafka failure). A restarted instance fences the stuck
-//! one's producer and aborts its open transaction: nothing is lost or duplicated. The limit is
-//! far above anything a healthy loop does between two ticks (a processor call, a parking restore,
-//! one transactional call of at most 30 s).
+//! The loop [`Watchdog::tick`]s on every iteration, before every attempt of a transactional
+//! call, before the processor function, before an abort and a rewind, and while it restores the
+//! parking topic (whose own deadline, 60 s, is below the limit, so it reports its failure
+//! itself). A thread checks the last tick once a second; when none came for [`STALL_LIMIT`] (four
+//! times the longest single transactional call), it logs what the loop was doing and ends the
+//! process with exit code 2 (a Kafka failure). A restarted instance fences the stuck one's
+//! producer and aborts its open transaction: nothing is lost or duplicated. A processor function
+//! that takes longer than the limit on one record ends the process too: it is treated as hung.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
