@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Confluent's own Python client against a running weft registry.
 
-Usage: registry_python_check.py URL [SUBJECT_PREFIX]
+Usage: registry_python_check.py URL [SUBJECT_PREFIX [USER:PASSWORD]]
+
+With USER:PASSWORD every client authenticates (basic.auth.user.info) and, first, a client without
+credentials must be refused with 401 / error code 40101.
 
 Registers schemas with SchemaRegistryClient, serialises a record with AvroSerializer (auto
 registration, Confluent wire format: magic byte 0 + 4-byte id + Avro body), deserialises it
@@ -27,13 +30,22 @@ def check(cond, what):
 
 def main():
     if len(sys.argv) < 2:
-        print("usage: registry_python_check.py URL [SUBJECT_PREFIX]", file=sys.stderr)
+        print("usage: registry_python_check.py URL [SUBJECT_PREFIX [USER:PASSWORD]]", file=sys.stderr)
         sys.exit(2)
     url = sys.argv[1]
     prefix = sys.argv[2] if len(sys.argv) > 2 else "py"
+    conf = {"url": url}
+    if len(sys.argv) > 3:
+        conf["basic.auth.user.info"] = sys.argv[3]
+        try:
+            SchemaRegistryClient({"url": url}).get_subjects()
+            check(False, "a client without credentials was served")
+        except SchemaRegistryError as e:
+            check(e.http_status_code == 401 and e.error_code == 40101,
+                  f"without credentials: {e.http_status_code} {e.error_code}, expected 401 40101")
     topic = f"{prefix}.orders"
     subject = f"{topic}-value"
-    client = SchemaRegistryClient({"url": url})
+    client = SchemaRegistryClient(conf)
 
     v1 = json.dumps({
         "type": "record", "name": "Order", "namespace": "shop",
@@ -59,7 +71,7 @@ def main():
     latest = client.get_latest_version(subject)
     check(latest.schema_id == schema_id and latest.version == 1,
           f"latest {latest.schema_id}/{latest.version} vs wire id {schema_id}")
-    fresh = SchemaRegistryClient({"url": url})  # no cache: really fetches by id
+    fresh = SchemaRegistryClient(conf)  # no cache: really fetches by id
     decoded = AvroDeserializer(fresh)(payload, ctx)
     check(decoded == {"id": "o-1", "total": 1250}, f"decoded {decoded}")
 

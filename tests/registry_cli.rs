@@ -369,3 +369,35 @@ fn the_runtime_reads_schemas_from_an_authenticated_registry() {
     );
     assert!(server.stop().success());
 }
+
+/// Confluent's Python client with credentials (`basic.auth.user.info`) against a registry with
+/// users; the same client without them is refused with 401 / 40101.
+#[test]
+fn confluent_python_client_with_credentials() {
+    let home = std::env::var("HOME").expect("HOME is set");
+    let python = PathBuf::from(home).join(".weft/venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path());
+    let server = Server::start(&["--store", "memory", "--users-file", users.to_str().unwrap()]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/registry_python_check.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(&server.url)
+        .arg(weft_testkit::unique("py"))
+        .arg("ci:ci-secret")
+        .output()
+        .expect("run the Python check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "registry_python_check.py with credentials failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("OK:"), "{stdout}");
+}
