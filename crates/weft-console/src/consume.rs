@@ -252,28 +252,43 @@ pub fn open_reader(
     Ok(consumer)
 }
 
-/// The topics of `parts` with at least one partition holding records (low < high watermark).
-pub(crate) fn non_empty_topics(
+/// The topics of `parts` that `marks` show holding records.
+fn non_empty_of(
+    parts: &[(String, i32)],
+    marks: &BTreeMap<(String, i32), (i64, i64)>,
+) -> Vec<(String, i32)> {
+    parts
+        .iter()
+        .filter(|(t, n)| {
+            (0..*n).any(|p| {
+                marks
+                    .get(&(t.clone(), p))
+                    .is_some_and(|(low, high)| high > low)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Low and high watermark of every partition of `parts`.
+fn watermarks(
     kafka: &KafkaConfig,
     parts: &[(String, i32)],
-) -> Result<Vec<(String, i32)>> {
+) -> Result<BTreeMap<(String, i32), (i64, i64)>> {
     let client: BaseConsumer = kafka
         .client_config()
         .create()
         .map_err(|e| ConsoleError::kafka("creating a client", e))?;
-    let mut out = Vec::new();
+    let mut marks = BTreeMap::new();
     for (t, n) in parts {
         for p in 0..*n {
-            let (low, high) = client
-                .fetch_watermarks(t, p, Duration::from_secs(10))
+            let mark = client
+                .fetch_watermarks(t, p, META_TIMEOUT)
                 .map_err(|e| ConsoleError::kafka(&format!("reading the watermarks of {t}"), e))?;
-            if high > low {
-                out.push((t.clone(), *n));
-                break;
-            }
+            marks.insert((t.clone(), p), mark);
         }
     }
-    Ok(out)
+    Ok(marks)
 }
 
 /// One event of a topic reader.
@@ -377,28 +392,23 @@ pub struct Window {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Per partition of `topics`, the offset a scan of `window` stops before: the first offset at or
+/// Per partition of `marks`, the offset a scan of `window` stops before: the first offset at or
 /// after `until` (offsets for times), else the end as it is now. A scan therefore ends where it
 /// was asked to, even on topics that keep growing.
 fn stop_offsets(
     kafka: &KafkaConfig,
-    topics: &[(String, i32)],
+    marks: &BTreeMap<(String, i32), (i64, i64)>,
     window: &Window,
 ) -> Result<BTreeMap<(String, i32), i64>> {
-    let client: BaseConsumer = kafka
-        .client_config()
-        .create()
-        .map_err(|e| ConsoleError::kafka("creating a client", e))?;
-    let mut stops = BTreeMap::new();
-    for (t, n) in topics {
-        for p in 0..*n {
-            let (_, high) = client
-                .fetch_watermarks(t, p, META_TIMEOUT)
-                .map_err(|e| ConsoleError::kafka(&format!("reading the watermarks of {t}"), e))?;
-            stops.insert((t.clone(), p), high);
-        }
-    }
+    let mut stops: BTreeMap<(String, i32), i64> = marks
+        .iter()
+        .map(|(k, (_, high))| (k.clone(), *high))
+        .collect();
     if let Some(until) = window.until {
+        let client: BaseConsumer = kafka
+            .client_config()
+            .create()
+            .map_err(|e| ConsoleError::kafka("creating a client", e))?;
         let mut tpl = TopicPartitionList::new();
         for (t, p) in stops.keys() {
             tpl.add_partition_offset(t, *p, Offset::Offset(until.timestamp_millis()))
@@ -420,8 +430,9 @@ fn stop_offsets(
 
 /// Reads the records of `topics` inside `window`: each partition from its first offset at or
 /// after `since` (offsets for times, so nothing before the window is fetched) to its stop offset
-/// (see [`stop_offsets`]); partitions are fetched together. Calls `each` with every record;
-/// `each` returns `false` to stop. Returns the number of records read.
+/// (see [`stop_offsets`]); partitions are fetched together, topics without records are not
+/// opened. Calls `each` with every record; `each` returns `false` to stop. Returns the number of
+/// records read.
 pub(crate) async fn read_window(
     kafka: &KafkaConfig,
     registry: Option<&Registry>,
@@ -430,7 +441,9 @@ pub(crate) async fn read_window(
     isolation: Isolation,
     mut each: impl FnMut(Shown) -> bool,
 ) -> Result<usize> {
-    let stops = stop_offsets(kafka, topics, window)?;
+    let marks = watermarks(kafka, topics)?;
+    let topics = non_empty_of(topics, &marks);
+    let stops = stop_offsets(kafka, &marks, window)?;
     let mut open: BTreeSet<(String, i32)> = stops
         .iter()
         .filter(|(_, stop)| **stop > 0)
@@ -440,7 +453,7 @@ pub(crate) async fn read_window(
         return Ok(0);
     }
     let start = window.since.map_or(StartAt::Beginning, StartAt::Time);
-    let (_readers, mut rx) = spawn_readers(kafka, topics, &start, isolation)?;
+    let (_readers, mut rx) = spawn_readers(kafka, &topics, &start, isolation)?;
     let mut read = 0;
     while let Some(ReaderItem(item)) = rx.recv().await {
         match item {

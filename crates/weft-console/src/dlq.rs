@@ -52,8 +52,7 @@ use weft_core::naming;
 use weft_core::spec::GroupSpec;
 
 use crate::consume::{
-    non_empty_topics, partitions_of, read_topics, read_window, topics_matching, Isolation, StartAt,
-    Window,
+    partitions_of, read_topics, read_window, topics_matching, Isolation, StartAt, Window,
 };
 use crate::error::{ConsoleError, Result};
 use crate::record::Shown;
@@ -109,9 +108,8 @@ pub async fn list(
             )
         })
         .collect();
-    let non_empty = non_empty_topics(kafka, &parts)?;
     let mut counted = 0;
-    read_window(kafka, None, &non_empty, window, Isolation::Committed, |r| {
+    read_window(kafka, None, &parts, window, Isolation::Committed, |r| {
         counted += 1;
         if counted % 1000 == 0 {
             progress(counted);

@@ -25,9 +25,7 @@ use weft_core::headers as h;
 use weft_core::kafka::KafkaConfig;
 use weft_core::naming;
 
-use crate::consume::{
-    non_empty_topics, partitions_of, read_window, topics_matching, Isolation, Window,
-};
+use crate::consume::{partitions_of, read_window, topics_matching, Isolation, Window};
 use crate::error::{ConsoleError, Result};
 use crate::registry::Registry;
 
@@ -119,7 +117,7 @@ pub async fn trace(
             ))
         }
     };
-    let parts = non_empty_topics(kafka, &partitions_of(kafka, &names)?)?;
+    let parts = partitions_of(kafka, &names)?;
     // Keep every decoded event's identity; the correlation is known only after the scan when
     // starting from an event id.
     struct Seen {

@@ -269,8 +269,6 @@ async fn replay_keeps_to_the_rate_and_skips_records_without_a_source() {
 /// over the prefix it replayed, `ack` to the end; the runtime's age gauge reads it.
 #[tokio::test]
 async fn the_handled_marker_follows_replay_and_ack_and_the_age_reads_it() {
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{FutureProducer, FutureRecord};
     use weft_console::dlq::HandledMove;
     use weft_runtime::dlq_watch::{oldest_unhandled_age, Watched};
 
@@ -283,31 +281,23 @@ async fn the_handled_marker_follows_replay_and_ack_and_the_age_reads_it() {
     let dlq_topic = format!("{group}.dlq");
     weft_testkit::create_topics(&[&source, &dlq_topic], 1).await;
     // Three dead letters, written 3 h, 2 h and 1 h ago, keys a, b, a.
-    let producer: FutureProducer = kafka.client_config().create().unwrap();
-    let now = chrono::Utc::now().timestamp_millis();
-    for (key, hours) in [("a", 3), ("b", 2), ("a", 1)] {
-        let id = uuid::Uuid::new_v4().to_string();
-        let hs = OwnedHeaders::new()
-            .insert(Header {
-                key: "weft-event-id",
-                value: Some(id.as_str()),
-            })
-            .insert(Header {
-                key: "weft-dlq-source-topic",
-                value: Some(source.as_str()),
-            });
-        producer
-            .send(
-                FutureRecord::to(&dlq_topic)
-                    .key(key)
-                    .payload("not avro")
-                    .headers(hs)
-                    .timestamp(now - hours * 3_600_000),
-                Duration::from_secs(30),
+    let dead_letter = |key: &'static str, at: Option<i64>| {
+        let (dlq_topic, source) = (dlq_topic.clone(), source.clone());
+        async move {
+            let id = uuid::Uuid::new_v4().to_string();
+            common::send_at(
+                &dlq_topic,
+                key,
+                b"not avro",
+                &[("weft-event-id", &id), ("weft-dlq-source-topic", &source)],
+                at,
             )
             .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        }
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    for (key, hours) in [("a", 3), ("b", 2), ("a", 1)] {
+        dead_letter(key, Some(now - hours * 3_600_000)).await;
     }
     let watched = Watched {
         processor: "handled-check".into(),
@@ -374,27 +364,7 @@ async fn the_handled_marker_follows_replay_and_ack_and_the_age_reads_it() {
     // Two new dead letters of key b (offsets 3 and 4). Replaying key b leaves out the old
     // records 0 and 2 (key a), but they are before the marker: it moves over both new ones.
     for _ in 0..2 {
-        let id = uuid::Uuid::new_v4().to_string();
-        let hs = OwnedHeaders::new()
-            .insert(Header {
-                key: "weft-event-id",
-                value: Some(id.as_str()),
-            })
-            .insert(Header {
-                key: "weft-dlq-source-topic",
-                value: Some(source.as_str()),
-            });
-        producer
-            .send(
-                FutureRecord::to(&dlq_topic)
-                    .key("b")
-                    .payload("not avro")
-                    .headers(hs),
-                Duration::from_secs(30),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .unwrap();
+        dead_letter("b", None).await;
     }
     assert!(age_hours().is_some());
     req.selection.key = Some("b".into());

@@ -69,6 +69,17 @@ pub fn frame<P: Contract + Example>(id: u32, event: &Event<P>) -> Vec<u8> {
 
 /// Produces one record and waits for its delivery.
 pub async fn send(topic: &str, key: &str, value: &[u8], headers: &[(&str, &str)]) {
+    send_at(topic, key, value, headers, None).await
+}
+
+/// [`send`] with the record's timestamp (ms since the epoch) when given.
+pub async fn send_at(
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    headers: &[(&str, &str)],
+    timestamp: Option<i64>,
+) {
     let producer: FutureProducer = weft_testkit::broker().client_config().create().unwrap();
     let mut hs = OwnedHeaders::new();
     for (k, v) in headers {
@@ -79,7 +90,13 @@ pub async fn send(topic: &str, key: &str, value: &[u8], headers: &[(&str, &str)]
     }
     producer
         .send(
-            FutureRecord::to(topic).key(key).payload(value).headers(hs),
+            {
+                let record = FutureRecord::to(topic).key(key).payload(value).headers(hs);
+                match timestamp {
+                    Some(ts) => record.timestamp(ts),
+                    None => record,
+                }
+            },
             Duration::from_secs(30),
         )
         .await
