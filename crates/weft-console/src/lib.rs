@@ -12,7 +12,7 @@
 //! No clap here: the CLI (`weft-cli`) turns flags into the request structs of these modules.
 //! Failures are one [`ConsoleError`] whose [`ConsoleError::exit_code`] the CLI returns.
 
-pub mod avrojson;
+pub use weft_contracts::json as avrojson;
 pub mod consume;
 pub mod dlq;
 pub mod error;

@@ -1,15 +1,17 @@
 //! The seed-event inventory: every event of the five seed systems with its schema, topic, key and
-//! consumers (`topics/inventory.yaml`), the consistency checks that tie it to `avro/`, `topics/`
-//! and the typed contracts, and the `docs/event-inventory.md` table rendered from it.
+//! consumers, derived from the topic specs (`topics/<system>/<topic>.yaml`, whose `seed:` block
+//! names the seed document), the consistency checks that tie it to `avro/` and the typed
+//! contracts, and the `docs/event-inventory.md` table rendered from it. There is no separate
+//! inventory file: one event is one `.avsc` and one topic spec.
 //!
 //! [`check`] reports, in sentences:
-//! - an inventory event whose schema is not in the catalog, whose topic spec is missing, or whose
-//!   topic spec disagrees with it (value schema, subject, event type, key, consumers);
-//! - a schema (other than `weft.common.*`) or a topic spec that no inventory event lists;
+//! - a topic spec without a `seed:` block, whose schema is not in the catalog, whose file is not
+//!   at `topics/<system>/<topic>.yaml`, or whose value subject is not `<topic>-value`;
+//! - a schema (other than `weft.common.*`) that no topic spec names;
 //! - a topic spec that breaks the sizing rules (6 partitions for critical/high, 3 otherwise;
 //!   SLA 1s/5s/30s/none by priority; replication 3, min ISR 2, retention 7d);
-//! - an inventory event without a typed contract in [`crate::registry::all`], or a contract that
-//!   disagrees with it (topic, event type, key field).
+//! - a topic without a typed contract in [`crate::registry::all`], or a contract that disagrees
+//!   with its spec (topic, event type, key field, priority).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,22 +22,15 @@ use crate::catalog::Catalog;
 use crate::error::{ContractsError, Result};
 use crate::registry::ContractEntry;
 
-/// The repository's inventory file, found from this crate's manifest directory at compile time.
-pub fn repo_inventory_path() -> PathBuf {
-    crate::catalog::repo_root().join("topics/inventory.yaml")
-}
-
-/// The inventory file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The seed events, in seed order (by seed document, then topic).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
     /// Every seed event.
     pub events: Vec<InventoryEvent>,
 }
 
 /// One seed event.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InventoryEvent {
     /// The weft system: cypher, collector, composerp, b2b, viscount.
     pub system: String,
@@ -53,6 +48,39 @@ pub struct InventoryEvent {
     pub consumers: Vec<String>,
     /// True when the seed names the event but does not spell out its payload.
     pub derived: bool,
+}
+
+/// `seed:` of a topic spec.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SeedView {
+    /// The seed document.
+    pub file: String,
+    /// True when the payload was designed from the seed's context.
+    pub derived: bool,
+}
+
+impl Inventory {
+    /// The inventory of the specs that name a seed document.
+    pub fn from_specs(specs: &[TopicSpecView]) -> Self {
+        let mut events: Vec<InventoryEvent> = specs
+            .iter()
+            .filter_map(|spec| {
+                let seed = spec.seed.as_ref()?;
+                Some(InventoryEvent {
+                    system: spec.name.split('.').next().unwrap_or_default().to_string(),
+                    seed_event: spec.event_type.clone(),
+                    seed_file: seed.file.clone(),
+                    schema: spec.value_schema.clone(),
+                    topic: spec.name.clone(),
+                    key: spec.key.clone(),
+                    consumers: spec.consumers.clone(),
+                    derived: seed.derived,
+                })
+            })
+            .collect();
+        events.sort_by(|a, b| (&a.seed_file, &a.topic).cmp(&(&b.seed_file, &b.topic)));
+        Inventory { events }
+    }
 }
 
 /// The fields of a topic spec this crate reads (weft-core owns the full, strict parser).
@@ -88,18 +116,12 @@ pub struct TopicSpecView {
     /// Compatibility level.
     #[serde(default)]
     pub compatibility: Option<String>,
+    /// The seed document of the event.
+    #[serde(default)]
+    pub seed: Option<SeedView>,
     /// The file it was read from.
     #[serde(skip)]
     pub path: PathBuf,
-}
-
-/// Read the inventory file.
-pub fn load(path: &Path) -> Result<Inventory> {
-    let text = std::fs::read_to_string(path).map_err(|e| ContractsError::io(path, e))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| ContractsError::Malformed {
-        path: path.to_path_buf(),
-        problem: e.to_string(),
-    })
 }
 
 /// Every topic spec under `topics_dir` (not `groups/`, not files starting with `_` or
@@ -146,118 +168,94 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Everything that does not line up between the inventory, the catalog, the topic specs and the
-/// typed contracts; empty when all agree.
+/// Everything that does not line up between the topic specs, the catalog and the typed
+/// contracts; empty when all agree.
 pub fn check(
-    inventory: &Inventory,
     catalog: &Catalog,
     topics: &[TopicSpecView],
     contracts: &[ContractEntry],
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let specs: BTreeMap<&str, &TopicSpecView> =
-        topics.iter().map(|t| (t.name.as_str(), t)).collect();
     let contracts: BTreeMap<&str, &ContractEntry> =
         contracts.iter().map(|c| (c.schema, c)).collect();
     let mut schemas_seen = BTreeSet::new();
-    let mut topics_seen = BTreeSet::new();
 
-    for event in &inventory.events {
-        let who = format!("inventory event {} {:?}", event.system, event.seed_event);
-        if !schemas_seen.insert(event.schema.as_str()) {
-            problems.push(format!("{who}: schema {} is listed twice", event.schema));
-        }
-        if !topics_seen.insert(event.topic.as_str()) {
-            problems.push(format!("{who}: topic {} is listed twice", event.topic));
-        }
-        if catalog.get(&event.schema).is_none() {
-            problems.push(format!("{who}: schema {} is not in avro/", event.schema));
-        }
-        if !event.schema.starts_with(&format!("{}.", event.system))
-            || !event.topic.starts_with(&format!("{}.", event.system))
-        {
+    for spec in topics {
+        let system = spec.name.split('.').next().unwrap_or_default();
+        let who = format!("topic spec {} ({})", spec.name, spec.path.display());
+        if spec.seed.is_none() {
             problems.push(format!(
-                "{who}: schema and topic must start with the system name"
+                "{who}: no seed: block (file: the seed document, derived: true|false)"
             ));
         }
-        match specs.get(event.topic.as_str()) {
-            None => problems.push(format!(
-                "{who}: no topic spec topics/{}/{}.yaml",
-                event.system, event.topic
-            )),
-            Some(spec) => {
-                let expected_path = Path::new(&event.system).join(format!("{}.yaml", event.topic));
-                if !spec.path.ends_with(&expected_path) {
-                    problems.push(format!(
-                        "{who}: topic spec is at {}, expected .../{}",
-                        spec.path.display(),
-                        expected_path.display()
-                    ));
-                }
-                for (field, spec_value, inventory_value) in [
-                    ("value_schema", &spec.value_schema, &event.schema),
-                    ("event_type", &spec.event_type, &event.seed_event),
-                    ("key", &spec.key, &event.key),
-                ] {
-                    if spec_value != inventory_value {
-                        problems.push(format!(
-                            "{who}: topic spec {field} is {spec_value:?}, the inventory says {inventory_value:?}"
-                        ));
-                    }
-                }
-                if spec.value_subject != format!("{}-value", spec.name) {
-                    problems.push(format!(
-                        "{who}: value_subject must be {}-value (TopicNameStrategy)",
-                        spec.name
-                    ));
-                }
-                if spec.consumers != event.consumers {
-                    problems.push(format!(
-                        "{who}: topic spec consumers {:?}, the inventory says {:?}",
-                        spec.consumers, event.consumers
-                    ));
-                }
-                problems.extend(sizing_problems(spec));
-            }
+        if !schemas_seen.insert(spec.value_schema.as_str()) {
+            problems.push(format!(
+                "{who}: schema {} is named by another topic spec too",
+                spec.value_schema
+            ));
         }
-        match contracts.get(event.schema.as_str()) {
+        if catalog.get(&spec.value_schema).is_none() {
+            problems.push(format!(
+                "{who}: schema {} is not in avro/",
+                spec.value_schema
+            ));
+        }
+        if !spec.value_schema.starts_with(&format!("{system}.")) {
+            problems.push(format!(
+                "{who}: schema {} must start with the system name {system}",
+                spec.value_schema
+            ));
+        }
+        let expected_path = Path::new(system).join(format!("{}.yaml", spec.name));
+        if !spec.path.ends_with(&expected_path) {
+            problems.push(format!(
+                "{who}: expected at topics/{}",
+                expected_path.display()
+            ));
+        }
+        if spec.value_subject != format!("{}-value", spec.name) {
+            problems.push(format!(
+                "{who}: value_subject must be {}-value (TopicNameStrategy)",
+                spec.name
+            ));
+        }
+        problems.extend(sizing_problems(spec));
+        match contracts.get(spec.value_schema.as_str()) {
             None => problems.push(format!(
                 "{who}: no typed contract for {} in registry::all()",
-                event.schema
+                spec.value_schema
             )),
             Some(c) => {
-                if c.topic != event.topic
-                    || c.event_type != event.seed_event
-                    || c.key_field != event.key
+                if c.topic != spec.name
+                    || c.event_type != spec.event_type
+                    || c.key_field != spec.key
                 {
                     problems.push(format!(
                         "{who}: contract {} says topic {}, event type {}, key {}",
                         c.rust_type, c.topic, c.event_type, c.key_field
                     ));
                 }
-                if let Some(spec) = specs.get(event.topic.as_str()) {
-                    if c.priority.as_str() != spec.priority {
-                        problems.push(format!(
-                            "{who}: contract priority {} but topic spec priority {}",
-                            c.priority.as_str(),
-                            spec.priority
-                        ));
-                    }
+                if c.priority.as_str() != spec.priority {
+                    problems.push(format!(
+                        "{who}: contract priority {} but topic spec priority {}",
+                        c.priority.as_str(),
+                        spec.priority
+                    ));
                 }
             }
         }
         // The key must be a top-level payload field of the schema.
-        if let Some(entry) = catalog.get(&event.schema) {
+        if let Some(entry) = catalog.get(&spec.value_schema) {
             let payload_fields = entry.json["fields"]
                 .as_array()
                 .and_then(|f| f.iter().find(|f| f["name"] == "payload"))
                 .and_then(|p| p["type"]["fields"].as_array());
             let has_key =
-                payload_fields.is_some_and(|fs| fs.iter().any(|f| f["name"] == event.key.as_str()));
+                payload_fields.is_some_and(|fs| fs.iter().any(|f| f["name"] == spec.key.as_str()));
             if !has_key {
                 problems.push(format!(
                     "{who}: key {} is not a payload field of {}",
-                    event.key, event.schema
+                    spec.key, spec.value_schema
                 ));
             }
         }
@@ -268,18 +266,9 @@ pub fn check(
             && !schemas_seen.contains(entry.full_name.as_str())
         {
             problems.push(format!(
-                "schema {} ({}) is not in the inventory",
+                "schema {} ({}) has no topic spec",
                 entry.full_name,
                 entry.relative_path.display()
-            ));
-        }
-    }
-    for spec in topics {
-        if !topics_seen.contains(spec.name.as_str()) {
-            problems.push(format!(
-                "topic spec {} ({}) is not in the inventory",
-                spec.name,
-                spec.path.display()
             ));
         }
     }
@@ -334,9 +323,9 @@ pub fn render_markdown(inventory: &Inventory) -> String {
         "Every event of the five seed systems, its Avro value schema (in `avro/`), its topic (spec in\n\
          `topics/<system>/<topic>.yaml`), the payload field that is the Kafka key, and its consuming groups.\n\
          *derived* marks events the seed names without spelling out a payload; their fields were designed from\n\
-         the seed's context (each schema's `doc` says how). Generated from `topics/inventory.yaml`; the test\n\
-         `inventory_markdown_is_up_to_date` in `crates/weft-contracts` fails when this file is stale\n\
-         (`WEFT_BLESS=1 cargo test -p weft-contracts --test inventory` rewrites it).\n",
+         the seed's context (each schema's `doc` says how). Generated from the topic specs (their `seed:`\n\
+         block names the seed document); the test `inventory_markdown_is_up_to_date` in `crates/weft-contracts`\n\
+         fails when this file is stale (`WEFT_BLESS=1 cargo test -p weft-contracts --test inventory` rewrites it).\n",
     );
     let mut systems: Vec<&str> = Vec::new();
     for e in &inventory.events {

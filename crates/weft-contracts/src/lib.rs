@@ -9,6 +9,7 @@
 //! - [`inventory`]: the seed-event inventory (`topics/inventory.yaml`) and its consistency checks;
 //! - [`envelope`]: [`EventMetadata`], [`Priority`], [`Event`], the [`Contract`] trait;
 //! - [`codec`]: Avro binary encode/decode of typed events;
+//! - [`json`]: Avro values to and from the plain JSON people read and type (examples, console);
 //! - [`decimal`]: [`Decimal4`], exact money and fractional quantities (Avro `decimal(18,4)`);
 //! - [`registry`]: the explicit list of every contract;
 //! - one module per seed system with its payload structs: [`cypher`], [`collector`],
@@ -24,6 +25,7 @@ pub mod decimal;
 pub mod envelope;
 pub mod error;
 pub mod inventory;
+pub mod json;
 pub mod lint;
 mod macros;
 pub mod registry;

@@ -11,6 +11,8 @@
 /// }
 /// assert_eq!(Colour::SYMBOLS, ["red", "green", "unknown"]);
 /// assert_eq!(Colour::default(), Colour::Unknown);
+/// assert_eq!(Colour::from_symbol("green"), Colour::Green);
+/// assert_eq!(Colour::from_symbol("mauve"), Colour::Unknown);
 /// ```
 #[macro_export]
 macro_rules! avro_enum {
@@ -39,6 +41,16 @@ macro_rules! avro_enum {
             /// Every Avro symbol this type knows, the default last.
             pub const SYMBOLS: &'static [&'static str] = &[$($symbol,)+ $osymbol];
 
+            /// The variant of an Avro symbol; a symbol this type does not know is the default,
+            /// as when reading. Converts between enums of two schemas that share symbols:
+            /// `ProductStockStatus::from_symbol(status.as_str())`.
+            pub fn from_symbol(symbol: &str) -> Self {
+                match symbol {
+                    $( $symbol => $name::$variant, )+
+                    _ => $name::$other,
+                }
+            }
+
             /// The Avro symbol.
             pub fn as_str(self) -> &'static str {
                 match self {
@@ -49,31 +61,3 @@ macro_rules! avro_enum {
         }
     };
 }
-
-/// Implements [`crate::Contract`] for a payload struct.
-macro_rules! contract {
-    (
-        $ty:ty,
-        schema: $schema:literal,
-        topic: $topic:literal,
-        event_type: $event_type:literal,
-        version: $version:expr,
-        priority: $priority:ident,
-        key: $key:ident $(,)?
-    ) => {
-        impl $crate::envelope::Contract for $ty {
-            const SCHEMA: &'static str = $schema;
-            const TOPIC: &'static str = $topic;
-            const EVENT_TYPE: &'static str = $event_type;
-            const EVENT_VERSION: &'static str = $version;
-            const PRIORITY: $crate::envelope::Priority = $crate::envelope::Priority::$priority;
-            const KEY_FIELD: &'static str = stringify!($key);
-
-            fn key(&self) -> String {
-                self.$key.to_string()
-            }
-        }
-    };
-}
-
-pub(crate) use contract;

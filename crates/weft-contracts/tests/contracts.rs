@@ -2,7 +2,7 @@
 //! `.avsc`.
 
 use weft_contracts::catalog::{repo_avro_dir, Catalog};
-use weft_contracts::registry;
+use weft_contracts::{json, registry};
 
 fn catalog() -> Catalog {
     Catalog::load(repo_avro_dir()).expect("avro/ loads")
@@ -18,6 +18,40 @@ fn every_contract_round_trips_its_seed_example() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The example files are what the generated `Example` impls were built from: read back through
+/// the schema (the plain JSON `weft produce` takes), each says exactly what its Rust example is.
+#[test]
+fn every_example_file_is_its_contracts_example() {
+    let catalog = catalog();
+    let mut checked = 0;
+    for entry in registry::all() {
+        let schema = catalog.entry(entry.schema).unwrap();
+        let path = schema.path.with_extension("example.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // Read with the payload's schema and written back in the canonical form ("12.5" and
+        // "12.5000" are the same decimal).
+        let schema = catalog.self_contained(entry.schema).unwrap();
+        let apache_avro::Schema::Record(envelope) = &schema else {
+            panic!("{} is not a record", entry.schema)
+        };
+        let payload = &envelope.fields[envelope.lookup["payload"]].schema;
+        let value =
+            json::from_json(&file, payload).unwrap_or_else(|m| panic!("{}: {m:?}", path.display()));
+        let from_rust = (entry.example_json)(&catalog).unwrap();
+        assert_eq!(
+            json::to_json(&value, payload),
+            from_rust,
+            "{}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, registry::all().len());
+    assert!(checked >= 74, "only {checked} contracts");
 }
 
 #[test]

@@ -1,28 +1,29 @@
-//! The seed-event inventory agrees with `avro/`, `topics/` and the typed contracts, and
-//! `docs/event-inventory.md` is rendered from it.
+//! The seed-event inventory (derived from the topic specs) agrees with `avro/` and the typed
+//! contracts, and `docs/event-inventory.md` is rendered from it.
 
 use weft_contracts::catalog::{repo_avro_dir, repo_root, Catalog};
-use weft_contracts::inventory::{self, load_topic_specs, repo_inventory_path};
+use weft_contracts::inventory::{self, load_topic_specs, Inventory};
 use weft_contracts::registry;
 
-fn parts() -> (inventory::Inventory, Catalog, Vec<inventory::TopicSpecView>) {
-    let inventory = inventory::load(&repo_inventory_path()).expect("topics/inventory.yaml loads");
+fn parts() -> (Catalog, Vec<inventory::TopicSpecView>) {
     let catalog = Catalog::load(repo_avro_dir()).expect("avro/ loads");
     let topics = load_topic_specs(&repo_root().join("topics")).expect("topic specs load");
-    (inventory, catalog, topics)
+    (catalog, topics)
 }
 
 #[test]
-fn inventory_schemas_topics_and_contracts_agree() {
-    let (inventory, catalog, topics) = parts();
-    let problems = inventory::check(&inventory, &catalog, &topics, &registry::all());
+fn topic_specs_schemas_and_contracts_agree() {
+    let (catalog, topics) = parts();
+    let problems = inventory::check(&catalog, &topics, &registry::all());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let inventory = Inventory::from_specs(&topics);
     assert_eq!(inventory.events.len(), registry::all().len());
+    assert_eq!(inventory.events.len(), topics.len());
 }
 
 #[test]
 fn the_processor_flows_exist() {
-    let (inventory, _, _) = parts();
+    let inventory = Inventory::from_specs(&parts().1);
     let wanted = [
         ("b2b", "order.placed"),
         ("b2b", "order.cancelled"),
@@ -53,17 +54,19 @@ fn the_processor_flows_exist() {
 }
 
 #[test]
-fn check_reports_a_missing_schema_a_missing_topic_and_unlisted_ones() {
-    let (mut inventory, catalog, mut topics) = parts();
-    // An event whose schema and topic do not exist.
-    let mut ghost = inventory.events[0].clone();
-    ghost.seed_event = "ghost.appeared".into();
-    ghost.schema = "cypher.ghost.GhostAppeared".into();
-    ghost.topic = "cypher.ghost.appeared.v1".into();
-    inventory.events.push(ghost);
-    // A schema and a topic the inventory no longer lists.
-    let dropped = inventory.events.remove(1);
-    // A topic spec with the wrong partition count.
+fn check_reports_a_missing_schema_a_spec_without_seed_and_unlisted_schemas() {
+    let (catalog, mut topics) = parts();
+    // A spec whose schema does not exist.
+    let mut ghost = topics[0].clone();
+    ghost.name = "cypher.ghost.appeared.v1".into();
+    ghost.value_subject = "cypher.ghost.appeared.v1-value".into();
+    ghost.value_schema = "cypher.ghost.GhostAppeared".into();
+    topics.push(ghost);
+    // A schema no spec names any more.
+    let dropped = topics.remove(1);
+    // A spec without its seed document, and one with the wrong partition count.
+    topics[2].seed = None;
+    let unseeded = topics[2].name.clone();
     let critical = topics
         .iter_mut()
         .find(|t| t.priority == "critical")
@@ -71,13 +74,13 @@ fn check_reports_a_missing_schema_a_missing_topic_and_unlisted_ones() {
     critical.partitions = 3;
     let critical_name = critical.name.clone();
 
-    let problems = inventory::check(&inventory, &catalog, &topics, &registry::all()).join("\n");
+    let problems = inventory::check(&catalog, &topics, &registry::all()).join("\n");
     assert!(
         problems.contains("schema cypher.ghost.GhostAppeared is not in avro/"),
         "{problems}"
     );
     assert!(
-        problems.contains("no topic spec topics/cypher/cypher.ghost.appeared.v1.yaml"),
+        problems.contains("expected at topics/cypher/cypher.ghost.appeared.v1.yaml"),
         "{problems}"
     );
     assert!(
@@ -85,11 +88,12 @@ fn check_reports_a_missing_schema_a_missing_topic_and_unlisted_ones() {
         "{problems}"
     );
     assert!(
-        problems.contains(&format!("schema {} (", dropped.schema)),
+        problems.contains(&format!("schema {} (", dropped.value_schema)),
         "{problems}"
     );
     assert!(
-        problems.contains(&format!("topic spec {} (", dropped.topic)),
+        problems.contains(&format!("topic spec {unseeded} ("))
+            && problems.contains("no seed: block"),
         "{problems}"
     );
     assert!(
@@ -100,7 +104,7 @@ fn check_reports_a_missing_schema_a_missing_topic_and_unlisted_ones() {
 
 #[test]
 fn inventory_markdown_is_up_to_date() {
-    let (inventory, _, _) = parts();
+    let inventory = Inventory::from_specs(&parts().1);
     let rendered = inventory::render_markdown(&inventory);
     let path = repo_root().join("docs/event-inventory.md");
     if std::env::var_os("WEFT_BLESS").is_some() {

@@ -98,8 +98,22 @@ pub struct TopicSpec {
     pub compatibility: String,
     /// Extra topic configs, passed as-is.
     pub config: BTreeMap<String, String>,
+    /// Which seed document the event comes from (`seed:`); none for weft's own topics.
+    pub seed: Option<SeedOrigin>,
     /// The file the spec came from (empty for derived topics).
     pub path: PathBuf,
+}
+
+/// Where a seed system's event is written down (`seed: {file, derived}` in its topic spec); the
+/// seed-event inventory (`docs/event-inventory.md`) is built from these.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedOrigin {
+    /// The seed document, a file name in `shared/seeds/`.
+    pub file: String,
+    /// True when the seed names the event but does not spell out its payload (the fields were
+    /// designed from the seed's context; the schema's `doc` says how).
+    pub derived: bool,
 }
 
 /// The retry policy of one consumer group.
@@ -189,6 +203,8 @@ struct RawTopic {
     compatibility: Option<String>,
     #[serde(default)]
     config: BTreeMap<String, serde_yaml_ng::Value>,
+    #[serde(default)]
+    seed: Option<SeedOrigin>,
 }
 
 #[derive(Deserialize)]
@@ -388,6 +404,7 @@ impl TopicSpec {
             sla,
             compatibility,
             config,
+            seed: raw.seed,
             path: path.to_path_buf(),
         })
     }
@@ -600,6 +617,7 @@ impl SpecSet {
                 sla: None,
                 compatibility: "NONE".into(),
                 config: BTreeMap::new(),
+                seed: None,
                 path: PathBuf::new(),
             };
             for topic in group.retry_topics() {

@@ -55,6 +55,7 @@ pub struct Metrics {
     pub end_to_end: HistogramVec,
     pub sla_breaches: IntCounterVec,
     pub transactions: IntCounterVec,
+    pub redelivered_skipped: IntCounterVec,
     pub processed_by_tenant: IntCounterVec,
     pub sla_breaches_by_tenant: IntCounterVec,
     pub breaker_ratio: GaugeVec,
@@ -175,6 +176,12 @@ impl Metrics {
                 "transactions_total",
                 "Transactions by outcome",
                 &["processor", "outcome"],
+            ),
+            redelivered_skipped: counter(
+                &r,
+                "redelivered_skipped_total",
+                "Records the client handed out again below what this process had already handled, skipped",
+                &["processor", "topic"],
             ),
             processed_by_tenant: counter(
                 &r,

@@ -42,6 +42,13 @@
 //!   pre-rebalance callback, before the partitions go; after the rebalance every partition the
 //!   loop still owns is rewound to its committed offset (with cooperative or KIP-848 assignment a
 //!   revocation keeps the other partitions, whose aborted records would otherwise be skipped).
+//! - A record handed out again below what this process already handled on that partition
+//!   (committed by it, or in the open transaction) without a rewind of the loop's own is skipped
+//!   with a warning and counted (`weft_redelivered_skipped_total`). Seen with librdkafka 2.12
+//!   under KIP-848 around a group-coordinator failover: a partition's fetch position went back
+//!   one record after a commit, and the record was processed and committed twice. Committed
+//!   offsets only move forward while the group has members, so such a record is always one this
+//!   process has already handled.
 //! - A panic in the processor function aborts the open transaction and stops the loop with
 //!   [`RuntimeError::ProcessorPanicked`]: nothing of the batch is committed.
 //! - Shutdown (SIGTERM/SIGINT sets the flag): the open batch is committed, the consumer leaves
@@ -243,6 +250,8 @@ pub struct LoopStats {
     pub retried: u64,
     pub committed_transactions: u64,
     pub aborted_transactions: u64,
+    /// Records handed out again below what this process had already handled, skipped.
+    pub redelivered_skipped: u64,
 }
 
 /// The producer's context: remembers the first record of the open transaction that could not
@@ -321,6 +330,7 @@ impl ConsumerContext for LoopContext {
             }
         }
         if let Rebalance::Revoke(revoked) = rebalance {
+            info!(partitions = %partition_list(revoked), "revoked");
             if let Ok(mut r) = self.revoked.lock() {
                 r.extend(revoked.elements().iter().map(|e| e.partition()));
             }
@@ -337,6 +347,7 @@ impl ConsumerContext for LoopContext {
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(assigned) = rebalance {
+            info!(partitions = %partition_list(assigned), "assigned");
             if let Ok(mut a) = self.assigned.lock() {
                 a.extend(assigned.elements().iter().map(|e| e.partition()));
             }
@@ -345,6 +356,39 @@ impl ConsumerContext for LoopContext {
 }
 
 type LoopConsumer = BaseConsumer<LoopContext>;
+
+/// `topic[p1,p2] other[p3]`, for the rebalance log lines.
+fn partition_list(list: &TopicPartitionList) -> String {
+    let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for e in list.elements() {
+        by_topic
+            .entry(e.topic().to_string())
+            .or_default()
+            .push(e.partition());
+    }
+    let parts: Vec<String> = by_topic
+        .iter()
+        .map(|(t, ps)| {
+            let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
+            format!("{t}[{}]", ps.join(","))
+        })
+        .collect();
+    parts.join(" ")
+}
+
+/// Whether a record at `offset` of `key` lies below what this process already handled there:
+/// committed by it (`committed`) or taken into the open transaction (`open`).
+fn is_redelivery(
+    committed: &BTreeMap<(String, i32), i64>,
+    open: &BTreeMap<(String, i32), i64>,
+    key: &(String, i32),
+    offset: i64,
+) -> bool {
+    [committed.get(key), open.get(key)]
+        .into_iter()
+        .flatten()
+        .any(|next| offset < *next)
+}
 
 enum TxnErrorClass {
     Retriable,
@@ -875,6 +919,25 @@ impl<'s> TxnLoop<'s> {
             value: msg.payload(),
             headers,
         };
+        let key = (record.topic.to_string(), record.partition);
+        if is_redelivery(
+            &self.committed,
+            &self.batch.next_offsets,
+            &key,
+            record.offset,
+        ) {
+            warn!(
+                "{}[{}]@{} was already handled by this process: skipped (the client handed it out again)",
+                record.topic, record.partition, record.offset
+            );
+            self.stats.redelivered_skipped += 1;
+            if let Some(m) = &self.settings.metrics {
+                m.redelivered_skipped
+                    .with_label_values(&[self.name(), record.topic])
+                    .inc();
+            }
+            return Ok(());
+        }
         // A retry record before its due time: hold its partition, not the others.
         if self.is_retry_topic(record.topic) {
             if let Some(due) = failure::retry_due(&record).filter(|d| *d > chrono::Utc::now()) {
@@ -921,10 +984,7 @@ impl<'s> TxnLoop<'s> {
                 self.send(consumer, &state)?;
             }
         }
-        self.batch.next_offsets.insert(
-            (record.topic.to_string(), record.partition),
-            record.offset + 1,
-        );
+        self.batch.next_offsets.insert(key, record.offset + 1);
         self.batch.records += 1;
         let opens =
             handled != Handled::Parked && self.breaker.record(handled == Handled::DeadLettered);
@@ -1188,8 +1248,10 @@ impl<'s> TxnLoop<'s> {
                 consumer.context().open.store(false, Ordering::SeqCst);
                 self.count_transaction("committed");
                 self.aborts_in_a_row = 0;
-                self.committed
-                    .extend(self.batch.next_offsets.iter().map(|(k, v)| (k.clone(), *v)));
+                for (k, v) in &self.batch.next_offsets {
+                    let next = self.committed.entry(k.clone()).or_insert(*v);
+                    *next = (*next).max(*v);
+                }
                 self.batch.clear();
                 Ok(())
             }
@@ -1465,5 +1527,36 @@ mod tests {
         // A static member fenced by its successor: librdkafka reports it as fatal.
         let fenced = KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::FencedInstanceId);
         assert!(is_fatal_consumer_error(&fenced));
+    }
+
+    #[test]
+    fn a_record_below_what_was_committed_or_taken_is_a_redelivery() {
+        let key = ("orders".to_string(), 5);
+        let other = ("orders".to_string(), 4);
+        let mut committed = BTreeMap::new();
+        let mut open = BTreeMap::new();
+        // Nothing known of the partition yet: whatever comes is new.
+        assert!(!is_redelivery(&committed, &open, &key, 0));
+        // The chaos run's case: 495 committed (next 496), then 495 handed out again.
+        committed.insert(key.clone(), 496);
+        assert!(is_redelivery(&committed, &open, &key, 495));
+        assert!(!is_redelivery(&committed, &open, &key, 496));
+        assert!(!is_redelivery(&committed, &open, &other, 0));
+        // Taken into the open transaction, not committed yet.
+        open.insert(key.clone(), 510);
+        assert!(is_redelivery(&committed, &open, &key, 500));
+        assert!(!is_redelivery(&committed, &open, &key, 510));
+        // After an abort the open batch is cleared and the rewind reads from 496 again.
+        open.clear();
+        assert!(!is_redelivery(&committed, &open, &key, 500));
+    }
+
+    #[test]
+    fn partition_lists_read_by_topic() {
+        let mut list = TopicPartitionList::new();
+        list.add_partition("mid", 5);
+        list.add_partition("retry", 0);
+        list.add_partition("mid", 1);
+        assert_eq!(partition_list(&list), "mid[5,1] retry[0]");
     }
 }

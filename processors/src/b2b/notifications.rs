@@ -9,7 +9,7 @@
 //! tracking number.
 
 use weft_contracts::b2b::email::{
-    EmailData, EmailItem, EmailNotificationRequested, EmailPriority, TemplateType,
+    EmailData, EmailItem, EmailMoney, EmailNotificationRequested, EmailPriority, TemplateType,
 };
 use weft_contracts::b2b::order::{OrderCancelled, OrderPlaced, OrderShipped};
 use weft_runtime::{In, Out, ProcessError, Processor};
@@ -69,6 +69,14 @@ pub fn tracking_url(carrier: &str, tracking_number: &str) -> String {
     }
 }
 
+/// An amount as the e-mail schema spells it (each schema carries its own money record).
+fn money(amount: &weft_contracts::Decimal4, currency: &str) -> EmailMoney {
+    EmailMoney {
+        amount: *amount,
+        currency: currency.to_string(),
+    }
+}
+
 /// `order.placed` -> the order confirmation e-mail.
 pub fn order_confirmation(order: &In<OrderPlaced>) -> Result<Vec<Out>, ProcessError> {
     let o = order.payload();
@@ -80,7 +88,7 @@ pub fn order_confirmation(order: &In<OrderPlaced>) -> Result<Vec<Out>, ProcessEr
         EmailData {
             order_number: o.order_number.clone(),
             customer_name: Some(o.shipping_address.contact_name.clone()),
-            total: Some(o.total.clone()),
+            total: Some(money(&o.total.amount, &o.total.currency)),
             items: o
                 .items
                 .iter()
@@ -88,7 +96,7 @@ pub fn order_confirmation(order: &In<OrderPlaced>) -> Result<Vec<Out>, ProcessEr
                     product_name: i.product_name.clone(),
                     sku: i.sku.clone(),
                     quantity: i.quantity,
-                    unit_price: Some(i.unit_price.clone()),
+                    unit_price: Some(money(&i.unit_price.amount, &i.unit_price.currency)),
                 })
                 .collect(),
             tracking_url: None,
@@ -109,7 +117,7 @@ pub fn order_cancellation(order: &In<OrderCancelled>) -> Result<Vec<Out>, Proces
         EmailData {
             order_number: o.order_number.clone(),
             customer_name: None,
-            total: Some(o.total.clone()),
+            total: Some(money(&o.total.amount, &o.total.currency)),
             items: o
                 .items
                 .iter()
@@ -177,8 +185,11 @@ mod tests {
         assert_eq!(email.payload.template_type, TemplateType::OrderConfirmation);
         assert_eq!(email.payload.recipient, input.payload.user_email);
         assert_eq!(
-            email.payload.data.total.as_ref(),
-            Some(&input.payload.total)
+            email.payload.data.total,
+            Some(money(
+                &input.payload.total.amount,
+                &input.payload.total.currency
+            ))
         );
         assert_eq!(email.payload.data.items.len(), input.payload.items.len());
         assert_eq!(
@@ -200,8 +211,11 @@ mod tests {
         let email = outs[0].event::<EmailNotificationRequested>().unwrap();
         assert_eq!(email.payload.template_type, TemplateType::OrderCancellation);
         assert_eq!(
-            email.payload.data.total.as_ref(),
-            Some(&input.payload.total)
+            email.payload.data.total,
+            Some(money(
+                &input.payload.total.amount,
+                &input.payload.total.currency
+            ))
         );
         assert_eq!(email.payload.data.items.len(), input.payload.items.len());
         assert_eq!(email.payload.data.items[0].sku, input.payload.items[0].sku);

@@ -16,9 +16,10 @@
 use std::collections::BTreeMap;
 
 use weft_contracts::cypher::price::PriceChanged;
-use weft_contracts::cypher::product::{ProductChangeType, ProductSnapshot, ProductUpdated};
-use weft_contracts::cypher::stock::StockChanged;
-use weft_contracts::cypher::StockStatus;
+use weft_contracts::cypher::product::{
+    ProductChangeType, ProductSnapshot, ProductStockStatus, ProductUpdated,
+};
+use weft_contracts::cypher::stock::{StockChanged, StockStatus};
 use weft_runtime::{In, Out, ProcessError, Processor};
 
 /// The consumer group and processor name.
@@ -32,19 +33,24 @@ pub fn processor() -> Processor {
         .emits::<ProductUpdated>()
 }
 
-/// The seed's stock-status rule.
-pub fn stock_status(quantity: i32, threshold: Option<i32>, sent: StockStatus) -> StockStatus {
+/// The seed's stock-status rule: the product's status from a stock level (the status the stock
+/// event sent when there is no threshold to judge by).
+pub fn stock_status(
+    quantity: i32,
+    threshold: Option<i32>,
+    sent: StockStatus,
+) -> ProductStockStatus {
     match threshold {
-        _ if quantity == 0 => StockStatus::OutOfStock,
-        Some(t) if quantity < t => StockStatus::LowStock,
-        Some(_) => StockStatus::InStock,
-        None => sent,
+        _ if quantity == 0 => ProductStockStatus::OutOfStock,
+        Some(t) if quantity < t => ProductStockStatus::LowStock,
+        Some(_) => ProductStockStatus::InStock,
+        None => ProductStockStatus::from_symbol(sent.as_str()),
     }
 }
 
 fn snapshot(
     product_id: &str,
-    status: Option<StockStatus>,
+    status: Option<ProductStockStatus>,
     quantity: Option<i32>,
 ) -> ProductSnapshot {
     ProductSnapshot {
@@ -74,7 +80,7 @@ pub fn stock_to_product(change: &In<StockChanged>) -> Result<Vec<Out>, ProcessEr
     }
     let before = stock_status(c.previous_quantity, c.threshold_low_stock, c.stock_status);
     let after = stock_status(c.new_quantity, c.threshold_low_stock, c.stock_status);
-    let values = |q: i32, s: StockStatus| {
+    let values = |q: i32, s: ProductStockStatus| {
         BTreeMap::from([
             ("stock_quantity".to_string(), q.to_string()),
             ("stock_status".to_string(), s.as_str().to_string()),
@@ -158,7 +164,7 @@ mod tests {
         let u = gone[0].event::<ProductUpdated>().unwrap();
         assert_eq!(
             u.payload.product.stock_status,
-            Some(StockStatus::OutOfStock)
+            Some(ProductStockStatus::OutOfStock)
         );
     }
 

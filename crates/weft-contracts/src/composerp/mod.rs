@@ -5,14 +5,11 @@
 //! `aggregateId` becomes a payload field named after the aggregate (`position_id`,
 //! `purchase_order_id`, ...), `aggregateType` is implied by the schema. Quantities are fractional
 //! in the seed (`100.0`), so they are [`crate::Decimal4`].
-
-pub mod forecast;
-pub mod inventory;
-pub mod purchase_order;
-pub mod receipt;
-pub mod replenishment;
-pub mod sale;
-pub mod transfer;
+//!
+//! The types below are generated from `avro/composerp/` and `topics/composerp/` by the crate's build
+//! script (`build/`): edit the schema, not Rust.
 
 /// The seed's `version` for every Composerp event.
 pub const EVENT_VERSION: &str = "1.0";
+
+include!(concat!(env!("OUT_DIR"), "/composerp.rs"));

@@ -4,10 +4,11 @@
 //! `{service}.{domain}.{action}.{version}` become `viscount.{domain}.{action}.v{major}`. Ids are
 //! prefixed strings (`prod_123456789`), not UUIDs. The seed's prices are decimal strings without a
 //! currency on product events; `currency` is optional there.
-
-pub mod inventory;
-pub mod order;
-pub mod product;
+//!
+//! The types below are generated from `avro/viscount/` and `topics/viscount/` by the crate's build
+//! script (`build/`): edit the schema, not Rust.
 
 /// The seed's version for every First Viscount event.
 pub const EVENT_VERSION: &str = "1.0";
+
+include!(concat!(env!("OUT_DIR"), "/viscount.rs"));
