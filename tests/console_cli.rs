@@ -274,3 +274,53 @@ async fn dlq_lag_offsets_and_trace_through_the_binary() {
         "--to or --shift is required"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_example_sends_the_contracts_example_file() {
+    let url = common::registry().await;
+    let topic = "cypher.order.created.v1";
+    common::register(&url, topic, "cypher.order.OrderCreated").await;
+    let u = url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        weft(
+            &["produce", topic, "--example", "--dry-run", "-o", "jsonl"],
+            &[("WEFT_REGISTRY_URL", u.as_str())],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(shown.len(), 1, "{}", text(&out.stdout));
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            weft_testkit::repo_root().join("avro/cypher/order/OrderCreated.example.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(shown[0]["key"], file["order_id"]);
+    assert_eq!(shown[0]["value"]["payload"]["order_id"], file["order_id"]);
+    assert_eq!(shown[0]["value"]["metadata"]["event_type"], "order.created");
+
+    // A topic without a contract has no example: a clear error, the usage exit code (2).
+    let out = tokio::task::spawn_blocking(move || {
+        weft(
+            &["produce", "nobody.knows.this.v1", "--example"],
+            &[("WEFT_REGISTRY_URL", url.as_str())],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no contract has this topic"),
+        "{}",
+        text(&out.stderr)
+    );
+}

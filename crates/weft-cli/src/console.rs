@@ -239,8 +239,12 @@ pub struct ProduceArgs {
     #[arg(long, env = "WEFT_VALUE", conflicts_with = "file")]
     value: Option<String>,
     /// A file of JSON values, one per line (or one document, or an array).
-    #[arg(long, env = "WEFT_FILE")]
+    #[arg(long, env = "WEFT_FILE", conflicts_with = "example")]
     file: Option<PathBuf>,
+    /// The topic's example event (its payload from `avro/<..>/<Schema>.example.json`, the
+    /// envelope filled in), instead of a value of your own.
+    #[arg(long, env = "WEFT_EXAMPLE", conflicts_with = "value")]
+    example: bool,
     /// The key of every record (default: the payload field the topic spec names as key).
     #[arg(long, env = "WEFT_KEY")]
     key: Option<String>,
@@ -256,7 +260,9 @@ pub struct ProduceArgs {
 
 pub async fn produce(args: ProduceArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
     use weft_console::produce::{parse_header, parse_values, ProduceRequest};
+    let specs = args.console.specs()?;
     let text = match (&args.value, &args.file) {
+        _ if args.example => example_value(&args.topic, specs.as_ref())?,
         (Some(v), _) => v.clone(),
         (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| {
             weft_console::ConsoleError::Input(format!("cannot read {}: {e}", f.display()))
@@ -268,7 +274,6 @@ pub async fn produce(args: ProduceArgs, kafka: &KafkaConfig) -> anyhow::Result<O
             s
         }
     };
-    let specs = args.console.specs()?;
     let req = ProduceRequest {
         topic: args.topic.clone(),
         key: args.key.clone(),
@@ -311,6 +316,29 @@ pub async fn produce(args: ProduceArgs, kafka: &KafkaConfig) -> anyhow::Result<O
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// `{"payload": <example>}` of the contract whose topic is `topic` (or whose schema the topic's
+/// spec names, for a prefixed or renamed topic).
+fn example_value(
+    topic: &str,
+    specs: Option<&weft_core::spec::SpecSet>,
+) -> Result<String, weft_console::ConsoleError> {
+    let schema = specs
+        .and_then(|s| s.topics.iter().find(|t| t.name == topic))
+        .map(|t| t.value_schema.clone());
+    let contract = weft_contracts::registry::all()
+        .into_iter()
+        .find(|c| c.topic == topic || Some(c.schema) == schema.as_deref())
+        .ok_or_else(|| {
+            weft_console::ConsoleError::Input(format!(
+                "{topic}: no contract has this topic, so there is no example; give --value or --file"
+            ))
+        })?;
+    let payload: serde_json::Value = serde_json::from_str(contract.example_file).map_err(|e| {
+        weft_console::ConsoleError::Input(format!("the example of {}: {e}", contract.schema))
+    })?;
+    Ok(serde_json::json!({ "payload": payload }).to_string())
 }
 
 /// `weft dlq list|show|replay`.

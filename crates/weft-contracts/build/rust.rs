@@ -140,8 +140,9 @@ pub fn generate(schemas: &Schemas, specs: &[TopicSpec], root: &Path) -> Result<G
     for c in &contracts {
         let _ = writeln!(
             registry,
-            "    ContractEntry::of::<{}>(),",
-            names.path(c.payload)
+            "    ContractEntry::with_example::<{}>(include_str!({:?})),",
+            names.path(c.payload),
+            root.join(&c.example_file).display().to_string()
         );
     }
     registry.push_str("]\n");

@@ -49,6 +49,9 @@ pub struct ContractEntry {
     pub enum_symbols: fn(&Catalog) -> Vec<String>,
     /// The example payload as plain JSON ([`crate::json`]), the form `weft produce` reads.
     pub example_json: fn(&Catalog) -> Result<serde_json::Value, String>,
+    /// The text of `<Schema>.example.json`, embedded at build time (`weft produce --example`);
+    /// empty for an entry made with [`ContractEntry::of`] alone.
+    pub example_file: &'static str,
 }
 
 impl ContractEntry {
@@ -66,6 +69,15 @@ impl ContractEntry {
             drift: drift::<P>,
             enum_symbols: enum_symbols::<P>,
             example_json: example_json::<P>,
+            example_file: "",
+        }
+    }
+
+    /// The entry of contract `P` with its example file's text.
+    pub fn with_example<P: Contract + Example>(example_file: &'static str) -> Self {
+        ContractEntry {
+            example_file,
+            ..ContractEntry::of::<P>()
         }
     }
 }
