@@ -84,6 +84,7 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
         b2b::inventory::processor(),
         collector::orders::processor(),
         cypher::catalog::processor(),
+        cypher::credit::processor(),
         cypher::sinks::search_indexer(),
         cypher::sinks::erp_sync(),
         composerp::replenishment::processor(Arc::new(config.replenish.clone())),

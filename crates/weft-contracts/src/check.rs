@@ -206,10 +206,7 @@ fn subject_levels(repo_root: &Path) -> Result<BTreeMap<String, (String, String)>
     }
     Ok(load_topic_specs(&topics)?
         .into_iter()
-        .map(|t| {
-            let level = t.compatibility.unwrap_or_else(|| "BACKWARD".to_string());
-            (t.value_schema, (t.value_subject, level))
-        })
+        .map(|t| (t.value_schema, (t.value_subject, t.compatibility)))
         .collect())
 }
 

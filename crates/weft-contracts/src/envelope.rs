@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use weft_core::headers;
 
 /// Processing priority with its SLA (seed 000): critical < 1 s, high < 5 s, normal < 30 s, low best
 /// effort. Avro enum `weft.common.Priority`, default `normal`.
@@ -153,9 +154,9 @@ impl EventMetadata {
     /// tracing context, not from here.)
     pub fn headers(&self) -> [(&'static str, &str); 3] {
         [
-            ("weft-event-type", self.event_type.as_str()),
-            ("weft-event-id", self.event_id.as_str()),
-            ("weft-schema-version", self.event_version.as_str()),
+            (headers::EVENT_TYPE, self.event_type.as_str()),
+            (headers::EVENT_ID, self.event_id.as_str()),
+            (headers::SCHEMA_VERSION, self.event_version.as_str()),
         ]
     }
 }

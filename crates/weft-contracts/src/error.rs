@@ -22,6 +22,9 @@ pub enum ContractsError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A topic or group spec under `topics/` is invalid (weft-core's parser says how).
+    #[error(transparent)]
+    Spec(#[from] weft_core::CoreError),
     /// Avro rejected a schema, a value or a datum.
     #[error("Avro: {context}: {source}")]
     Avro {

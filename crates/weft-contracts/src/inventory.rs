@@ -14,12 +14,13 @@
 //!   with its spec (topic, event type, key field, priority).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::Duration;
 
-use serde::Deserialize;
+use weft_core::spec::{Priority, Retention, SpecSet, TopicSpec};
 
 use crate::catalog::Catalog;
-use crate::error::{ContractsError, Result};
+use crate::error::Result;
 use crate::registry::ContractEntry;
 
 /// The seed events, in seed order (by seed document, then topic).
@@ -50,18 +51,9 @@ pub struct InventoryEvent {
     pub derived: bool,
 }
 
-/// `seed:` of a topic spec.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct SeedView {
-    /// The seed document.
-    pub file: String,
-    /// True when the payload was designed from the seed's context.
-    pub derived: bool,
-}
-
 impl Inventory {
     /// The inventory of the specs that name a seed document.
-    pub fn from_specs(specs: &[TopicSpecView]) -> Self {
+    pub fn from_specs(specs: &[TopicSpec]) -> Self {
         let mut events: Vec<InventoryEvent> = specs
             .iter()
             .filter_map(|spec| {
@@ -83,98 +75,14 @@ impl Inventory {
     }
 }
 
-/// The fields of a topic spec this crate reads (weft-core owns the full, strict parser).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct TopicSpecView {
-    /// Topic name.
-    pub name: String,
-    /// Seed event type.
-    pub event_type: String,
-    /// Partitions.
-    pub partitions: i32,
-    /// Replication factor.
-    pub replication_factor: i32,
-    /// Minimum in-sync replicas.
-    #[serde(default)]
-    pub min_insync_replicas: Option<i32>,
-    /// Retention.
-    pub retention: String,
-    /// Key field.
-    pub key: String,
-    /// Value subject.
-    pub value_subject: String,
-    /// Value schema full name.
-    pub value_schema: String,
-    /// Consuming groups.
-    #[serde(default)]
-    pub consumers: Vec<String>,
-    /// Priority.
-    pub priority: String,
-    /// SLA.
-    #[serde(default)]
-    pub sla: Option<String>,
-    /// Compatibility level.
-    #[serde(default)]
-    pub compatibility: Option<String>,
-    /// The seed document of the event.
-    #[serde(default)]
-    pub seed: Option<SeedView>,
-    /// The file it was read from.
-    #[serde(skip)]
-    pub path: PathBuf,
-}
-
-/// Every topic spec under `topics_dir` (not `groups/`, not files starting with `_` or
-/// `inventory`).
-pub fn load_topic_specs(topics_dir: &Path) -> Result<Vec<TopicSpecView>> {
-    let mut files = Vec::new();
-    yaml_files(topics_dir, &mut files)?;
-    files.sort();
-    let mut specs = Vec::new();
-    for path in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let in_groups = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .is_some_and(|p| p == "groups");
-        if in_groups || name.starts_with('_') || name.starts_with("inventory") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| ContractsError::io(&path, e))?;
-        let mut spec: TopicSpecView =
-            serde_yaml_ng::from_str(&text).map_err(|e| ContractsError::Malformed {
-                path: path.clone(),
-                problem: e.to_string(),
-            })?;
-        spec.path = path;
-        specs.push(spec);
-    }
-    Ok(specs)
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for item in std::fs::read_dir(dir).map_err(|e| ContractsError::io(dir, e))? {
-        let item = item.map_err(|e| ContractsError::io(dir, e))?;
-        let path = item.path();
-        if path.is_dir() {
-            yaml_files(&path, out)?;
-        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
-            out.push(path);
-        }
-    }
-    Ok(())
+/// Every topic spec under `topics_dir` (weft-core's parser: the one definition of a spec).
+pub fn load_topic_specs(topics_dir: &Path) -> Result<Vec<TopicSpec>> {
+    Ok(SpecSet::load(topics_dir)?.topics)
 }
 
 /// Everything that does not line up between the topic specs, the catalog and the typed
 /// contracts; empty when all agree.
-pub fn check(
-    catalog: &Catalog,
-    topics: &[TopicSpecView],
-    contracts: &[ContractEntry],
-) -> Vec<String> {
+pub fn check(catalog: &Catalog, topics: &[TopicSpec], contracts: &[ContractEntry]) -> Vec<String> {
     let mut problems = Vec::new();
     let contracts: BTreeMap<&str, &ContractEntry> =
         contracts.iter().map(|c| (c.schema, c)).collect();
@@ -235,11 +143,11 @@ pub fn check(
                         c.rust_type, c.topic, c.event_type, c.key_field
                     ));
                 }
-                if c.priority.as_str() != spec.priority {
+                if c.priority.as_str() != priority_name(spec.priority) {
                     problems.push(format!(
                         "{who}: contract priority {} but topic spec priority {}",
                         c.priority.as_str(),
-                        spec.priority
+                        priority_name(spec.priority)
                     ));
                 }
             }
@@ -275,30 +183,37 @@ pub fn check(
     problems
 }
 
+fn priority_name(p: Priority) -> &'static str {
+    match p {
+        Priority::Critical => "critical",
+        Priority::High => "high",
+        Priority::Normal => "normal",
+        Priority::Low => "low",
+    }
+}
+
 /// The sizing rules every seed topic follows.
-fn sizing_problems(spec: &TopicSpecView) -> Vec<String> {
+fn sizing_problems(spec: &TopicSpec) -> Vec<String> {
     let mut problems = Vec::new();
     let who = format!("topic spec {}", spec.name);
-    let (partitions, sla) = match spec.priority.as_str() {
-        "critical" => (6, Some("1s")),
-        "high" => (6, Some("5s")),
-        "normal" => (3, Some("30s")),
-        "low" => (3, None),
-        other => {
-            problems.push(format!("{who}: unknown priority {other}"));
-            return problems;
-        }
+    let name = priority_name(spec.priority);
+    let (partitions, sla) = match spec.priority {
+        Priority::Critical => (6, Some(1)),
+        Priority::High => (6, Some(5)),
+        Priority::Normal => (3, Some(30)),
+        Priority::Low => (3, None),
     };
     if spec.partitions != partitions {
         problems.push(format!(
-            "{who}: {} partitions; {} topics have {partitions}",
-            spec.partitions, spec.priority
+            "{who}: {} partitions; {name} topics have {partitions}",
+            spec.partitions
         ));
     }
-    if spec.sla.as_deref() != sla {
+    if spec.sla != sla.map(Duration::from_secs) {
         problems.push(format!(
-            "{who}: sla {:?}; {} topics have {sla:?}",
-            spec.sla, spec.priority
+            "{who}: sla {:?}; {name} topics have {}",
+            spec.sla,
+            sla.map_or("none".to_string(), |s| format!("{s}s"))
         ));
     }
     if spec.replication_factor != 3 || spec.min_insync_replicas != Some(2) {
@@ -306,9 +221,9 @@ fn sizing_problems(spec: &TopicSpecView) -> Vec<String> {
             "{who}: replication_factor 3 and min_insync_replicas 2 expected"
         ));
     }
-    if spec.retention != "7d" {
+    if spec.retention != Retention::For(Duration::from_secs(7 * 24 * 3600)) {
         problems.push(format!(
-            "{who}: retention {}; seed topics keep 7d",
+            "{who}: retention {:?}; seed topics keep 7d",
             spec.retention
         ));
     }

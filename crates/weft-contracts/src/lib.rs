@@ -6,14 +6,14 @@
 //!   self-contained form;
 //! - [`lint`]: naming, docs, money, optional and enum rules for every `.avsc`;
 //! - [`check`]: compatibility of changed schemas against a git ref, with the checker injected;
-//! - [`inventory`]: the seed-event inventory (`topics/inventory.yaml`) and its consistency checks;
+//! - [`inventory`]: the seed-event inventory, derived from the topic specs, and its consistency checks;
 //! - [`envelope`]: [`EventMetadata`], [`Priority`], [`Event`], the [`Contract`] trait;
 //! - [`codec`]: Avro binary encode/decode of typed events;
 //! - [`json`]: Avro values to and from the plain JSON people read and type (examples, console);
 //! - [`decimal`]: [`Decimal4`], exact money and fractional quantities (Avro `decimal(18,4)`);
 //! - [`registry`]: the explicit list of every contract;
-//! - one module per seed system with its payload structs: [`cypher`], [`collector`],
-//!   [`composerp`], [`b2b`], [`viscount`].
+//! - one module per seed system with its payload structs, generated from `avro/` and `topics/` by
+//!   the build script (`build/`): [`cypher`], [`collector`], [`composerp`], [`b2b`], [`viscount`].
 //!
 //! The conventions (envelope, headers, type rules, naming) are written down in
 //! `docs/contracts.md`.

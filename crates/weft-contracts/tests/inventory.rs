@@ -4,8 +4,9 @@
 use weft_contracts::catalog::{repo_avro_dir, repo_root, Catalog};
 use weft_contracts::inventory::{self, load_topic_specs, Inventory};
 use weft_contracts::registry;
+use weft_core::spec::{Priority, TopicSpec};
 
-fn parts() -> (Catalog, Vec<inventory::TopicSpecView>) {
+fn parts() -> (Catalog, Vec<TopicSpec>) {
     let catalog = Catalog::load(repo_avro_dir()).expect("avro/ loads");
     let topics = load_topic_specs(&repo_root().join("topics")).expect("topic specs load");
     (catalog, topics)
@@ -69,7 +70,7 @@ fn check_reports_a_missing_schema_a_spec_without_seed_and_unlisted_schemas() {
     let unseeded = topics[2].name.clone();
     let critical = topics
         .iter_mut()
-        .find(|t| t.priority == "critical")
+        .find(|t| t.priority == Priority::Critical)
         .unwrap();
     critical.partitions = 3;
     let critical_name = critical.name.clone();
