@@ -88,11 +88,14 @@ use crate::failure::{self, FailurePolicy, Route};
 use crate::metrics::Metrics;
 use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
-use crate::watchdog::{Watchdog, STALL_LIMIT};
+use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
 use crate::RuntimeError;
 
 /// Timeout of one transactional call (init, send offsets, commit, abort).
 const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+// A client call given TXN_CALL_TIMEOUT must have room to return before the watchdog judges it hung.
+const _: () = assert!(CLIENT_CALL_LIMIT.as_secs() > TXN_CALL_TIMEOUT.as_secs());
 
 /// `transaction.timeout.ms`: how long an open transaction of a vanished instance blocks
 /// read_committed readers before the coordinator aborts it.
@@ -1233,12 +1236,12 @@ impl<'s> TxnLoop<'s> {
         let retries = self.settings.max_retries;
         let dog = &self.watchdog;
         let sent = retrying("send_offsets_to_transaction", retries, || {
-            dog.tick("send_offsets_to_transaction");
+            dog.tick_within("send_offsets_to_transaction", CLIENT_CALL_LIMIT);
             producer.send_offsets_to_transaction(&offsets, &metadata, TXN_CALL_TIMEOUT)
         })?;
         let outcome = match sent {
             Committed::Yes => retrying("commit_transaction", retries, || {
-                dog.tick("commit_transaction");
+                dog.tick_within("commit_transaction", CLIENT_CALL_LIMIT);
                 producer.commit_transaction(TXN_CALL_TIMEOUT)
             })?,
             aborted => aborted,
@@ -1311,7 +1314,7 @@ impl<'s> TxnLoop<'s> {
     fn abort(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         let ctx = consumer.context();
         if ctx.open.swap(false, Ordering::SeqCst) {
-            self.watchdog.tick("abort_transaction");
+            self.watchdog.tick_within("abort_transaction", CLIENT_CALL_LIMIT);
             ctx.producer
                 .abort_transaction(TXN_CALL_TIMEOUT)
                 .map_err(|e| fatal("abort_transaction", e))?;
