@@ -60,7 +60,7 @@ pub(crate) async fn serve(
     app: Router,
     acceptor: TlsAcceptor,
 ) -> Result<(), RegistryError> {
-    let mut stop = std::pin::pin!(crate::shutdown());
+    let mut stop = std::pin::pin!(crate::server::shutdown());
     loop {
         let (tcp, peer) = tokio::select! {
             _ = &mut stop => return Ok(()),

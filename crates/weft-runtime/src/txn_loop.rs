@@ -1314,7 +1314,8 @@ impl<'s> TxnLoop<'s> {
     fn abort(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         let ctx = consumer.context();
         if ctx.open.swap(false, Ordering::SeqCst) {
-            self.watchdog.tick_within("abort_transaction", CLIENT_CALL_LIMIT);
+            self.watchdog
+                .tick_within("abort_transaction", CLIENT_CALL_LIMIT);
             ctx.producer
                 .abort_transaction(TXN_CALL_TIMEOUT)
                 .map_err(|e| fatal("abort_transaction", e))?;

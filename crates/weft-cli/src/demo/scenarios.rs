@@ -85,6 +85,7 @@ fn collector() -> Scenario {
 }
 
 fn cypher() -> Scenario {
+    use cypher::order::OrderPaid;
     use cypher::price::PriceChanged;
     use cypher::stock::StockChanged;
     let product = id();
@@ -92,12 +93,15 @@ fn cypher() -> Scenario {
     stock.product_id = product.clone();
     let mut price = PriceChanged::example();
     price.product_id = product;
+    let mut paid = OrderPaid::example();
+    paid.order_id = id();
     Scenario {
         system: "cypher",
-        title: "Cypher ERP (seed 000): stock and price of a product change",
+        title: "Cypher ERP (seed 000): stock and price of a product change, an order is paid",
         events: vec![
             event("inventory-service", "cypher-retail", stock),
             event("pricing-service", "cypher-retail", price),
+            event("payment-service", "cypher-retail", paid),
         ],
         junk_topics: vec![StockChanged::TOPIC],
     }
