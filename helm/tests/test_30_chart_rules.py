@@ -133,10 +133,82 @@ def test_per_processor_overrides_win_even_when_false_or_zero():
     assert pod_spec(sts)["containers"][0]["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}}
 
 
-def test_every_processor_of_the_binary_has_a_values_entry(topology, chart_values):
-    assert set(chart_values["processors"]) == set(topology["processors"])
+def test_values_entries_are_optional_and_name_processors_of_the_binary(topology, chart_values):
+    """values.yaml may list any processor of files/topology.yaml (none is required); the schema knows
+    every one of them (values_schema.py derives it from the topology) and requires no entry."""
+    assert set(chart_values["processors"]) <= set(topology["processors"])
     schema = json.loads((CHART / "values.schema.json").read_text())
-    assert set(schema["properties"]["processors"]["properties"]) == set(topology["processors"])
+    processors = schema["properties"]["processors"]
+    assert set(processors["properties"]) == set(topology["processors"])
+    assert "required" not in processors
+    assert not [n for n, p in processors["properties"].items() if "required" in p]
+
+
+def processor_docs(docs, processor):
+    return sorted((d for d in docs if d["metadata"].get("labels", {}).get("weft/processor") == processor),
+                  key=lambda d: (d["kind"], d["metadata"]["name"]))
+
+
+@pytest.mark.parametrize("helm", ["helm3", "helm4"])
+def test_a_processor_without_a_values_entry_runs_with_the_defaults(helm, tmp_path):
+    """A processor of files/topology.yaml missing from .Values.processors (here: its entry deleted
+    with null) is deployed with processorDefaults, exactly as with `enabled: true`; one whose entry has
+    extra settings (viscount's stockAlerts) renders too, without them."""
+    import yaml
+    plain, extras = "b2b.notification-worker", "viscount.inventory-service"
+    dropped = tmp_path / "dropped-values.yaml"
+    dropped.write_text(yaml.safe_dump({"processors": {plain: None, extras: None}}))
+    docs = render(values=(MINIMAL, dropped), helm=helm)
+    sts = statefulsets(docs)
+    assert plain in sts and extras in sts
+    assert pod_spec(sts[plain])["containers"][0]["args"] == ["run", plain]
+    assert processor_docs(docs, plain) == processor_docs(render(helm=helm), plain)
+    assert {d["kind"] for d in processor_docs(docs, plain)} >= {"StatefulSet", "ConfigMap", "Service",
+                                                                 "PodDisruptionBudget"}
+    cm = by_name(docs, "ConfigMap", resource_name(extras) + "-config")["data"]
+    assert "WEFT_STOCK_WARNING" not in cm
+    # An entry without `enabled` only overrides; `enabled: false` still turns one off.
+    only = tmp_path / "override-values.yaml"
+    only.write_text(yaml.safe_dump({"processors": {plain: {"replicas": 1}, extras: {"enabled": False}}}))
+    sts = statefulsets(render(values=(MINIMAL, dropped, only), helm=helm))
+    assert sts[plain]["spec"]["replicas"] == 1 and extras not in sts
+
+
+def test_a_processor_new_in_the_topology_needs_no_values_edit(tmp_path, topology):
+    """What `scripts/helm/topology.py --write` does for a new processor, on a copy of the chart: the
+    processor appears in files/topology.yaml only (not in values.yaml, not in values.schema.json) and
+    gets its StatefulSet, ConfigMap, Service and PodDisruptionBudget with processorDefaults."""
+    import shutil
+    import subprocess
+
+    import yaml
+    from conftest import HELMS
+    chart = tmp_path / "weft"
+    shutil.copytree(CHART, chart)
+    new = "b2b.refund-worker"
+    generated = (chart / "files" / "topology.yaml").read_text()
+    header = "".join(line + "\n" for line in generated.splitlines() if line.startswith("#"))
+    topo = yaml.safe_load(generated)
+    spec = json.loads(json.dumps(topo["processors"]["b2b.inventory-worker"]))
+    spec["deadLetterTopic"] = f"{new}.dlq"
+    spec["retryTopics"] = [r.replace("b2b.inventory-worker", new) for r in spec["retryTopics"]]
+    topo["processors"][new] = spec
+    (chart / "files" / "topology.yaml").write_text(header + yaml.safe_dump(topo, sort_keys=True))
+    assert new not in yaml.safe_load((chart / "values.yaml").read_text())["processors"]
+    assert new not in json.loads((chart / "values.schema.json").read_text())["properties"]["processors"]["properties"]
+    for helm in sorted(HELMS):
+        done = subprocess.run([HELMS[helm], "template", RELEASE, str(chart), "--namespace", NAMESPACE,
+                               "-f", str(MINIMAL), "--kube-version", "1.37.0"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+        sts = statefulsets(docs)
+        assert set(sts) == set(topology["processors"]) | {new}, helm
+        d = sts[new]
+        assert d["metadata"]["name"] == resource_name(new)
+        assert d["spec"]["replicas"] == 2  # processorDefaults.replicas
+        assert pod_spec(d)["containers"][0]["args"] == ["run", new]
+        assert {x["kind"] for x in processor_docs(docs, new)} >= {"StatefulSet", "ConfigMap", "Service",
+                                                                   "PodDisruptionBudget"}
 
 
 # --- provisioning hook ------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Every object with fixed keys has `additionalProperties: false`, so a typo fails 
 "additional properties 'x' not allowed" and the path. The per-processor settings are written out in
 full under processorDefaults and under every processor of files/topology.yaml (rather than through
 `$ref` + `unevaluatedProperties`, whose failure Helm reports only as "false schema"). No remote
-`$ref`: Helm 4 would try to fetch it. Draft 7, which Helm 3 and 4 both validate.
+`$ref`: Helm 4 would try to fetch it. Draft 7, which Helm 3 and 4 both validate. No processor
+entry is required (nor its `enabled`): a processor without one runs with processorDefaults.
 """
 
 from __future__ import annotations
@@ -134,11 +135,15 @@ def processors_schema() -> dict:
     topology = yaml.safe_load((CHART / "files" / "topology.yaml").read_text())
     props = {}
     for name in sorted(topology["processors"]):
-        p = {"enabled": {"type": "boolean", "description": f"Deploy {name}."}}
+        p = {"enabled": {"type": "boolean", "description": f"Deploy {name} (default true)."}}
         p.update(copy.deepcopy(PROCESSOR_SETTINGS))
         p.update(copy.deepcopy(PROCESSOR_EXTRAS.get(name, {})))
-        props[name] = obj(p, required=["enabled"])
-    return obj(props, desc="One entry per processor of `weft run --list` (files/topology.yaml).")
+        props[name] = obj(p)
+    return obj(
+        props,
+        desc="Optional overrides per processor of `weft run --list` (files/topology.yaml); a processor "
+        "without an entry runs with processorDefaults.",
+    )
 
 
 def schema() -> dict:

@@ -86,12 +86,13 @@ StatefulSet get `-<ordinal>` and the controller-revision-hash label `<name>-<has
 {{- .Files.Get "files/topology.yaml" -}}
 {{- end -}}
 
-{{/* Settings of one processor: processorDefaults deep-merged with processors.<name> (YAML).
+{{/* Settings of one processor: processorDefaults deep-merged with processors.<name> (YAML); a
+processor without an entry gets processorDefaults alone.
 An explicit merge rather than sprig's mergeOverwrite, whose handling of false, 0 and "" in the
 override has changed with mergo versions: `processors.<name>.pdb.enabled: false` must win. */}}
 {{- define "weft.processorSettings" -}}
 {{- $merged := deepCopy .root.Values.processorDefaults -}}
-{{- include "weft.mergeInto" (dict "dst" $merged "src" (index .root.Values.processors .name | default dict)) -}}
+{{- include "weft.mergeInto" (dict "dst" $merged "src" (index (.root.Values.processors | default dict) .name | default dict)) -}}
 {{- toYaml $merged -}}
 {{- end -}}
 
@@ -107,11 +108,16 @@ override has changed with mergo versions: `processors.<name>.pdb.enabled: false`
 {{- end -}}
 {{- end -}}
 
-{{/* Names of the enabled processors, sorted, as a YAML list. */}}
+{{/* Names of the enabled processors, sorted, as a YAML list: every processor of
+files/topology.yaml unless processors.<name>.enabled is false (no entry, or an entry without
+`enabled`, means enabled: a new processor needs no values edit). */}}
 {{- define "weft.enabledProcessors" -}}
+{{- $topology := include "weft.topologyYaml" . | fromYaml -}}
+{{- $given := .Values.processors | default dict -}}
 {{- $names := list -}}
-{{- range $name, $p := .Values.processors -}}
-{{- if $p.enabled -}}
+{{- range $name, $_ := $topology.processors -}}
+{{- $p := index $given $name | default dict -}}
+{{- if or (not (hasKey $p "enabled")) $p.enabled -}}
 {{- $names = append $names $name -}}
 {{- end -}}
 {{- end -}}
@@ -315,19 +321,16 @@ podAntiAffinity:
 {{- $_ := include "weft.image" . -}}
 {{- $_ := include "weft.kafkaConfig" . -}}
 {{- $_ := include "weft.registryUrl" . -}}
-{{- range $name, $p := .Values.processors -}}
+{{- /* An entry under processors is optional (a processor without one runs with processorDefaults);
+an entry for a processor the release does not have is refused. */ -}}
+{{- range $name, $p := .Values.processors | default dict -}}
 {{- if not (hasKey $topology.processors $name) -}}
 {{- fail (printf "processors.%s: no such processor in this weft release (files/topology.yaml lists %s)" $name (keys $topology.processors | sortAlpha | join ", ")) -}}
 {{- end -}}
 {{- end -}}
-{{- range $name, $t := $topology.processors -}}
-{{- if not (hasKey $.Values.processors $name) -}}
-{{- fail (printf "processors.%s is missing: every processor of files/topology.yaml needs an entry (enabled: true|false)" $name) -}}
-{{- end -}}
-{{- end -}}
 {{- $enabled := include "weft.enabledProcessors" . | fromYamlArray -}}
 {{- if not $enabled -}}
-{{- fail "no processor is enabled: set processors.<name>.enabled for at least one" -}}
+{{- fail "no processor is enabled: every processor of files/topology.yaml has processors.<name>.enabled false; leave at least one enabled" -}}
 {{- end -}}
 {{- range $name := $enabled -}}
 {{- $p := include "weft.processorSettings" (dict "root" $ "name" $name) | fromYaml -}}
@@ -351,7 +354,7 @@ podAntiAffinity:
 {{- fail (printf "processors.%s.terminationGracePeriodSeconds is %v, below commitInterval %s + 2 x %ss (offsets and commit on SIGTERM) + 5s = %ds" $name $p.terminationGracePeriodSeconds $p.commitInterval (include "weft.txnCallTimeoutSeconds" $) $min) -}}
 {{- end -}}
 {{- end -}}
-{{- $v := index .Values.processors "viscount.inventory-service" -}}
+{{- $v := index (.Values.processors | default dict) "viscount.inventory-service" -}}
 {{- if and $v $v.stockAlerts (ge (int $v.stockAlerts.critical) (int $v.stockAlerts.warning)) -}}
 {{- fail (printf "processors.viscount.inventory-service.stockAlerts.critical (%v) must be below warning (%v)" $v.stockAlerts.critical $v.stockAlerts.warning) -}}
 {{- end -}}
