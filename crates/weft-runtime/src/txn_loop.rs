@@ -91,8 +91,14 @@ use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
 use crate::RuntimeError;
 
-/// Timeout of one transactional call (init, send offsets, commit, abort).
-const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Timeout of one transactional call (send offsets, commit, abort) and of the offset lookups of
+/// a rewind. A call that times out retriably is called again (`retrying`), so this bounds one
+/// wait, not the operation: a coordinator moving after a broker failure takes a few retries.
+const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Timeout of `init_transactions` at start (fencing a predecessor may wait for the coordinator
+/// to load its transaction log); a failure exits the process, which is restarted.
+const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 // A client call given TXN_CALL_TIMEOUT must have room to return before the watchdog judges it hung.
 const _: () = assert!(CLIENT_CALL_LIMIT.as_secs() > TXN_CALL_TIMEOUT.as_secs());
@@ -587,7 +593,7 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
     let partitions = check_topics_exist(&producer, settings)?;
     check_per_key_ordering(kafka, settings, &partitions)?;
     producer
-        .init_transactions(TXN_CALL_TIMEOUT)
+        .init_transactions(INIT_TIMEOUT)
         .map_err(|e| fatal("init_transactions", e))?;
     let context = LoopContext {
         producer,

@@ -16,9 +16,9 @@
 //! itself). A thread checks the last tick once a second; when none came for the tick's budget, it
 //! logs what the loop was doing and ends the process with exit code 2 (a Kafka failure). The
 //! budget is [`STALL_LIMIT`] for the loop's own work, and [`CLIENT_CALL_LIMIT`] for one
-//! transactional client call, which librdkafka bounds by its 30 s timeout when it works: a hung
-//! `send_offsets_to_transaction` (the chaos test's KIP-848 runs met it after a broker kill, once
-//! in six) holds its partitions 45 s instead of two minutes. A restarted instance fences the stuck one's
+//! transactional client call, which librdkafka bounds by its 10 s timeout when it works: a hung
+//! `send_offsets_to_transaction` (the chaos test's KIP-848 runs met it after a broker kill, about
+//! once in six runs) holds its partitions 20 s instead of two minutes. A restarted instance fences the stuck one's
 //! producer and aborts its open transaction: nothing is lost or duplicated. A processor function
 //! that takes longer than the limit on one record ends the process too: it is treated as hung.
 
@@ -31,8 +31,8 @@ use tracing::error;
 /// No tick for this long ends the process.
 pub const STALL_LIMIT: Duration = Duration::from_secs(120);
 
-/// The budget of one transactional client call given a 30 s timeout (see the module docs).
-pub const CLIENT_CALL_LIMIT: Duration = Duration::from_secs(45);
+/// The budget of one transactional client call given a 10 s timeout (see the module docs).
+pub const CLIENT_CALL_LIMIT: Duration = Duration::from_secs(20);
 
 /// See the module docs. Stops watching when dropped.
 pub struct Watchdog {
