@@ -22,6 +22,33 @@ pub struct Generated {
     pub registry: String,
 }
 
+/// One module of the generated tree: its doc, its items, its submodules.
+#[derive(Default)]
+struct ModTree {
+    doc: Option<String>,
+    body: String,
+    children: BTreeMap<String, ModTree>,
+}
+
+impl ModTree {
+    fn write(&self, name: &str, out: &mut String) {
+        let _ = writeln!(out, "pub mod {name} {{");
+        match &self.doc {
+            Some(doc) => {
+                let _ = writeln!(out, "//! {doc}\n");
+            }
+            None => {
+                let _ = writeln!(out, "//! Generated from `avro/`.\n");
+            }
+        }
+        out.push_str(&self.body);
+        for (child, tree) in &self.children {
+            tree.write(child, out);
+        }
+        out.push_str("}\n");
+    }
+}
+
 /// A contract: an envelope record with its topic spec and example.
 struct ContractDef<'a> {
     envelope: &'a str,
@@ -101,7 +128,9 @@ pub fn generate(schemas: &Schemas, specs: &[TopicSpec], root: &Path) -> Result<G
         );
     }
 
-    let mut systems: BTreeMap<String, String> = BTreeMap::new();
+    // Namespaces nest (`composerp.inventory` and `composerp.inventory.v2`): one module tree per
+    // system.
+    let mut trees: BTreeMap<String, ModTree> = BTreeMap::new();
     for (namespace, body) in &modules {
         let mut parts = namespace.split('.');
         let system = parts.next().unwrap_or_default().to_string();
@@ -111,30 +140,35 @@ pub fn generate(schemas: &Schemas, specs: &[TopicSpec], root: &Path) -> Result<G
                 "namespace {namespace}: contracts live in <system>.<area> namespaces"
             ));
         }
-        let mut text = String::new();
         let events: Vec<String> = contracts
             .iter()
             .filter(|c| schemas.types[c.payload].namespace == *namespace)
             .map(|c| format!("`{}`", c.spec.event_type))
             .collect();
-        for (depth, part) in rest.iter().enumerate() {
-            let _ = writeln!(text, "{}pub mod {} {{", "    ".repeat(depth), part);
+        let mut node = trees.entry(system).or_default();
+        for part in rest {
+            node = node.children.entry(part.to_string()).or_default();
         }
-        let _ = writeln!(
-            text,
-            "//! Generated from `avro/` (namespace `{namespace}`): {}.\n",
+        node.doc = Some(format!(
+            "Generated from `avro/` (namespace `{namespace}`): {}.",
             if events.is_empty() {
                 "types shared by the namespace's events".to_string()
             } else {
                 events.join(", ")
             }
-        );
-        text.push_str(body);
-        for depth in (0..rest.len()).rev() {
-            let _ = writeln!(text, "{}}}", "    ".repeat(depth));
-        }
-        systems.entry(system).or_default().push_str(&text);
+        ));
+        node.body.push_str(body);
     }
+    let systems = trees
+        .into_iter()
+        .map(|(system, tree)| {
+            let mut text = String::new();
+            for (name, child) in &tree.children {
+                child.write(name, &mut text);
+            }
+            (system, text)
+        })
+        .collect();
 
     let mut registry = String::from("vec![\n");
     for c in &contracts {
@@ -177,12 +211,16 @@ fn contract_impl(names: &RustNames, c: &ContractDef<'_>) -> Result<String, Strin
         other => return Err(format!("{}: priority {other:?}", c.spec.file)),
     };
     let system = c.envelope.split('.').next().unwrap_or_default();
+    let version = match &c.spec.event_version {
+        Some(v) => format!("{v:?}"),
+        None => format!("crate::{system}::EVENT_VERSION"),
+    };
     Ok(format!(
         "impl crate::envelope::Contract for {rust} {{
     const SCHEMA: &'static str = {schema:?};
     const TOPIC: &'static str = {topic:?};
     const EVENT_TYPE: &'static str = {event_type:?};
-    const EVENT_VERSION: &'static str = crate::{system}::EVENT_VERSION;
+    const EVENT_VERSION: &'static str = {version};
     const PRIORITY: crate::envelope::Priority = crate::envelope::Priority::{priority};
     const KEY_FIELD: &'static str = {key:?};
 
@@ -197,6 +235,7 @@ fn contract_impl(names: &RustNames, c: &ContractDef<'_>) -> Result<String, Strin
         topic = c.spec.name,
         event_type = c.spec.event_type,
         field = ident(key),
+        version = version,
     ))
 }
 

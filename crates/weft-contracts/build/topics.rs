@@ -12,6 +12,8 @@ pub struct TopicSpec {
     pub file: String,
     pub name: String,
     pub event_type: String,
+    #[serde(default)]
+    pub event_version: Option<String>,
     pub key: String,
     #[serde(default)]
     pub value_schema: Option<String>,

@@ -80,6 +80,9 @@ impl Retention {
 pub struct TopicSpec {
     pub name: String,
     pub event_type: String,
+    /// The envelope's `event_version` of this topic's events (`event_version:`); none: the
+    /// system's convention (`weft_contracts::<system>::EVENT_VERSION`).
+    pub event_version: Option<String>,
     pub partitions: i32,
     pub replication_factor: i32,
     pub min_insync_replicas: Option<i32>,
@@ -184,6 +187,8 @@ impl GroupSpec {
 struct RawTopic {
     name: String,
     event_type: String,
+    #[serde(default)]
+    event_version: Option<String>,
     partitions: i32,
     replication_factor: i32,
     #[serde(default)]
@@ -390,6 +395,7 @@ impl TopicSpec {
         Ok(TopicSpec {
             name: raw.name,
             event_type: raw.event_type,
+            event_version: raw.event_version,
             partitions: raw.partitions,
             replication_factor: raw.replication_factor,
             min_insync_replicas: raw.min_insync_replicas,
@@ -604,6 +610,7 @@ impl SpecSet {
                 value_subject: format!("{name}-value"),
                 name,
                 event_type: format!("weft.{action}"),
+                event_version: None,
                 partitions,
                 replication_factor,
                 min_insync_replicas,

@@ -2,7 +2,9 @@
 //! same broker, with the same data, in one run.
 //!
 //! Systems ([`peers`]): a raw at-least-once byte pipe, Kafka Streams with exactly_once_v2 and with
-//! at_least_once (the peer in `bench/kstreams`), and weft. Each runs as its own process. Rounds
+//! at_least_once (the peer in `bench/kstreams`), and weft; `weft-x2` and `weft-x4` run two and
+//! four replicas of weft's processor in one consumer group (scaling; CPU and RSS are the sums
+//! over the replicas). Each runs as its own process(es). Rounds
 //! rotate through them (the starting system moves each round); every run of a system gets fresh
 //! topics with `--partitions` partitions, the same pre-encoded backlog of `--events` OrderPlaced
 //! records (Confluent-framed Avro, schema ids from the registry), then `--paced-events` at
@@ -285,7 +287,7 @@ fn run_one(
     let input = format!("{pp}{}", OrderPlaced::TOPIC);
     let output = format!("{pp}{}", EmailNotificationRequested::TOPIC);
     let mut topics = vec![input.clone(), output.clone()];
-    if peer == Peer::Weft {
+    if peer.is_weft() {
         topics.extend(fx.weft_topics.iter().map(|t| format!("{pp}{t}")));
     }
     topics.sort();
@@ -310,18 +312,25 @@ fn run_one(
         kstreams_classpath: fx.kstreams_classpath.as_deref(),
         log: log.clone(),
     };
-    let mut child = peers::start(peer, &launch)?;
-    let pid = child.id();
-    let alive = |child: &mut std::process::Child| -> anyhow::Result<()> {
-        if let Some(status) = child.try_wait()? {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(15).collect();
-            bail!(
-                "{} exited early ({status}); last lines of {}:\n{}",
-                peer.name(),
-                log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
+    let mut children = peers::start(peer, &launch)?;
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    let cpu = |pids: &[u32]| pids.iter().map(|p| peers::cpu_seconds(*p)).sum::<f64>();
+    let alive = |children: &mut [std::process::Child]| -> anyhow::Result<()> {
+        for (i, child) in children.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait()? {
+                let path = match i {
+                    0 => log.clone(),
+                    i => log.with_extension(format!("log.{i}")),
+                };
+                let tail = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+                bail!(
+                    "{} exited early ({status}); last lines of {}:\n{}",
+                    peer.name(),
+                    path.display(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
         }
         Ok(())
     };
@@ -329,16 +338,16 @@ fn run_one(
     let backlog_keys: Vec<&String> = fx.backlog.iter().map(|(k, _)| k).collect();
     // First output visible: the system is running; its CPU so far is start-up.
     while reader.total() == 0 {
-        alive(&mut child)?;
+        alive(&mut children)?;
         if Instant::now() > deadline {
             bail!("{}: no output within 600 s", peer.name());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let cpu_start = peers::cpu_seconds(pid);
+    let cpu_start = cpu(&pids);
     let done_at_start = reader.count_of(backlog_keys.iter().copied());
     while reader.count_of(backlog_keys.iter().copied()) < backlog_keys.len() {
-        alive(&mut child)?;
+        alive(&mut children)?;
         if Instant::now() > deadline {
             bail!(
                 "{}: only {} of {} backlog outputs within 600 s",
@@ -349,19 +358,27 @@ fn run_one(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let cpu_backlog = peers::cpu_seconds(pid) - cpu_start;
+    let cpu_backlog = cpu(&pids) - cpu_start;
 
     let sent = produce_paced(kafka, &input, &fx.paced, rate)?;
     let paced_keys: Vec<&String> = fx.paced.iter().map(|(k, _)| k).collect();
     while reader.count_of(paced_keys.iter().copied()) < paced_keys.len() {
-        alive(&mut child)?;
+        alive(&mut children)?;
         if Instant::now() > deadline {
             bail!("{}: the paced outputs did not all arrive", peer.name());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let peak_rss_kb = peers::peak_rss_kb(pid);
-    stop(&mut child, peer)?;
+    // The system's memory: every replica's peak, added.
+    let peak_rss_kb = pids.iter().map(|p| peers::peak_rss_kb(*p)).sum();
+    for child in &mut children {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+    for child in &mut children {
+        stop(child, peer)?;
+    }
     let seen = reader.finish()?;
 
     // Exactly once, counted after the system stopped.
@@ -484,12 +501,30 @@ fn report(peers: &[Peer], results: &[RunResult]) {
             rss / weft_rss
         ));
     }
+    let scaled: Vec<Peer> = peers.iter().copied().filter(|p| p.is_weft()).collect();
+    if scaled.len() > 1 {
+        out("scaling (replicas of weft in one group, on this one machine):");
+        for peer in scaled {
+            let t = spread(&of(peer, |r| r.throughput)).0;
+            out(&format!(
+                " {} x{}: {:.0} msg/s, {:.0} per replica ({:.2}x one replica);",
+                peer.name(),
+                peer.instances(),
+                t,
+                t / peer.instances() as f64,
+                t / weft_tput
+            ));
+        }
+        out("\n");
+    }
     out(&format!("machine: {}\n", machine()));
 }
 
 /// An SVG bar chart: throughput of every system in every round.
 fn chart(peers: &[Peer], results: &[RunResult], rounds: usize) -> String {
-    let colours = ["#7f7f7f", "#1f77b4", "#9ecae1", "#d62728"];
+    let colours = [
+        "#7f7f7f", "#1f77b4", "#9ecae1", "#d62728", "#ff9896", "#8c564b",
+    ];
     let max = results.iter().map(|r| r.throughput).fold(1.0, f64::max);
     let (w, h, left, bottom) = (120.0 + 90.0 * rounds as f64, 320.0, 60.0, 40.0);
     let bar = 70.0 / peers.len() as f64;

@@ -29,6 +29,10 @@ pub enum Peer {
     KStreamsEos,
     KStreamsAlos,
     Weft,
+    /// weft with two replicas of the processor in one consumer group (scaling).
+    WeftX2,
+    /// weft with four replicas.
+    WeftX4,
 }
 
 impl Peer {
@@ -40,8 +44,10 @@ impl Peer {
                 "kstreams-eos" => Peer::KStreamsEos,
                 "kstreams-alos" => Peer::KStreamsAlos,
                 "weft" => Peer::Weft,
+                "weft-x2" => Peer::WeftX2,
+                "weft-x4" => Peer::WeftX4,
                 other => bail!(
-                    "--peers: unknown system `{other}` (known: raw, kstreams-eos, kstreams-alos, weft)"
+                    "--peers: unknown system `{other}` (known: raw, kstreams-eos, kstreams-alos, weft, weft-x2, weft-x4)"
                 ),
             };
             if !peers.contains(&peer) {
@@ -60,7 +66,23 @@ impl Peer {
             Peer::KStreamsEos => "kstreams-eos",
             Peer::KStreamsAlos => "kstreams-alos",
             Peer::Weft => "weft",
+            Peer::WeftX2 => "weft-x2",
+            Peer::WeftX4 => "weft-x4",
         }
+    }
+
+    /// Processes of the system (replicas in one consumer group).
+    pub fn instances(self) -> usize {
+        match self {
+            Peer::WeftX2 => 2,
+            Peer::WeftX4 => 4,
+            _ => 1,
+        }
+    }
+
+    /// A weft system (one or more replicas).
+    pub fn is_weft(self) -> bool {
+        matches!(self, Peer::Weft | Peer::WeftX2 | Peer::WeftX4)
     }
 
     pub fn describe(self) -> &'static str {
@@ -69,6 +91,8 @@ impl Peer {
             Peer::KStreamsEos => "Kafka Streams, exactly_once_v2",
             Peer::KStreamsAlos => "Kafka Streams, at_least_once",
             Peer::Weft => "weft, exactly-once",
+            Peer::WeftX2 => "weft, 2 replicas",
+            Peer::WeftX4 => "weft, 4 replicas",
         }
     }
 
@@ -96,10 +120,28 @@ pub struct Launch<'a> {
     pub log: PathBuf,
 }
 
-/// Starts `peer`; its stderr goes to `launch.log`.
-pub fn start(peer: Peer, launch: &Launch<'_>) -> anyhow::Result<Child> {
-    let log = std::fs::File::create(&launch.log)
-        .with_context(|| format!("creating {}", launch.log.display()))?;
+/// Starts every process of `peer` (one, or a weft peer's replicas); the stderr of replica `i`
+/// goes to `launch.log` (`.i` appended after the first).
+pub fn start(peer: Peer, launch: &Launch<'_>) -> anyhow::Result<Vec<Child>> {
+    (0..peer.instances())
+        .map(|i| {
+            let log = match i {
+                0 => launch.log.clone(),
+                i => launch.log.with_extension(format!("log.{i}")),
+            };
+            start_one(peer, launch, i, &log)
+        })
+        .collect()
+}
+
+fn start_one(
+    peer: Peer,
+    launch: &Launch<'_>,
+    replica: usize,
+    log_path: &Path,
+) -> anyhow::Result<Child> {
+    let log = std::fs::File::create(log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     let weft = std::env::current_exe().context("locating the weft binary")?;
     let mut cmd = match peer {
         Peer::Raw => {
@@ -114,13 +156,13 @@ pub fn start(peer: Peer, launch: &Launch<'_>) -> anyhow::Result<Child> {
             .args(["--group", &format!("{}raw", launch.prefix)]);
             c
         }
-        Peer::Weft => {
+        Peer::Weft | Peer::WeftX2 | Peer::WeftX4 => {
             let mut c = Command::new(&weft);
             c.args(["run", PROCESSOR])
                 .env("WEFT_TOPIC_PREFIX", launch.prefix)
                 .env("WEFT_REGISTRY_URL", launch.registry_url)
                 .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
-                .env("WEFT_INSTANCE_ID", "bench")
+                .env("WEFT_INSTANCE_ID", format!("bench-{replica}"))
                 .env("WEFT_METRICS_LISTEN", "off")
                 .env("WEFT_AVRO_DIR", launch.avro_dir)
                 .env("WEFT_TOPICS_DIR", launch.topics_dir);
