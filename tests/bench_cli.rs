@@ -1,5 +1,5 @@
 //! `weft bench` keeps working with every system it compares: a small run of raw, Kafka Streams
-//! (exactly_once_v2 and at_least_once) and weft, where each system's outputs are counted by event
+//! (exactly_once_v2 and at_least_once), weft and two replicas of weft, where each system's outputs are counted by event
 //! (the bench fails on a lost or duplicated output) and every figure is reported. This checks the
 //! command's output and its exact counts, never its speed (figures: docs/performance.md).
 
@@ -14,7 +14,7 @@ fn a_small_bench_runs_every_system_and_counts_exactly() {
         .args([
             "bench",
             "--peers",
-            "raw,kstreams-eos,kstreams-alos,weft",
+            "raw,kstreams-eos,kstreams-alos,weft,weft-x2",
             "--events",
             "2000",
             "--paced-events",
@@ -36,7 +36,7 @@ fn a_small_bench_runs_every_system_and_counts_exactly() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for peer in ["raw", "kstreams-eos", "kstreams-alos", "weft"] {
+    for peer in ["raw", "kstreams-eos", "kstreams-alos", "weft", "weft-x2"] {
         let line = stdout
             .lines()
             .find(|l| l.starts_with(&format!("round 1 {peer} ")))
@@ -52,6 +52,15 @@ fn a_small_bench_runs_every_system_and_counts_exactly() {
         .find(|l| l.starts_with("weft, exactly-once (1)"))
         .unwrap_or_else(|| panic!("no summary row for weft:\n{stdout}"));
     assert!(summary.contains("1.00x, 1.00x, 1.00x"), "{summary}");
+    // Two replicas of weft in one group: counted exactly like one, and reported per replica.
+    let scaling = stdout
+        .lines()
+        .find(|l| l.starts_with("scaling"))
+        .unwrap_or_else(|| panic!("no scaling line:\n{stdout}"));
+    assert!(
+        scaling.contains("weft x1:") && scaling.contains("weft-x2 x2:"),
+        "{scaling}"
+    );
     let svg = std::fs::read_to_string(chart.path()).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.matches("<rect").count() >= 4,
