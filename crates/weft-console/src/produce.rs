@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use weft_core::headers;
 use weft_core::kafka::KafkaConfig;
-use weft_core::spec::{Priority, TopicSpec};
+use weft_core::spec::TopicSpec;
 
 use crate::avrojson;
 use crate::error::{ConsoleError, Result};
@@ -93,15 +93,6 @@ pub fn parse_values(text: &str) -> Result<Vec<Json>> {
         .collect()
 }
 
-fn priority_str(p: Priority) -> &'static str {
-    match p {
-        Priority::Low => "low",
-        Priority::Normal => "normal",
-        Priority::High => "high",
-        Priority::Critical => "critical",
-    }
-}
-
 /// The event version from a topic name's `.vN` suffix.
 fn topic_version(topic: &str) -> Option<String> {
     let last = topic.rsplit('.').next()?;
@@ -146,7 +137,7 @@ impl EnvelopeDefaults {
                 .map(|c| c.event_version.to_string())
                 .or_else(|| topic_version(spec.map_or(topic, |s| s.name.as_str()))),
             priority: spec
-                .map(|s| priority_str(s.priority).to_string())
+                .map(|s| s.priority.as_str().to_string())
                 .or_else(|| contract.map(|c| c.priority.as_str().to_string())),
             key_field: spec
                 .map(|s| s.key.clone())

@@ -194,12 +194,12 @@ fn contract_impl(names: &RustNames, c: &ContractDef<'_>) -> Result<String, Strin
             c.spec.file, c.envelope
         )
     })?;
-    if matches!(
+    if !matches!(
         key_field.ty,
-        Type::Optional(_) | Type::Array(_) | Type::Map(_)
+        Type::String | Type::Uuid | Type::Int | Type::Long
     ) {
         return Err(format!(
-            "{}: key {key:?} must be a required scalar field",
+            "{}: key {key:?} must be a required string, uuid, int or long field (an entity id)",
             c.spec.file
         ));
     }
@@ -452,7 +452,9 @@ impl<'a> RustNames<'a> {
                 format!("crate::dec({text:?})")
             }
             Type::TimestampMillis => match json {
-                Json::String(s) if s.contains('T') => format!("crate::time::ts({s:?})"),
+                Json::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => {
+                    format!("crate::time::ts({s:?})")
+                }
                 Json::Number(n) if n.is_i64() => format!(
                     "chrono::DateTime::from_timestamp_millis({n}).expect(\"an example timestamp in range\")"
                 ),
@@ -460,7 +462,7 @@ impl<'a> RustNames<'a> {
             },
             Type::Date => {
                 let s = json.as_str().ok_or_else(|| bad("a date YYYY-MM-DD"))?;
-                if s.len() != 10 {
+                if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_err() {
                     return Err(bad("a date YYYY-MM-DD"));
                 }
                 format!("crate::time::day({s:?})")

@@ -239,12 +239,12 @@ impl Reader<'_> {
                 let logical = o.get("logicalType").and_then(Json::as_str);
                 match (ty, logical) {
                     ("record" | "enum", _) => Ok(Type::Named(self.named(json, namespace, at)?)),
-                    ("array", _) => Ok(Type::Array(Box::new(self.ty(
+                    ("array", _) => Ok(Type::Array(Box::new(self.element(
                         &o["items"],
                         namespace,
                         &format!("{at}[]"),
                     )?))),
-                    ("map", _) => Ok(Type::Map(Box::new(self.ty(
+                    ("map", _) => Ok(Type::Map(Box::new(self.element(
                         &o["values"],
                         namespace,
                         &format!("{at}{{}}"),
@@ -269,6 +269,23 @@ impl Reader<'_> {
             }
             other => Err(self.err(at, format!("not a type: {other}"))),
         }
+    }
+
+    /// The type of an array item or map value: timestamps and dates there would need a serde
+    /// adapter per element, which the contracts do not have.
+    fn element(&mut self, json: &Json, namespace: &str, at: &str) -> Result<Type, String> {
+        let ty = self.ty(json, namespace, at)?;
+        let inner = match &ty {
+            Type::Optional(t) => t.as_ref(),
+            t => t,
+        };
+        if matches!(inner, Type::TimestampMillis | Type::Date) {
+            return Err(self.err(
+                at,
+                "timestamps and dates inside arrays or maps have no contract type; wrap them in a record",
+            ));
+        }
+        Ok(ty)
     }
 
     fn primitive_or_ref(&self, s: &str, namespace: &str, at: &str) -> Result<Type, String> {

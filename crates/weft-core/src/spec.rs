@@ -58,6 +58,18 @@ pub enum Priority {
     Critical,
 }
 
+impl Priority {
+    /// As the spec spells it: `low`, `normal`, `high`, `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+}
+
 /// How long records are kept: a duration or forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retention {

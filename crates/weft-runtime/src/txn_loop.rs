@@ -42,13 +42,13 @@
 //!   pre-rebalance callback, before the partitions go; after the rebalance every partition the
 //!   loop still owns is rewound to its committed offset (with cooperative or KIP-848 assignment a
 //!   revocation keeps the other partitions, whose aborted records would otherwise be skipped).
-//! - A record handed out again below what this process already handled on that partition
-//!   (committed by it, or in the open transaction) without a rewind of the loop's own is skipped
-//!   with a warning and counted (`weft_redelivered_skipped_total`). Seen with librdkafka 2.12
-//!   under KIP-848 around a group-coordinator failover: a partition's fetch position went back
-//!   one record after a commit, and the record was processed and committed twice. Committed
-//!   offsets only move forward while the group has members, so such a record is always one this
-//!   process has already handled.
+//! - A record handed out again below what this process already handled on a partition it has
+//!   owned since (committed by it, or in the open transaction) is skipped with a warning and
+//!   counted (`weft_redelivered_skipped_total`). Seen with librdkafka 2.12 under KIP-848 around a
+//!   group-coordinator failover: a partition's fetch position went back one record after a
+//!   commit, and the record was processed and committed twice. While this process owns a
+//!   partition nobody else commits its offsets, so such a record is one it has handled; on
+//!   revocation the partition's figures are forgotten.
 //! - A panic in the processor function aborts the open transaction and stops the loop with
 //!   [`RuntimeError::ProcessorPanicked`]: nothing of the batch is committed.
 //! - Shutdown (SIGTERM/SIGINT sets the flag): the open batch is committed, the consumer leaves
@@ -91,10 +91,13 @@ use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
 use crate::RuntimeError;
 
-/// Timeout of one transactional call (send offsets, commit, abort) and of the offset lookups of
-/// a rewind. A call that times out retriably is called again (`retrying`), so this bounds one
-/// wait, not the operation: a coordinator moving after a broker failure takes a few retries.
+/// Timeout of one attempt of a transactional call (send offsets, commit, abort). A call that
+/// times out retriably is called again (`retrying`, `abort_retrying`), so this bounds one wait,
+/// not the operation: a coordinator moving after a broker failure takes a few attempts.
 const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Timeout of the lookups that are not retried: committed offsets of a rewind, seeks, metadata.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Timeout of `init_transactions` at start (fencing a predecessor may wait for the coordinator
 /// to load its transaction log); a failure exits the process, which is restarted.
@@ -346,7 +349,7 @@ impl ConsumerContext for LoopContext {
         }
         if matches!(rebalance, Rebalance::Revoke(_)) && self.open.swap(false, Ordering::SeqCst) {
             warn!("partitions revoked mid-batch: aborting the open transaction");
-            if let Err(e) = self.producer.abort_transaction(TXN_CALL_TIMEOUT) {
+            if let Err(e) = abort_retrying(&self.producer, 3, None) {
                 error!("abort on revocation failed: {e}");
                 self.abort_failed.store(true, Ordering::SeqCst);
             }
@@ -496,7 +499,7 @@ impl Held {
             .pause(&tpl)
             .map_err(|e| fatal("pausing a retry partition", e))?;
         consumer
-            .seek(topic, partition, Offset::Offset(offset), TXN_CALL_TIMEOUT)
+            .seek(topic, partition, Offset::Offset(offset), LOOKUP_TIMEOUT)
             .map_err(|e| fatal("seeking back to a held retry record", e))?;
         self.until.insert((topic.to_string(), partition), due);
         Ok(())
@@ -739,7 +742,7 @@ fn check_topics_exist(
     loop {
         let md = producer
             .client()
-            .fetch_metadata(None, TXN_CALL_TIMEOUT)
+            .fetch_metadata(None, LOOKUP_TIMEOUT)
             .map_err(|e| fatal("reading the cluster's metadata", e))?;
         let known: BTreeMap<String, usize> = md
             .topics()
@@ -818,6 +821,11 @@ impl<'s> TxnLoop<'s> {
         }
         let revoked = std::mem::take(&mut *ctx.revoked.lock().map_err(|_| poisoned())?);
         let assigned = std::mem::take(&mut *ctx.assigned.lock().map_err(|_| poisoned())?);
+        // What this process committed on a partition it no longer owns says nothing about what
+        // the partition holds when it comes back (another member, or an operator's reset with
+        // the group stopped, may have moved it): the redelivery guard forgets it.
+        self.committed
+            .retain(|(_, partition), _| !revoked.contains(partition));
         let mut rewound = false;
         let mut assigned = assigned;
         if ctx.batch_lost.swap(false, Ordering::SeqCst) {
@@ -1304,7 +1312,7 @@ impl<'s> TxnLoop<'s> {
     fn abort_on_exit(&mut self, consumer: &LoopConsumer, error: &RuntimeError) {
         let ctx = consumer.context();
         if ctx.open.swap(false, Ordering::SeqCst) {
-            match ctx.producer.abort_transaction(TXN_CALL_TIMEOUT) {
+            match abort_retrying(&ctx.producer, 1, None) {
                 Ok(()) => {
                     self.count_transaction("aborted");
                     info!("stopping on an error ({error}): the open transaction was aborted");
@@ -1320,11 +1328,12 @@ impl<'s> TxnLoop<'s> {
     fn abort(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         let ctx = consumer.context();
         if ctx.open.swap(false, Ordering::SeqCst) {
-            self.watchdog
-                .tick_within("abort_transaction", CLIENT_CALL_LIMIT);
-            ctx.producer
-                .abort_transaction(TXN_CALL_TIMEOUT)
-                .map_err(|e| fatal("abort_transaction", e))?;
+            abort_retrying(
+                &ctx.producer,
+                self.settings.max_retries,
+                Some(&self.watchdog),
+            )
+            .map_err(|e| fatal("abort_transaction", e))?;
             self.count_transaction("aborted");
         }
         self.breaker.abort();
@@ -1416,6 +1425,29 @@ fn retrying(
     }
 }
 
+/// Aborts the open transaction, calling again (up to `retries` more times) while the error is
+/// retriable (a timed-out abort is still in progress in the client); ticks `watchdog` before
+/// each attempt when given.
+fn abort_retrying(
+    producer: &TxnProducer,
+    retries: u32,
+    watchdog: Option<&Watchdog>,
+) -> KafkaResult<()> {
+    let mut attempt = 0;
+    loop {
+        if let Some(dog) = watchdog {
+            dog.tick_within("abort_transaction", CLIENT_CALL_LIMIT);
+        }
+        match producer.abort_transaction(TXN_CALL_TIMEOUT) {
+            Err(e) if matches!(classify(&e), TxnErrorClass::Retriable) && attempt < retries => {
+                attempt += 1;
+                warn!("retriable error in abort_transaction (attempt {attempt}): {e}");
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The assigned partitions whose consumer position is beyond `than` (partitions not in `than`
 /// are left out: this loop has not processed anything there to build on).
 fn positions_past(
@@ -1446,7 +1478,7 @@ fn rewind(consumer: &LoopConsumer) -> Result<(), RuntimeError> {
     if assignment.count() == 0 {
         return Ok(());
     }
-    let committed = weft_core::kafka::committed_offsets(consumer, &assignment, TXN_CALL_TIMEOUT)
+    let committed = weft_core::kafka::committed_offsets(consumer, &assignment, LOOKUP_TIMEOUT)
         .map_err(|e| fatal("reading committed offsets", e))?;
     for elem in committed.elements() {
         let to = match elem.offset() {
@@ -1454,7 +1486,7 @@ fn rewind(consumer: &LoopConsumer) -> Result<(), RuntimeError> {
             _ => Offset::Beginning,
         };
         consumer
-            .seek(elem.topic(), elem.partition(), to, TXN_CALL_TIMEOUT)
+            .seek(elem.topic(), elem.partition(), to, LOOKUP_TIMEOUT)
             .map_err(|e| fatal("rewinding to the committed offsets", e))?;
     }
     Ok(())

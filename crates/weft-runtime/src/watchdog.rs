@@ -72,10 +72,12 @@ impl Watchdog {
             .spawn(move || {
                 while !stopped.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_secs(1));
+                    // The budget before the tick's time: a tick stores its time first, so a new
+                    // budget is never judged against the previous tick's time.
+                    let limit = Duration::from_millis(budget.load(Ordering::SeqCst));
                     let since = started
                         .elapsed()
                         .saturating_sub(Duration::from_millis(last.load(Ordering::SeqCst)));
-                    let limit = Duration::from_millis(budget.load(Ordering::SeqCst));
                     if since >= limit && !stopped.load(Ordering::SeqCst) {
                         let what = *doing.lock().unwrap_or_else(|p| p.into_inner());
                         error!(
@@ -103,10 +105,10 @@ impl Watchdog {
     /// watchdog's limit).
     pub fn tick_within(&self, doing: &'static str, budget: Duration) {
         *self.doing.lock().unwrap_or_else(|p| p.into_inner()) = doing;
-        self.budget
-            .store(budget.min(self.limit).as_millis() as u64, Ordering::SeqCst);
         self.last
             .store(self.started.elapsed().as_millis() as u64, Ordering::SeqCst);
+        self.budget
+            .store(budget.min(self.limit).as_millis() as u64, Ordering::SeqCst);
     }
 }
 

@@ -137,8 +137,9 @@ files/topology.yaml unless processors.<name>.enabled is false (no entry, or an e
 {{- end -}}
 {{- end -}}
 
-{{/* The runtime's transactional call timeout (weft-runtime txn_loop.rs TXN_CALL_TIMEOUT): a
-shutdown sends the offsets and commits, two such calls, then leaves the group. */}}
+{{/* What the grace period allows per transactional call of a shutdown (sending the offsets,
+committing): the runtime waits TXN_CALL_TIMEOUT (10 s, weft-runtime txn_loop.rs) per attempt and
+retries, so 30 s leaves room for three attempts. */}}
 {{- define "weft.txnCallTimeoutSeconds" -}}30{{- end -}}
 
 {{/* Smallest termination grace of a processor: commit interval + 2 x call timeout + 5 s. */}}

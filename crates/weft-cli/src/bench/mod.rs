@@ -293,7 +293,12 @@ fn run_one(
     topics.sort();
     topics.dedup();
     create_topics(kafka, &topics, partitions)?;
-    produce(kafka, &input, &fx.backlog)?;
+    // One process: the backlog waits for it. Several replicas: they join first, so the
+    // measurement does not include the group settling from one member to all of them.
+    let replicated = peer.instances() > 1;
+    if !replicated {
+        produce(kafka, &input, &fx.backlog)?;
+    }
 
     let reader = Reader::start(kafka, &output, partitions)?;
     let log = fx.logs.join(format!("{}-r{round}.log", peer.name()));
@@ -314,6 +319,11 @@ fn run_one(
     };
     let mut children = peers::start(peer, &launch)?;
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    if replicated {
+        let group = format!("{pp}{PROCESSOR}");
+        wait_for_members(kafka, &group, peer.instances(), &mut children)?;
+        produce(kafka, &input, &fx.backlog)?;
+    }
     let cpu = |pids: &[u32]| pids.iter().map(|p| peers::cpu_seconds(*p)).sum::<f64>();
     let alive = |children: &mut [std::process::Child]| -> anyhow::Result<()> {
         for (i, child) in children.iter_mut().enumerate() {
@@ -438,6 +448,41 @@ fn run_one(
 }
 
 /// SIGTERM, then the exit status within 60 s; anything but a clean exit fails the run.
+/// Waits until `group` is stable with `members` members, each with an assignment (60 s at most;
+/// a replica that exits meanwhile is an error).
+fn wait_for_members(
+    kafka: &KafkaConfig,
+    group: &str,
+    members: usize,
+    children: &mut [std::process::Child],
+) -> anyhow::Result<()> {
+    let admin: BaseConsumer = kafka.client_config().create()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for child in children.iter_mut() {
+            if let Some(status) = child.try_wait()? {
+                bail!("a replica exited before {group} settled ({status})");
+            }
+        }
+        if let Ok(list) = admin.fetch_group_list(Some(group), Duration::from_secs(5)) {
+            let settled = list.groups().iter().any(|g| {
+                g.state() == "Stable"
+                    && g.members().len() == members
+                    && g.members()
+                        .iter()
+                        .all(|m| m.assignment().is_some_and(|a| !a.is_empty()))
+            });
+            if settled {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{group} did not settle with {members} members within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn stop(child: &mut std::process::Child, peer: Peer) -> anyhow::Result<()> {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
