@@ -538,6 +538,18 @@ pub fn run_loop(
     let consumer = connect(kafka, settings)?;
     let mut state = TxnLoop::new(kafka, settings);
     state.show_breaker();
+    if let Some(m) = &settings.metrics {
+        // A series at 0 for every topic the loop reads: what never happens is visible as 0,
+        // not as a missing series (an alert on an increase needs the series to exist).
+        let consumed = settings
+            .inputs
+            .iter()
+            .chain(settings.failure.retry_tiers.iter().map(|(_, t)| t));
+        for topic in consumed {
+            m.redelivered_skipped
+                .with_label_values(&[settings.processor.as_str(), topic.as_str()]);
+        }
+    }
     let result = state.run(&consumer, processor);
     state.watchdog.tick("stopping");
     if let Err(e) = &result {
