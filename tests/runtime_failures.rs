@@ -87,6 +87,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
         metrics: None,
         sink_dir: topics.path().join("sinks"),
         topic_prefix: String::new(),
+        migrations: Vec::new(),
     }
 }
 

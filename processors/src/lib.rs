@@ -77,6 +77,13 @@ pub struct ProcessorConfig {
     pub stock_alerts: viscount::alerts::AlertThresholds,
 }
 
+/// Every registered migration transform, one line each: its name is the declaration's in
+/// `topics/migrations/` (`weft migrate plan` checks that each declaration has one, and that its
+/// topics are the transform's).
+pub fn migrations() -> Vec<Arc<weft_runtime::migration::Transform>> {
+    vec![Arc::new(composerp::migration::transform())]
+}
+
 /// Every registered processor.
 pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
     vec![

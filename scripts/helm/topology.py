@@ -80,6 +80,8 @@ def load_specs(topics_dir: Path) -> tuple[dict, dict]:
     for path in sorted(topics_dir.rglob("*.yaml")) + sorted(topics_dir.rglob("*.yml")):
         if path.name.startswith("_") or path.name.startswith("inventory"):
             continue
+        if path.parent.name == "migrations":
+            continue
         doc = yaml.safe_load(path.read_text())
         if path.parent.name == "groups":
             groups[doc["group"]] = doc

@@ -10,6 +10,7 @@ mod args;
 mod bench;
 mod console;
 mod demo;
+mod migrate;
 mod offsets;
 mod registry;
 mod run;
@@ -68,6 +69,8 @@ enum Command {
     Offsets(console::OffsetsArgs),
     /// The causation tree of a flow, from an event id or a correlation id, across topics.
     Trace(console::TraceArgs),
+    /// Topic migrations (v1 -> v2): plan, start, mirror (backfill), status, cutover, rollback.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -168,6 +171,7 @@ pub fn main() -> ExitCode {
             Command::Lag(args) => console::lag(args, &kafka).await,
             Command::Offsets(args) => console::offsets(args, &kafka).await,
             Command::Trace(args) => console::trace(args, &kafka).await,
+            Command::Migrate(args) => migrate::run(args, &kafka).await,
         }
     });
     if let Some(provider) = tracer {

@@ -174,6 +174,7 @@ impl RunArgs {
             metrics: None,
             sink_dir: self.sink_dir.clone(),
             topic_prefix: self.topic_prefix.clone(),
+            migrations: weft_processors::migrations(),
         })
     }
 }

@@ -88,7 +88,7 @@ fn group_consumer(kafka: &KafkaConfig, group: &str) -> Result<BaseConsumer> {
 }
 
 /// Committed offsets of `group` on every partition of `topics` (all topics when empty).
-fn committed(
+pub fn committed(
     kafka: &KafkaConfig,
     group: &str,
     topics: &[String],

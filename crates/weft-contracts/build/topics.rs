@@ -25,7 +25,8 @@ fn normal() -> String {
     "normal".into()
 }
 
-/// Every topic spec under `dir` (its `groups/` folder and other listings aside), sorted by file.
+/// Every topic spec under `dir` (its `groups/` and `migrations/` folders and other listings
+/// aside), sorted by file.
 pub fn load(dir: &Path, root: &Path) -> Result<Vec<TopicSpec>, String> {
     let mut files = Vec::new();
     crate::schema::collect_files(dir, "yaml", &mut files)?;
@@ -37,7 +38,11 @@ pub fn load(dir: &Path, root: &Path) -> Result<Vec<TopicSpec>, String> {
             .unwrap_or(&file)
             .display()
             .to_string();
-        if file.parent() == Some(dir) || file.components().any(|c| c.as_os_str() == "groups") {
+        if file.parent() == Some(dir)
+            || file
+                .components()
+                .any(|c| c.as_os_str() == "groups" || c.as_os_str() == "migrations")
+        {
             continue;
         }
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{shown}: {e}"))?;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::migration::{MigrationSpec, CONTROL_TOPIC};
 use crate::naming;
 use crate::CoreError;
 
@@ -498,6 +499,7 @@ impl GroupSpec {
 pub struct SpecSet {
     pub topics: Vec<TopicSpec>,
     groups: BTreeMap<String, GroupSpec>,
+    migrations: Vec<MigrationSpec>,
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CoreError> {
@@ -525,8 +527,9 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CoreError> {
 }
 
 impl SpecSet {
-    /// Loads every spec below `dir`: `groups/*.yaml` are group specs, other `*.yaml` files are
-    /// topic specs, except files whose name starts with `_` (catalog data such as an inventory).
+    /// Loads every spec below `dir`: `groups/*.yaml` are group specs, `migrations/*.yaml`
+    /// migration declarations ([`MigrationSpec`]), other `*.yaml` files are topic specs, except
+    /// files whose name starts with `_` (catalog data such as an inventory).
     pub fn load(dir: &Path) -> Result<Self, CoreError> {
         let mut files = Vec::new();
         yaml_files(dir, &mut files)?;
@@ -545,11 +548,14 @@ impl SpecSet {
                 path: path.clone(),
                 source,
             })?;
-            let is_group = path
-                .parent()
-                .and_then(|p| p.file_name())
-                .is_some_and(|p| p == "groups");
-            let key = if is_group {
+            let folder = path.parent().and_then(|p| p.file_name());
+            let is_group = folder.is_some_and(|p| p == "groups");
+            let key = if folder.is_some_and(|p| p == "migrations") {
+                let m = MigrationSpec::parse(&path, &text)?;
+                let key = format!("migration {}", m.name);
+                set.migrations.push(m);
+                key
+            } else if is_group {
                 let g = GroupSpec::parse(&path, &text)?;
                 let key = format!("group {}", g.group);
                 set.groups.insert(g.group.clone(), g);
@@ -576,21 +582,52 @@ impl SpecSet {
         self.topics.iter().find(|t| t.name == name)
     }
 
-    /// The policy of `group`: its spec file, or the defaults.
+    /// The policy of `group`: its spec file, or the defaults. A migration's mirror group has
+    /// no retry tier (its transform is pure: what it refuses, it always refuses).
     pub fn group(&self, group: &str) -> GroupSpec {
-        self.groups
-            .get(group)
-            .cloned()
-            .unwrap_or_else(|| GroupSpec::default_for(group))
+        if let Some(spec) = self.groups.get(group) {
+            return spec.clone();
+        }
+        let mut spec = GroupSpec::default_for(group);
+        if self.migrations.iter().any(|m| m.mirror_group() == group) {
+            spec.retry.delays.clear();
+        }
+        spec
     }
 
-    /// Every consumer group named by a topic spec or a group spec, sorted.
+    /// Every consumer group named by a topic spec, a group spec or a migration (its mirror),
+    /// sorted.
     pub fn groups(&self) -> Vec<GroupSpec> {
         let mut names: BTreeSet<String> = self.groups.keys().cloned().collect();
         for t in &self.topics {
             names.extend(t.consumers.iter().cloned());
         }
+        names.extend(self.migrations.iter().map(MigrationSpec::mirror_group));
         names.iter().map(|g| self.group(g)).collect()
+    }
+
+    /// Every declared migration, by file.
+    pub fn migrations(&self) -> &[MigrationSpec] {
+        &self.migrations
+    }
+
+    /// The migration named `name`.
+    pub fn migration(&self, name: &str) -> Option<&MigrationSpec> {
+        self.migrations.iter().find(|m| m.name == name)
+    }
+
+    /// The topics `group` consumes: those naming it as a consumer, and a mirror's source.
+    fn inputs_of(&self, group: &str) -> Vec<&TopicSpec> {
+        self.topics
+            .iter()
+            .filter(|t| {
+                t.consumers.iter().any(|c| c == group)
+                    || self
+                        .migrations
+                        .iter()
+                        .any(|m| m.mirror_group() == group && m.from == t.name)
+            })
+            .collect()
     }
 
     /// The retry and dead-letter topics every group needs, as topic specs.
@@ -601,11 +638,7 @@ impl SpecSet {
     pub fn derived_topics(&self) -> Vec<TopicSpec> {
         let mut out = Vec::new();
         for group in self.groups() {
-            let inputs: Vec<&TopicSpec> = self
-                .topics
-                .iter()
-                .filter(|t| t.consumers.contains(&group.group))
-                .collect();
+            let inputs = self.inputs_of(&group.group);
             let partitions = inputs.iter().map(|t| t.partitions).max().unwrap_or(3);
             let replication_factor = inputs
                 .iter()
@@ -653,6 +686,27 @@ impl SpecSet {
                 spec.retention = Retention::Infinite;
                 out.push(spec);
             }
+        }
+        // The migrations' control topic, as durable as the topics migrated.
+        if let Some(template) = self.migrations.iter().find_map(|m| self.topic(&m.from)) {
+            let mut control = template.clone();
+            control.name = CONTROL_TOPIC.to_string();
+            control.value_subject = format!("{CONTROL_TOPIC}-value");
+            control.event_type = "weft.migration-state".into();
+            control.event_version = None;
+            control.partitions = 1;
+            control.cleanup_policy = CleanupPolicy::Compact;
+            control.retention = Retention::Infinite;
+            control.key = "(migration name)".into();
+            control.value_schema = "(JSON state)".into();
+            control.owner = "weft".into();
+            control.consumers = Vec::new();
+            control.sla = None;
+            control.compatibility = "NONE".into();
+            control.config = BTreeMap::new();
+            control.seed = None;
+            control.path = PathBuf::new();
+            out.push(control);
         }
         out
     }

@@ -17,8 +17,8 @@
 //! Failure modes: an unreachable broker fails [`open`] (the topic cannot be created or read)
 //! and later writes answer 50001 after [`KafkaStoreConfig::timeout`]; a topic with more than one
 //! partition is refused at start (order would be lost), so is one whose `cleanup.policy` lacks
-//! `compact` (a broker that reports no policy is trusted, with a warning); an undecodable record is logged and
-//! skipped; a crash between losing a conflict and restating the key leaves the losing record as
+//! `compact`, and so is one whose policy cannot be read (no DescribeConfigs right); an
+//! undecodable record is logged and skipped; a crash between losing a conflict and restating the key leaves the losing record as
 //! the last value of its key, which after compaction may win on replay (documented in
 //! docs/registry.md).
 
@@ -76,6 +76,8 @@ pub enum KafkaStoreError {
     NotCompacted { topic: String, policy: String },
     #[error("cannot read the registry topic '{topic}': {reason}")]
     Read { topic: String, reason: String },
+    #[error("cannot read the cleanup.policy of the registry topic '{topic}' ({reason}); the store needs DescribeConfigs on it to be sure old schemas are never deleted")]
+    Policy { topic: String, reason: String },
 }
 
 /// The Kafka side of a running store.
@@ -210,37 +212,33 @@ async fn ensure_topic(config: &KafkaStoreConfig) -> Result<(), KafkaStoreError> 
             partitions,
         });
     }
-    // A topic that deletes old records would lose schemas: refuse it. A broker that cannot
-    // describe configs is trusted (logged), since the topic may have been made elsewhere.
+    // A topic that deletes old records would lose schemas: refuse it, and refuse to guess when
+    // the policy cannot be read.
     let spec = ResourceSpecifier::Topic(&config.topic);
-    match admin.describe_configs([&spec], &options).await {
-        Ok(results) => {
-            for r in results.into_iter().flatten() {
-                let policy = r
-                    .entries
-                    .iter()
-                    .find(|e| e.name == "cleanup.policy")
-                    .and_then(|e| e.value.clone());
-                match policy {
-                    Some(policy) if !policy.split(',').any(|p| p.trim() == "compact") => {
-                        return Err(KafkaStoreError::NotCompacted {
-                            topic: config.topic.clone(),
-                            policy,
-                        });
-                    }
-                    Some(_) => {}
-                    None => tracing::warn!(
-                        topic = %config.topic,
-                        "the broker reports no cleanup.policy for the registry topic; assuming compact"
-                    ),
-                }
-            }
-        }
-        Err(e) => tracing::warn!(
-            topic = %config.topic,
-            error = %e,
-            "cannot read the registry topic's cleanup.policy; assuming compact"
-        ),
+    let policy_error = |reason: String| KafkaStoreError::Policy {
+        topic: config.topic.clone(),
+        reason,
+    };
+    let results = admin
+        .describe_configs([&spec], &options)
+        .await
+        .map_err(|e| policy_error(e.to_string()))?;
+    let resource = results
+        .into_iter()
+        .next()
+        .ok_or_else(|| policy_error("the broker answered no resource".into()))?
+        .map_err(|e| policy_error(e.to_string()))?;
+    let policy = resource
+        .entries
+        .iter()
+        .find(|e| e.name == "cleanup.policy")
+        .and_then(|e| e.value.clone())
+        .ok_or_else(|| policy_error("the broker reported no cleanup.policy entry".into()))?;
+    if !policy.split(',').any(|p| p.trim() == "compact") {
+        return Err(KafkaStoreError::NotCompacted {
+            topic: config.topic.clone(),
+            policy,
+        });
     }
     Ok(())
 }

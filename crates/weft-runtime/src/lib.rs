@@ -15,6 +15,7 @@ pub mod error;
 pub mod failure;
 pub mod harness;
 pub mod metrics;
+pub mod migration;
 pub mod parking;
 pub mod processor;
 pub mod run;

@@ -11,7 +11,7 @@
 //! error is returned (its exit code tells why); a loop whose thread ends without a result is an
 //! error too ([`RuntimeError::LoopVanished`]), never a clean stop.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,7 @@ use weft_core::spec::{GroupSpec, SpecSet};
 
 use crate::failure::FailurePolicy;
 use crate::metrics::{self, Metrics};
+use crate::migration::{self, Transform};
 use crate::schemas::{RegistrySchemas, SchemaSource};
 use crate::sink::{FileSinks, SinkWriter};
 use crate::txn_loop::{run_loop, BreakerSettings, LoopSettings, LoopStats};
@@ -67,6 +68,10 @@ pub struct RunSettings {
     /// Prepended to every contract topic (see [`TypedProcessor::with_topic_prefix`]); empty
     /// normally.
     pub topic_prefix: String,
+    /// The registered migration transforms: a migration in dual write makes the processors
+    /// that emit its old topic write both; a group cut over reads the new topic (see
+    /// [`crate::migration`]).
+    pub migrations: Vec<Arc<Transform>>,
 }
 
 /// Runs `processors` until shutdown (`Ok` with each loop's counters) or the first error.
@@ -104,28 +109,67 @@ pub async fn run_processors(
         let bound = metrics::serve(addr, metrics.clone()).await?;
         info!("health and metrics on http://{bound}");
     }
+    let prefix = settings.topic_prefix.as_str();
+    let states = if settings.migrations.is_empty() {
+        Default::default()
+    } else {
+        let control = format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC);
+        let kafka = kafka.clone();
+        tokio::task::spawn_blocking(move || migration::read_states(&kafka, &control))
+            .await
+            .map_err(|e| RuntimeError::Config(format!("reading migration states: {e}")))??
+    };
     let mut prepared = Vec::new();
     for processor in processors {
         let group = specs.group(processor.name());
-        let outputs: Vec<String> = processor
+        let mut outputs: Vec<String> = processor
             .outputs()
-            .map(|(t, _)| format!("{}{t}", settings.topic_prefix))
+            .map(|(t, _)| format!("{prefix}{t}"))
             .collect();
-        let typed = TypedProcessor::new(Arc::new(processor), &catalog, schemas.clone())?
+        let inputs = migrated_inputs(&processor, &settings.migrations, &states)?;
+        let mut typed = TypedProcessor::new(Arc::new(processor), &catalog, schemas.clone())?
             .with_metrics(metrics.clone())
             .with_topic_prefix(&settings.topic_prefix)
             .with_sinks(sinks.clone());
+        let dual: Vec<Arc<Transform>> = settings
+            .migrations
+            .iter()
+            .filter(|t| {
+                states
+                    .get(t.name())
+                    .is_some_and(|s| s.phase == migration::DUAL_WRITE)
+            })
+            .cloned()
+            .collect();
+        let dual = typed.with_dual_writes(&dual, &catalog)?;
+        outputs.extend(dual.iter().map(|t| format!("{prefix}{}", t.to())));
         // The registry client blocks: resolve off the async threads.
         let typed = tokio::task::spawn_blocking(move || typed.resolve_outputs().map(|()| typed))
             .await
             .map_err(|e| RuntimeError::Config(format!("resolving schemas: {e}")))??;
-        let loop_settings = loop_settings(
+        let mut loop_settings = loop_settings(
             typed.processor(),
             &group,
             outputs,
             settings,
             metrics.clone(),
         );
+        loop_settings.inputs = inputs.iter().map(|t| format!("{prefix}{t}")).collect();
+        loop_settings.dual_writes = dual
+            .iter()
+            .map(|t| {
+                (
+                    format!("{prefix}{}", t.from()),
+                    format!("{prefix}{}", weft_core::migration::mirror_group(t.name())),
+                )
+            })
+            .collect();
+        if !dual.is_empty() {
+            info!(
+                "{}: dual-writing {:?}",
+                loop_settings.processor, loop_settings.dual_writes
+            );
+        }
         prepared.push((typed, loop_settings));
     }
     if settings.metrics_listen.is_some() || settings.metrics.is_some() {
@@ -196,6 +240,44 @@ pub async fn run_processors(
     }
 }
 
+/// The topics `processor` reads, migrations considered: of a migration's old and new topic it
+/// reads the old one until its group is cut over, then the new one (which it must handle).
+fn migrated_inputs(
+    processor: &Processor,
+    transforms: &[Arc<Transform>],
+    states: &BTreeMap<String, migration::MigrationState>,
+) -> Result<Vec<&'static str>, RuntimeError> {
+    let mut inputs = processor.inputs();
+    for t in transforms {
+        let cut_over = states
+            .get(t.name())
+            .is_some_and(|s| s.cut_over.contains_key(processor.name()));
+        let (reads, leaves) = if cut_over {
+            (t.to(), t.from())
+        } else {
+            (t.from(), t.to())
+        };
+        let handles = |topic: &str| inputs.contains(&topic);
+        if cut_over && handles(t.from()) && !handles(t.to()) {
+            return Err(RuntimeError::Config(format!(
+                "group {} is cut over to {} (migration {}) but this build of it has no handler \
+                 for {}: deploy one that handles it, or roll the group back with `weft migrate \
+                 rollback {} {}`",
+                processor.name(),
+                t.to(),
+                t.name(),
+                t.to(),
+                t.name(),
+                processor.name()
+            )));
+        }
+        if handles(reads) {
+            inputs.retain(|i| *i != leaves);
+        }
+    }
+    Ok(inputs)
+}
+
 /// The loop settings of one processor. With a topic prefix everything it touches on the
 /// cluster is in the prefix's namespace: input, output, retry and dead-letter topics, the
 /// consumer group and so the transactional id, so a developer's run never joins production's
@@ -238,6 +320,7 @@ fn loop_settings(
         commit_interval: settings.commit_interval,
         max_retries: 5,
         max_consecutive_aborts: settings.max_consecutive_aborts,
+        dual_writes: Vec::new(),
         static_membership: settings.static_membership,
         shutdown: settings.shutdown.clone(),
     }
@@ -265,6 +348,7 @@ mod tests {
             metrics: None,
             sink_dir: PathBuf::new(),
             topic_prefix: prefix.into(),
+            migrations: Vec::new(),
         }
     }
 

@@ -68,7 +68,7 @@
 //!   restart starts with an empty window, so a crash loop dead-letters at most about
 //!   `min_samples × max_ratio` records per restart (10 with the defaults).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,6 +86,7 @@ use weft_core::kafka::KafkaConfig;
 
 use crate::failure::{self, FailurePolicy, Route};
 use crate::metrics::Metrics;
+use crate::migration::{is_copy, DualWrites};
 use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
@@ -137,6 +138,9 @@ pub struct LoopSettings {
     pub max_retries: u32,
     /// Aborted transactions in a row after which the loop stops (default 5).
     pub max_consecutive_aborts: u32,
+    /// Migrations this loop dual-writes: (old topic, the migration's mirror group), physical
+    /// names (see [`crate::migration`]). Empty normally.
+    pub dual_writes: Vec<(String, String)>,
     /// Static group membership (KIP-345) with the classic protocol: `group.instance.id` is the
     /// instance id, so a replica restarted within the session timeout gets its partitions back
     /// without a rebalance of the group. See [`group_config`].
@@ -271,6 +275,11 @@ pub struct LoopStats {
 #[derive(Default)]
 struct DeliveryContext {
     first_failure: Mutex<Option<String>>,
+    /// Topics whose delivered records' places are kept (dual writes' old topics).
+    watched: Vec<String>,
+    /// Event id -> (topic, partition, offset) of the watched records delivered in the open
+    /// transaction.
+    delivered: Mutex<HashMap<String, (String, i32, i64)>>,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -279,10 +288,26 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, msg)) = result {
-            if let Ok(mut first) = self.first_failure.lock() {
-                first.get_or_insert_with(|| format!("{}[{}]: {e}", msg.topic(), msg.partition()));
+        match result {
+            Err((e, msg)) => {
+                if let Ok(mut first) = self.first_failure.lock() {
+                    first.get_or_insert_with(|| {
+                        format!("{}[{}]: {e}", msg.topic(), msg.partition())
+                    });
+                }
             }
+            Ok(msg) if self.watched.iter().any(|t| t == msg.topic()) => {
+                let id = msg.headers().and_then(|hs| {
+                    hs.iter()
+                        .find(|h| h.key == weft_core::headers::EVENT_ID)
+                        .and_then(|h| h.value)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                });
+                if let (Some(id), Ok(mut delivered)) = (id, self.delivered.lock()) {
+                    delivered.insert(id, (msg.topic().to_string(), msg.partition(), msg.offset()));
+                }
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -290,6 +315,13 @@ impl ProducerContext for DeliveryContext {
 impl DeliveryContext {
     fn take_failure(&self) -> Option<String> {
         self.first_failure.lock().ok().and_then(|mut f| f.take())
+    }
+
+    fn take_delivered(&self) -> HashMap<String, (String, i32, i64)> {
+        self.delivered
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
     }
 }
 
@@ -469,6 +501,8 @@ struct Batch {
     next_offsets: BTreeMap<(String, i32), i64>,
     records: usize,
     started: Option<Instant>,
+    /// Dual writes' copies, placed at the commit.
+    copies: Vec<Output>,
 }
 
 impl Batch {
@@ -537,6 +571,9 @@ pub fn run_loop(
     }
     let consumer = connect(kafka, settings)?;
     let mut state = TxnLoop::new(kafka, settings);
+    if !settings.dual_writes.is_empty() {
+        state.dual = Some(DualWrites::new(kafka, &settings.dual_writes)?);
+    }
     state.show_breaker();
     if let Some(m) = &settings.metrics {
         // A series at 0 for every topic the loop reads: what never happens is visible as 0,
@@ -603,7 +640,14 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
-        .create_with_context(DeliveryContext::default())
+        .create_with_context(DeliveryContext {
+            watched: settings
+                .dual_writes
+                .iter()
+                .map(|(t, _)| t.clone())
+                .collect(),
+            ..DeliveryContext::default()
+        })
         .map_err(|e| fatal("creating the transactional producer", e))?;
     let partitions = check_topics_exist(&producer, settings)?;
     check_per_key_ordering(kafka, settings, &partitions)?;
@@ -799,6 +843,8 @@ struct TxnLoop<'s> {
     aborts_in_a_row: u32,
     /// Ends the process when the loop is stuck in a call that never returns.
     watchdog: Watchdog,
+    /// Migrations this loop dual-writes, when any.
+    dual: Option<DualWrites>,
 }
 
 impl<'s> TxnLoop<'s> {
@@ -816,6 +862,7 @@ impl<'s> TxnLoop<'s> {
             ready: false,
             aborts_in_a_row: 0,
             watchdog: Watchdog::start(&settings.transactional_id(), STALL_LIMIT),
+            dual: None,
         }
     }
 
@@ -1154,6 +1201,11 @@ impl<'s> TxnLoop<'s> {
     /// A record the client refuses outright (larger than `message.max.bytes`, ...) aborts the
     /// transaction and stops the loop, naming the topic.
     fn send(&mut self, consumer: &LoopConsumer, out: &Output) -> Result<(), RuntimeError> {
+        // A dual write's copy waits for the commit, where its old record's place is known.
+        if is_copy(out) {
+            self.batch.copies.push(out.clone());
+            return Ok(());
+        }
         let producer = &consumer.context().producer;
         let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
         for (k, v) in &out.headers {
@@ -1206,6 +1258,7 @@ impl<'s> TxnLoop<'s> {
     fn begin(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         let ctx = consumer.context();
         ctx.producer.context().take_failure();
+        ctx.producer.context().take_delivered();
         ctx.producer
             .begin_transaction()
             .map_err(|e| fatal("begin_transaction", e))?;
@@ -1241,6 +1294,13 @@ impl<'s> TxnLoop<'s> {
     /// Commits the open batch: offsets with the group metadata, then the transaction. Each call
     /// is retried on its own when retriable; an abortable error aborts and rewinds.
     fn commit(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        if !self.batch.copies.is_empty() {
+            if let Err(reason) = self.place_copies(consumer)? {
+                warn!("dual write: {reason}; aborting the transaction");
+                self.abort(consumer)?;
+                return self.back_off_after_abort(&reason);
+            }
+        }
         let producer = &consumer.context().producer;
         // The consumer's position may already be past a transaction marker that follows the
         // last record processed; commit that (never less than what was processed).
@@ -1295,6 +1355,40 @@ impl<'s> TxnLoop<'s> {
                 self.back_off_after_abort(&reason)
             }
         }
+    }
+
+    /// Dual writes: once every record of the transaction is delivered, stamps each held copy
+    /// with its old record's place and sends it, after the mirror has reached those places
+    /// (see [`crate::migration`]). `Ok(Err(reason))`: the transaction must be aborted.
+    fn place_copies(
+        &mut self,
+        consumer: &LoopConsumer,
+    ) -> Result<Result<(), String>, RuntimeError> {
+        let producer = &consumer.context().producer;
+        self.watchdog
+            .tick_within("flushing for dual writes", CLIENT_CALL_LIMIT);
+        if let Err(e) = producer.flush(TXN_CALL_TIMEOUT) {
+            return Ok(Err(format!("flushing before the dual writes: {e}")));
+        }
+        let delivered = producer.context().take_delivered();
+        let copies = std::mem::take(&mut self.batch.copies);
+        let Some(dual) = &self.dual else {
+            return Err(fatal(
+                "dual write",
+                "a copy was emitted but the loop has no dual write configured",
+            ));
+        };
+        let dog = &self.watchdog;
+        let placed = match dual.release(copies, &delivered, &|| {
+            dog.tick_within("waiting for the mirror", CLIENT_CALL_LIMIT)
+        }) {
+            Ok(placed) => placed,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        for copy in &placed {
+            self.send(consumer, copy)?;
+        }
+        Ok(Ok(()))
     }
 
     /// Consecutive aborts back off; too many in a row stop the loop with the reason.

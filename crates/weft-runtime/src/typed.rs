@@ -382,6 +382,9 @@ pub struct TypedProcessor {
     /// Per (writer schema id, input topic): whether the writer's schema is the contract's own,
     /// so records decode without resolution (decided once per id, by canonical form).
     identical: std::sync::Mutex<std::collections::HashMap<(u32, &'static str), bool>>,
+    /// Migrations in dual write whose old topic this processor emits to (see
+    /// [`crate::migration`]).
+    dual_writes: Vec<Arc<crate::migration::Transform>>,
 }
 
 impl TypedProcessor {
@@ -417,7 +420,33 @@ impl TypedProcessor {
             sinks: Arc::new(MemorySinks::default()),
             topic_prefix: String::new(),
             identical: Default::default(),
+            dual_writes: Vec::new(),
         })
+    }
+
+    /// Dual-writes every migration of `transforms` whose old topic this processor emits to:
+    /// each such output also goes, in its new form, to the new topic in the same transaction
+    /// (the loop places it; see [`crate::migration`]). Returns the migrations taken.
+    pub fn with_dual_writes(
+        &mut self,
+        transforms: &[Arc<crate::migration::Transform>],
+        catalog: &Catalog,
+    ) -> Result<Vec<Arc<crate::migration::Transform>>, RuntimeError> {
+        for t in transforms {
+            if !self.processor.emits.contains_key(t.from()) {
+                continue;
+            }
+            let (_, to_schema) = t.schemas();
+            let schema = catalog.self_contained(to_schema).map_err(|e| {
+                RuntimeError::Config(format!(
+                    "migration {}: schema {to_schema} is not in the catalog: {e}",
+                    t.name()
+                ))
+            })?;
+            self.outputs.insert(t.to(), schema);
+            self.dual_writes.push(t.clone());
+        }
+        Ok(self.dual_writes.clone())
     }
 
     /// Where sink processors' documents go (in memory until set).
@@ -665,8 +694,21 @@ impl RecordProcessor for TypedProcessor {
         // Outputs name this span as their parent: the recorded one, else a fresh child id.
         let mine = crate::trace::of_span(&span).or_else(|| parent.as_ref().map(TraceParent::child));
         let outs = self.process_typed(record)?;
-        outs.iter()
-            .map(|o| self.encode_output(o, mine.as_ref()))
-            .collect()
+        let mut records = Vec::with_capacity(outs.len());
+        for out in &outs {
+            let mut encoded = self.encode_output(out, mine.as_ref())?;
+            for t in &self.dual_writes {
+                let Some(copy) = t.forward(out) else { continue };
+                let mut copy = self.encode_output(&copy, mine.as_ref())?;
+                copy.headers
+                    .push((crate::migration::COPY_OF.into(), t.name().into()));
+                encoded
+                    .headers
+                    .push((crate::migration::DUAL_WRITTEN.into(), t.name().into()));
+                records.push(copy);
+            }
+            records.push(encoded);
+        }
+        Ok(records)
     }
 }

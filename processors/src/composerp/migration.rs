@@ -11,6 +11,16 @@ use weft_contracts::composerp::inventory::v2::{
 use weft_contracts::composerp::inventory::{InventoryUpdated as V1, TransactionType};
 use weft_contracts::Decimal4;
 
+/// The registration: migration `composerp.inventory.updated` (declared in
+/// `topics/migrations/composerp.inventory.updated.yaml`).
+pub fn transform() -> weft_runtime::migration::Transform {
+    weft_runtime::migration::Transform::new(
+        "composerp.inventory.updated",
+        inventory_updated_to_v2,
+        inventory_updated_to_v1,
+    )
+}
+
 /// The v2 event of a v1 event.
 pub fn inventory_updated_to_v2(v1: &V1) -> V2 {
     let pieces = |value: Decimal4| Quantity {

@@ -184,6 +184,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         metrics: Some(metrics.clone()),
         sink_dir: args.sink_dir.clone(),
         topic_prefix: String::new(),
+        migrations: weft_processors::migrations(),
     };
     let run_kafka = kafka.clone();
     let running = tokio::spawn(async move {

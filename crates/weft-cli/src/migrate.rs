@@ -1,0 +1,543 @@
+//! `weft migrate`: moving an event from one topic version to the next (docs/migration.md).
+//!
+//! `plan` checks the declarations of `topics/migrations/` against the topic specs and the
+//! registered transforms; `start` records the dual-write phase in the control topic (processors
+//! started from then on write both topics); `mirror` runs the backfill, the exactly-once
+//! converter of the old topic into the new one, printing progress and an ETA; `status` shows
+//! the mirror's lag and, per group, which topic it reads, its lag and active members; `cutover`
+//! moves a stopped group from the old topic to the new one through the stamps (`--dry-run`
+//! prints the translated offsets), `rollback` moves it back.
+//!
+//! Failure modes: every step refuses with the reason and a non-zero exit instead of guessing: a
+//! declaration that does not fit its specs or has no registered transform, a group with active
+//! members (their next commit would undo the move), a mirror that has not yet copied up to the
+//! group's position (after `--wait`), a record of the new topic without a stamp.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use weft_core::kafka::KafkaConfig;
+use weft_core::migration::{MigrationSpec, CONTROL_TOPIC};
+use weft_core::spec::SpecSet;
+use weft_runtime::migration::{self, MigrationState, Mirror, Transform};
+use weft_runtime::{BreakerSettings, FailurePolicy, LoopSettings};
+
+use crate::{out, Outcome};
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    command: MigrateCommand,
+    /// Directory of topic specs and migration declarations.
+    #[arg(long, env = "WEFT_TOPICS_DIR", default_value = "topics", global = true)]
+    topics_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Check every declaration against the topic specs and the registered transforms.
+    Plan,
+    /// Begin a migration: processors started from now on write the old and the new topic in one
+    /// transaction (restart them to pick it up; run `mirror` alongside).
+    Start { name: String },
+    /// Run the mirror: copy the old topic into the new one exactly once, stamped, until stopped.
+    Mirror(MirrorArgs),
+    /// Where a migration stands: phase, mirror lag, and per group its topic, lag and members.
+    Status { name: String },
+    /// Move a stopped group from the old topic to the new one (exact, through the stamps).
+    Cutover(MoveArgs),
+    /// Move a stopped group back from the new topic to the old one.
+    Rollback(MoveArgs),
+}
+
+#[derive(Debug, Args)]
+struct MirrorArgs {
+    name: String,
+    /// Stable instance identity of this mirror replica (part of its transactional id).
+    #[arg(long, env = "WEFT_INSTANCE_ID", default_value = "mirror-0")]
+    instance_id: String,
+    /// Schema registry URL.
+    #[arg(
+        long,
+        env = "WEFT_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    registry_url: String,
+    /// Directory of Avro schemas.
+    #[arg(long, env = "WEFT_AVRO_DIR", default_value = "avro")]
+    avro_dir: PathBuf,
+    /// Records per transaction at most.
+    #[arg(long, env = "WEFT_MAX_BATCH", default_value_t = 500)]
+    max_batch: usize,
+    /// Time per transaction at most.
+    #[arg(long, env = "WEFT_COMMIT_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    commit_interval: Duration,
+    /// Stop once the mirror has copied everything the old topic holds now (a one-off backfill).
+    #[arg(long)]
+    until_caught_up: bool,
+}
+
+#[derive(Debug, Args)]
+struct MoveArgs {
+    name: String,
+    group: String,
+    /// Print the translated offsets; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// How long to wait for the mirror to reach the group's position.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    wait: Duration,
+}
+
+/// A declaration with its registered transform, checked.
+struct Declared {
+    spec: MigrationSpec,
+    transform: Arc<Transform>,
+    partitions: i32,
+}
+
+fn declared(topics_dir: &std::path::Path, name: &str) -> anyhow::Result<Declared> {
+    let specs = SpecSet::load(topics_dir)?;
+    let spec = specs.migration(name).cloned().ok_or_else(|| {
+        anyhow!(
+            "no migration named `{name}` in {}/migrations",
+            topics_dir.display()
+        )
+    })?;
+    check(&specs, &spec)
+}
+
+fn check(specs: &SpecSet, spec: &MigrationSpec) -> anyhow::Result<Declared> {
+    spec.check(specs)?;
+    let transform = weft_processors::migrations()
+        .into_iter()
+        .find(|t| t.name() == spec.name)
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: no transform is registered under `{}` (weft_processors::migrations)",
+                spec.path.display(),
+                spec.name
+            )
+        })?;
+    if transform.from() != spec.from || transform.to() != spec.to {
+        bail!(
+            "{}: declared {} -> {}, but the registered transform maps {} -> {}",
+            spec.path.display(),
+            spec.from,
+            spec.to,
+            transform.from(),
+            transform.to()
+        );
+    }
+    let partitions = specs.topic(&spec.from).map_or(0, |t| t.partitions);
+    Ok(Declared {
+        spec: spec.clone(),
+        transform,
+        partitions,
+    })
+}
+
+pub async fn run(args: MigrateArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
+    let kafka = kafka.clone();
+    let dir = args.topics_dir.clone();
+    tokio::task::spawn_blocking(move || match args.command {
+        MigrateCommand::Plan => plan(&dir),
+        MigrateCommand::Start { name } => start(&kafka, &dir, &name),
+        MigrateCommand::Mirror(m) => mirror(&kafka, &dir, &m),
+        MigrateCommand::Status { name } => status(&kafka, &dir, &name),
+        MigrateCommand::Cutover(m) => move_group(&kafka, &dir, &m, Direction::Forward),
+        MigrateCommand::Rollback(m) => move_group(&kafka, &dir, &m, Direction::Back),
+    })
+    .await?
+}
+
+fn plan(dir: &std::path::Path) -> anyhow::Result<Outcome> {
+    let specs = SpecSet::load(dir)?;
+    if specs.migrations().is_empty() {
+        out("no migration declared\n");
+    }
+    for spec in specs.migrations() {
+        let d = check(&specs, spec)?;
+        out(&format!(
+            "{}: {} -> {} ({} partitions), mirror group {}, groups to move: {}\n",
+            spec.name,
+            spec.from,
+            spec.to,
+            d.partitions,
+            spec.mirror_group(),
+            spec.groups.join(", ")
+        ));
+    }
+    Ok(Outcome::Ok)
+}
+
+fn state_of(kafka: &KafkaConfig, name: &str) -> anyhow::Result<MigrationState> {
+    Ok(migration::read_states(kafka, CONTROL_TOPIC)?
+        .remove(name)
+        .unwrap_or_default())
+}
+
+fn start(kafka: &KafkaConfig, dir: &std::path::Path, name: &str) -> anyhow::Result<Outcome> {
+    let d = declared(dir, name)?;
+    let mut state = state_of(kafka, name)?;
+    match state.phase.as_str() {
+        migration::DUAL_WRITE => {
+            out(&format!("{name}: already in dual write\n"));
+            return Ok(Outcome::Ok);
+        }
+        migration::FINISHED => bail!("{name} is finished; a new migration needs a new name"),
+        _ => {}
+    }
+    state.phase = migration::DUAL_WRITE.into();
+    state.log("start: dual write");
+    migration::write_state(kafka, CONTROL_TOPIC, name, &state)?;
+    out(&format!(
+        "{name}: dual write from now on for processors emitting {} (restart them); run `weft migrate mirror {name}`\n",
+        d.spec.from
+    ));
+    Ok(Outcome::Ok)
+}
+
+/// The consumer group's committed offsets on `topic`, per partition.
+fn committed(kafka: &KafkaConfig, group: &str, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
+    Ok(
+        weft_console::lag::committed(kafka, group, &[topic.to_string()])?
+            .into_iter()
+            .map(|((_, p), o)| (p, o))
+            .collect(),
+    )
+}
+
+fn watermarks(
+    kafka: &KafkaConfig,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
+    let c: BaseConsumer = kafka
+        .client_config()
+        .set("isolation.level", "read_committed")
+        .create()?;
+    (0..partitions)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(30))
+                .map(|w| (p, w))
+                .with_context(|| format!("reading the watermarks of {topic}[{p}]"))
+        })
+        .collect()
+}
+
+fn mirror(
+    kafka: &KafkaConfig,
+    dir: &std::path::Path,
+    args: &MirrorArgs,
+) -> anyhow::Result<Outcome> {
+    let d = declared(dir, &args.name)?;
+    let specs = SpecSet::load(dir)?;
+    let group = specs.group(&d.spec.mirror_group());
+    let catalog = weft_contracts::Catalog::load(&args.avro_dir)
+        .map_err(|e| anyhow!("loading schemas from {}: {e}", args.avro_dir.display()))?;
+    let schemas: Arc<dyn weft_runtime::schemas::SchemaSource> = Arc::new(
+        weft_runtime::schemas::RegistrySchemas::new(&args.registry_url, false)?,
+    );
+    let mut processor = Mirror::new(d.transform.clone(), &catalog, schemas, "")?;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, shutdown.clone())?;
+    }
+    let settings = LoopSettings {
+        processor: d.spec.mirror_group(),
+        group_id: d.spec.mirror_group(),
+        inputs: vec![d.spec.from.clone()],
+        outputs: vec![d.spec.to.clone()],
+        instance_id: args.instance_id.clone(),
+        failure: FailurePolicy {
+            processor: d.spec.mirror_group(),
+            retry_tiers: Vec::new(),
+            dead_letter_topic: group.dead_letter_topic(),
+            parking_topic: None,
+        },
+        breaker: BreakerSettings::default(),
+        metrics: None,
+        max_batch: args.max_batch,
+        commit_interval: args.commit_interval,
+        max_retries: 5,
+        max_consecutive_aborts: 5,
+        dual_writes: Vec::new(),
+        static_membership: false,
+        shutdown: shutdown.clone(),
+    };
+    // Progress: the mirror group's lag on the old topic, and an ETA at the rate seen.
+    let progress = {
+        let kafka = kafka.clone();
+        let spec = d.spec.clone();
+        let partitions = d.partitions;
+        let shutdown = shutdown.clone();
+        let until_caught_up = args.until_caught_up;
+        let target = if until_caught_up {
+            Some(watermarks(&kafka, &spec.from, partitions)?)
+        } else {
+            None
+        };
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut first: Option<i64> = None;
+            while !shutdown.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(2));
+                let (Ok(done), Ok(ends)) = (
+                    committed(&kafka, &spec.mirror_group(), &spec.from),
+                    watermarks(&kafka, &spec.from, partitions),
+                ) else {
+                    continue;
+                };
+                let lag: i64 = ends
+                    .iter()
+                    .map(|(p, (low, high))| high - done.get(p).copied().unwrap_or(*low).max(*low))
+                    .sum();
+                let copied: i64 = done.values().sum();
+                let base = *first.get_or_insert(copied);
+                let rate = (copied - base) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                let eta = if rate > 0.0 {
+                    format!("{:.0} s", lag as f64 / rate)
+                } else {
+                    "-".into()
+                };
+                eprintln!(
+                    "mirror {}: lag {lag} records, {rate:.0} records/s, ETA {eta}",
+                    spec.name
+                );
+                if let Some(target) = &target {
+                    let reached = target
+                        .iter()
+                        .all(|(p, (_, high))| done.get(p).is_some_and(|o| o >= high));
+                    if reached {
+                        eprintln!(
+                            "mirror {}: caught up with the old topic's end at start",
+                            spec.name
+                        );
+                        shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            }
+        })
+    };
+    let stats = weft_runtime::run_loop(kafka, &settings, &mut processor);
+    shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = progress.join();
+    match stats {
+        Ok(s) => {
+            eprintln!(
+                "mirror {}: stopped; consumed {} copied {} skipped (dual-written) {} dead-lettered {}",
+                args.name, s.consumed, processor.copied, processor.skipped, s.dead_lettered
+            );
+            Ok(Outcome::Ok)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Exit(e.exit_code()))
+        }
+    }
+}
+
+fn members(kafka: &KafkaConfig, group: &str) -> anyhow::Result<usize> {
+    Ok(weft_console::lag::groups(kafka, Some(group))?
+        .into_iter()
+        .find(|(n, _, _)| n == group)
+        .map_or(0, |(_, _, m)| m))
+}
+
+fn status(kafka: &KafkaConfig, dir: &std::path::Path, name: &str) -> anyhow::Result<Outcome> {
+    let d = declared(dir, name)?;
+    let state = state_of(kafka, name)?;
+    let phase = if state.phase.is_empty() {
+        "not started"
+    } else {
+        state.phase.as_str()
+    };
+    let ends = watermarks(kafka, &d.spec.from, d.partitions)?;
+    let lag_of = |done: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, (i64, i64)>| -> i64 {
+        ends.iter()
+            .map(|(p, (low, high))| high - done.get(p).copied().unwrap_or(*low).max(*low))
+            .sum()
+    };
+    let mirror_done = committed(kafka, &d.spec.mirror_group(), &d.spec.from)?;
+    out(&format!(
+        "{name}: {} -> {}, phase {phase}\n  mirror {}: lag {} on {}, {} member(s)\n",
+        d.spec.from,
+        d.spec.to,
+        d.spec.mirror_group(),
+        lag_of(&mirror_done, &ends),
+        d.spec.from,
+        members(kafka, &d.spec.mirror_group())?
+    ));
+    let to_ends = watermarks(kafka, &d.spec.to, d.partitions)?;
+    let mut on_old = Vec::new();
+    for group in &d.spec.groups {
+        let cut = state.cut_over.contains_key(group);
+        let (topic, ends) = if cut {
+            (&d.spec.to, &to_ends)
+        } else {
+            (&d.spec.from, &ends)
+        };
+        let done = committed(kafka, group, topic)?;
+        if !cut {
+            on_old.push(group.clone());
+        }
+        out(&format!(
+            "  {group}: reads {topic}, committed {:?}, lag {}, {} member(s)\n",
+            done,
+            lag_of(&done, ends),
+            members(kafka, group)?
+        ));
+    }
+    out(&format!(
+        "  still on {}: {}\n",
+        d.spec.from,
+        if on_old.is_empty() {
+            "none".into()
+        } else {
+            on_old.join(", ")
+        }
+    ));
+    for line in &state.history {
+        out(&format!("  {line}\n"));
+    }
+    Ok(Outcome::Ok)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Forward,
+    Back,
+}
+
+fn move_group(
+    kafka: &KafkaConfig,
+    dir: &std::path::Path,
+    args: &MoveArgs,
+    direction: Direction,
+) -> anyhow::Result<Outcome> {
+    let d = declared(dir, &args.name)?;
+    let name = &args.name;
+    let group = &args.group;
+    if !d.spec.groups.contains(group) {
+        bail!(
+            "{group} is not among the groups of migration {name} ({}); add it to {}",
+            d.spec.groups.join(", "),
+            d.spec.path.display()
+        );
+    }
+    let mut state = state_of(kafka, name)?;
+    if state.phase != migration::DUAL_WRITE {
+        bail!("migration {name} is not in dual write (run `weft migrate start {name}` first)");
+    }
+    let cut = state.cut_over.contains_key(group);
+    match (direction, cut) {
+        (Direction::Forward, true) => {
+            out(&format!("{group} already reads {}\n", d.spec.to));
+            return Ok(Outcome::Ok);
+        }
+        (Direction::Back, false) => {
+            out(&format!("{group} already reads {}\n", d.spec.from));
+            return Ok(Outcome::Ok);
+        }
+        _ => {}
+    }
+    let active = members(kafka, group)?;
+    if active > 0 && !args.dry_run {
+        bail!(
+            "group {group} has {active} active member(s); stop its processors first (their next \
+             commit would undo the move)"
+        );
+    }
+    let (from, to) = match direction {
+        Direction::Forward => (&d.spec.from, &d.spec.to),
+        Direction::Back => (&d.spec.to, &d.spec.from),
+    };
+    let ends = watermarks(kafka, from, d.partitions)?;
+    let mut position = committed(kafka, group, from)?;
+    for (p, (low, _)) in &ends {
+        let at = position.entry(*p).or_insert(*low);
+        *at = (*at).max(*low);
+    }
+    let translated = match direction {
+        Direction::Forward => {
+            wait_for_mirror(kafka, &d, &position, args.wait)?;
+            migration::translate(kafka, to, &position)?
+        }
+        Direction::Back => migration::translate_back(kafka, from, &position)?,
+    };
+    for (p, next) in &position {
+        out(&format!(
+            "{group} {from}[{p}] {next} -> {to}[{p}] {}\n",
+            translated[p]
+        ));
+    }
+    if args.dry_run {
+        out("dry run: nothing changed\n");
+        return Ok(Outcome::Ok);
+    }
+    let c: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in &translated {
+        tpl.add_partition_offset(to, *p, Offset::Offset(*o))?;
+    }
+    c.commit(&tpl, CommitMode::Sync)
+        .with_context(|| format!("committing {group}'s offsets on {to}"))?;
+    match direction {
+        Direction::Forward => {
+            state
+                .cut_over
+                .insert(group.clone(), chrono::Utc::now().to_rfc3339());
+            state.log(format!("cutover {group} -> {to} at {translated:?}"));
+        }
+        Direction::Back => {
+            state.cut_over.remove(group);
+            state.log(format!("rollback {group} -> {to} at {translated:?}"));
+        }
+    }
+    migration::write_state(kafka, CONTROL_TOPIC, name, &state)?;
+    out(&format!("{group} now reads {to}; restart its processors\n"));
+    Ok(Outcome::Ok)
+}
+
+/// Waits until the mirror has committed positions at or past `position` on the old topic (it
+/// has copied everything the group read), up to `wait`.
+fn wait_for_mirror(
+    kafka: &KafkaConfig,
+    d: &Declared,
+    position: &BTreeMap<i32, i64>,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let done = committed(kafka, &d.spec.mirror_group(), &d.spec.from)?;
+        let behind: Vec<String> = position
+            .iter()
+            .filter(|(p, o)| done.get(p).is_none_or(|m| m < o))
+            .map(|(p, o)| format!("[{p}] mirror {:?} < {o}", done.get(p)))
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the mirror ({}) has not copied up to the group's position after {wait:?}: {}; is `weft migrate mirror {}` running?",
+                d.spec.mirror_group(),
+                behind.join(", "),
+                d.spec.name
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,459 @@
+//! Topic migration under live traffic (docs/migration.md), on the real broker and registry:
+//! a producer processor writes v1 before the migration starts; the mirror backfills v2 while the
+//! producer, restarted in dual write, keeps writing; a reader group is cut over from v1 to v2 in
+//! the middle of the stream. Counted by event id: v2 holds every v1 event exactly once, in v1's
+//! order per partition (through the stamps), dual-written records were not copied twice, and the
+//! reader saw every event exactly once across the cutover.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use support::*;
+use weft_contracts::composerp::inventory::v2::InventoryUpdated as V2;
+use weft_contracts::composerp::inventory::{InventoryUpdated as V1, TransactionType};
+use weft_contracts::composerp::sale::SaleCompleted;
+use weft_contracts::{Contract, Event, EventMetadata, Example};
+use weft_runtime::migration::{self, MigrationState, Mirror, DUAL_WRITTEN, MIGRATED_FROM};
+use weft_runtime::{
+    BreakerSettings, FailurePolicy, LoopSettings, ProcessError, Processor, RunSettings,
+};
+
+const V1_TOPIC: &str = "composerp.inventory.updated.v1";
+const V2_TOPIC: &str = "composerp.inventory.updated.v2";
+const SALES: &str = "composerp.sale.completed.v1";
+const NAME: &str = "composerp.inventory.updated";
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// One record read back with its place.
+#[derive(Debug, Clone)]
+struct Placed {
+    partition: i32,
+    offset: i64,
+    event_id: String,
+    headers: BTreeMap<String, String>,
+}
+
+/// Every committed record of `topic` up to its end.
+fn read_placed(topic: &str, partitions: i32) -> Vec<Placed> {
+    let c: BaseConsumer = weft_testkit::broker()
+        .client_config()
+        .set("group.id", weft_testkit::unique("mig-reader-"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+        ends.insert(
+            p,
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap()
+                .1,
+        );
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pos = c.position().unwrap();
+        let done = ends.iter().all(|(p, end)| {
+            matches!(pos.find_partition(topic, *p).map(|e| e.offset()), Some(Offset::Offset(o)) if o >= *end)
+                || *end == 0
+        });
+        if done {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "could not read {topic} to its end"
+        );
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m.unwrap();
+            let headers: BTreeMap<String, String> = m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Placed {
+                partition: m.partition(),
+                offset: m.offset(),
+                event_id: headers.get("weft-event-id").cloned().unwrap_or_default(),
+                headers,
+            });
+        }
+    }
+}
+
+fn sale(n: usize, items: &[String]) -> Event<SaleCompleted> {
+    let mut p = SaleCompleted::example();
+    p.sale_id = uuid::Uuid::new_v4().to_string();
+    p.item_id = items[n % items.len()].clone();
+    p.quantity = weft_contracts::Decimal4::from_int(n as i64 + 1);
+    Event::new(EventMetadata::new_for::<SaleCompleted>("pos", "u-mig"), p)
+}
+
+fn publish_sales(prefix: &str, from: usize, to: usize, items: &[String]) {
+    let records: Vec<RawRecord> = (from..to)
+        .map(|n| {
+            let e = sale(n, items);
+            (e.key(), encode(&e), Vec::new())
+        })
+        .collect();
+    publish_raw(&format!("{prefix}{SALES}"), &records);
+}
+
+/// The ledger: each sale moves the item's position (a stand-in for the stateful ledger).
+fn ledger(name: &'static str) -> Processor {
+    Processor::new(name)
+        .on::<SaleCompleted>(|i| {
+            let s = i.payload();
+            Ok(vec![i.emit(
+                0,
+                V1 {
+                    position_id: s.sale_id.clone(),
+                    item_id: s.item_id.clone(),
+                    location_id: s.location_id.clone(),
+                    on_hand: s.quantity,
+                    available: s.quantity,
+                    transaction_id: s.sale_id.clone(),
+                    transaction_type: TransactionType::Sale,
+                },
+            )])
+        })
+        .emits::<V1>()
+}
+
+/// The reader: handles both versions, notes (topic, event id) of everything it reads.
+fn reader(name: &'static str, seen: Arc<Mutex<Vec<(String, String)>>>) -> Processor {
+    let (a, b) = (seen.clone(), seen);
+    Processor::new(name)
+        .on::<V1>(move |i| {
+            a.lock()
+                .unwrap()
+                .push((i.topic.clone(), i.metadata().event_id.clone()));
+            Ok::<_, ProcessError>(vec![])
+        })
+        .on::<V2>(move |i| {
+            b.lock()
+                .unwrap()
+                .push((i.topic.clone(), i.metadata().event_id.clone()));
+            Ok(vec![])
+        })
+}
+
+fn settings(prefix: &str, dir: &tempfile::TempDir) -> RunSettings {
+    RunSettings {
+        instance_id: weft_testkit::unique("mig-"),
+        registry_url: stack().registry_url.clone(),
+        registry_auth: None,
+        auto_register: true,
+        avro_dir: repo().join("avro"),
+        topics_dir: dir.path().to_path_buf(),
+        max_batch: 50,
+        commit_interval: Duration::from_millis(100),
+        breaker: BreakerSettings::default(),
+        max_consecutive_aborts: 5,
+        static_membership: false,
+        metrics_listen: None,
+        shutdown: Arc::new(AtomicBool::new(false)),
+        metrics: None,
+        sink_dir: dir.path().join("sinks"),
+        topic_prefix: prefix.to_string(),
+        migrations: weft_processors::migrations(),
+    }
+}
+
+/// Runs `processor` in the background until the returned flag is set.
+fn spawn(
+    rt: &tokio::runtime::Runtime,
+    processor: Processor,
+    settings: RunSettings,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+    let stop = settings.shutdown.clone();
+    let handle = rt.spawn(async move {
+        weft_runtime::run_processors(&weft_testkit::broker(), vec![processor], &settings)
+            .await
+            .expect("the processor runs");
+    });
+    (stop, handle)
+}
+
+fn wait_for(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !done() {
+        assert!(Instant::now() < end, "{what} within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_live_stream_is_migrated_by_mirror_and_dual_write_and_a_group_cut_over_sees_each_event_once() {
+    let _ = stack();
+    let prefix = format!("{}.", weft_testkit::unique("mig"));
+    let p = |t: &str| format!("{prefix}{t}");
+    let ledger_name = leak(format!("{}.ledger", weft_testkit::unique("t")));
+    let reader_name = leak(format!("{}.reader", weft_testkit::unique("t")));
+    let mirror_group = p(&weft_core::migration::mirror_group(NAME));
+    // Group specs without retry tiers; topics in the prefix's namespace.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("groups")).unwrap();
+    for g in [ledger_name, reader_name] {
+        std::fs::write(
+            dir.path().join(format!("groups/{g}.yaml")),
+            format!("group: {g}\nretry:\n  delays: []\n"),
+        )
+        .unwrap();
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let three: Vec<String> = [SALES, V1_TOPIC, V2_TOPIC]
+        .iter()
+        .map(|t| p(t))
+        .chain([
+            p(&format!("{ledger_name}.dlq")),
+            p(&format!("{reader_name}.dlq")),
+            format!("{mirror_group}.dlq"),
+        ])
+        .collect();
+    rt.block_on(weft_testkit::create_topics(
+        &three.iter().map(String::as_str).collect::<Vec<_>>(),
+        3,
+    ));
+    let control = p(weft_core::migration::CONTROL_TOPIC);
+    rt.block_on(weft_testkit::create_topics(&[&control], 1));
+    let kafka = weft_testkit::broker();
+    let items: Vec<String> = (0..12).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+
+    // 1. Before the migration: the ledger writes v1 only; the reader reads v1.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (stop_ledger, ledger_run) = spawn(&rt, ledger(ledger_name), settings(&prefix, &dir));
+    let (stop_reader, reader_run) = spawn(
+        &rt,
+        reader(reader_name, seen.clone()),
+        settings(&prefix, &dir),
+    );
+    publish_sales(&prefix, 0, 300, &items);
+    wait_for("300 v1 events", Duration::from_secs(60), || {
+        read_placed(&p(V1_TOPIC), 3).len() >= 300
+    });
+
+    // 2. Start: dual write from now on; the mirror backfills; the ledger restarts to dual-write.
+    let mut state = MigrationState {
+        phase: migration::DUAL_WRITE.into(),
+        ..Default::default()
+    };
+    state.log("start");
+    migration::write_state(&kafka, &control, NAME, &state).unwrap();
+    let mirror_stop = Arc::new(AtomicBool::new(false));
+    let mirror_thread = {
+        let stop = mirror_stop.clone();
+        let prefix = prefix.clone();
+        let mirror_group = mirror_group.clone();
+        std::thread::spawn(move || {
+            let transform = weft_processors::migrations()
+                .into_iter()
+                .find(|t| t.name() == NAME)
+                .unwrap();
+            let schemas: Arc<dyn weft_runtime::schemas::SchemaSource> = stack().schemas.clone();
+            let mut mirror = Mirror::new(transform, &stack().catalog, schemas, &prefix).unwrap();
+            let settings = LoopSettings {
+                processor: mirror_group.clone(),
+                group_id: mirror_group.clone(),
+                inputs: vec![format!("{prefix}{V1_TOPIC}")],
+                outputs: vec![format!("{prefix}{V2_TOPIC}")],
+                instance_id: "mirror-0".into(),
+                failure: FailurePolicy {
+                    processor: mirror_group.clone(),
+                    retry_tiers: vec![],
+                    dead_letter_topic: format!("{mirror_group}.dlq"),
+                    parking_topic: None,
+                },
+                breaker: BreakerSettings::default(),
+                metrics: None,
+                max_batch: 50,
+                commit_interval: Duration::from_millis(100),
+                max_retries: 5,
+                max_consecutive_aborts: 5,
+                dual_writes: vec![],
+                static_membership: false,
+                shutdown: stop,
+            };
+            let stats = weft_runtime::run_loop(&weft_testkit::broker(), &settings, &mut mirror)
+                .expect("the mirror runs");
+            (stats, mirror.copied, mirror.skipped)
+        })
+    };
+    stop_ledger.store(true, Ordering::SeqCst);
+    rt.block_on(ledger_run).unwrap();
+    let (stop_ledger, ledger_run) = spawn(&rt, ledger(ledger_name), settings(&prefix, &dir));
+    publish_sales(&prefix, 300, 600, &items);
+    wait_for("600 v1 events", Duration::from_secs(60), || {
+        read_placed(&p(V1_TOPIC), 3).len() >= 600
+    });
+
+    // 3. Cut the reader over in the middle of the stream.
+    wait_for(
+        "the reader to read some events",
+        Duration::from_secs(60),
+        || seen.lock().unwrap().len() >= 400,
+    );
+    stop_reader.store(true, Ordering::SeqCst);
+    rt.block_on(reader_run).unwrap();
+    let group = p(reader_name);
+    let committed: BTreeMap<i32, i64> = {
+        let c: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for part in 0..3 {
+            tpl.add_partition(&p(V1_TOPIC), part);
+        }
+        c.committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => (e.partition(), o),
+                _ => (e.partition(), 0),
+            })
+            .collect()
+    };
+    wait_for(
+        "the mirror to pass the reader's position",
+        Duration::from_secs(60),
+        || {
+            let c: BaseConsumer = kafka
+                .client_config()
+                .set("group.id", &mirror_group)
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            for part in 0..3 {
+                tpl.add_partition(&p(V1_TOPIC), part);
+            }
+            let done = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+            committed.iter().all(|(part, o)| {
+            matches!(done.find_partition(&p(V1_TOPIC), *part).map(|e| e.offset()), Some(Offset::Offset(m)) if m >= *o)
+        })
+        },
+    );
+    let translated = migration::translate(&kafka, &p(V2_TOPIC), &committed).unwrap();
+    {
+        let c: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for (part, o) in &translated {
+            tpl.add_partition_offset(&p(V2_TOPIC), *part, Offset::Offset(*o))
+                .unwrap();
+        }
+        c.commit(&tpl, CommitMode::Sync).unwrap();
+    }
+    state.cut_over.insert(reader_name.to_string(), "now".into());
+    migration::write_state(&kafka, &control, NAME, &state).unwrap();
+    let (stop_reader, reader_run) = spawn(
+        &rt,
+        reader(reader_name, seen.clone()),
+        settings(&prefix, &dir),
+    );
+    publish_sales(&prefix, 600, 900, &items);
+    wait_for("900 v2 events", Duration::from_secs(90), || {
+        read_placed(&p(V2_TOPIC), 3).len() >= 900
+    });
+    wait_for(
+        "the reader to see 900 events",
+        Duration::from_secs(60),
+        || seen.lock().unwrap().len() >= 900,
+    );
+    stop_reader.store(true, Ordering::SeqCst);
+    stop_ledger.store(true, Ordering::SeqCst);
+    mirror_stop.store(true, Ordering::SeqCst);
+    rt.block_on(reader_run).unwrap();
+    rt.block_on(ledger_run).unwrap();
+    let (mirror_stats, copied, skipped) = mirror_thread.join().unwrap();
+
+    // v2 is v1, event by event, in v1's order per partition.
+    let v1 = read_placed(&p(V1_TOPIC), 3);
+    let v2 = read_placed(&p(V2_TOPIC), 3);
+    assert_eq!(v1.len(), 900, "v1 holds each sale's event once");
+    assert_eq!(
+        v2.len(),
+        900,
+        "v2 holds each v1 event once: {} copied by the mirror, {} dual-written",
+        copied,
+        v2.len() as u64 - copied
+    );
+    let by_place: BTreeMap<(i32, i64), &Placed> =
+        v1.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for r in &v2 {
+        let (part, from) = migration::parse_stamp(r.headers[MIGRATED_FROM].as_bytes())
+            .expect("every v2 record is stamped");
+        assert_eq!(part, r.partition, "a copy stays in its partition");
+        let source = by_place[&(part, from)];
+        assert_eq!(
+            source.event_id, r.event_id,
+            "the stamp names the copied event"
+        );
+        let before = last.insert(part, from).unwrap_or(-1);
+        assert!(
+            from > before,
+            "v2[{part}] follows v1's order: {from} after {before}"
+        );
+    }
+    let dual = v1
+        .iter()
+        .filter(|r| r.headers.contains_key(DUAL_WRITTEN))
+        .count();
+    assert!(
+        dual >= 300,
+        "the restarted ledger dual-wrote ({dual} of 900)"
+    );
+    assert_eq!(
+        skipped as usize, dual,
+        "the mirror skipped exactly the dual-written records"
+    );
+    assert_eq!(copied as usize + dual, 900, "{mirror_stats:?}");
+
+    // The reader saw every event exactly once, v1 before the cutover and v2 after.
+    let seen = seen.lock().unwrap().clone();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, id) in &seen {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "read twice across the cutover: {twice:?}");
+    let all: std::collections::BTreeSet<&str> = v1.iter().map(|r| r.event_id.as_str()).collect();
+    let read: std::collections::BTreeSet<&str> = counts.keys().copied().collect();
+    assert_eq!(read, all, "every event read once");
+    let on_v2 = seen.iter().filter(|(t, _)| t == V2_TOPIC).count();
+    assert!(
+        on_v2 >= 300,
+        "the reader read v2 after the cutover ({on_v2})"
+    );
+    let _ = V2::TOPIC;
+}
