@@ -109,7 +109,9 @@ fn sale(n: usize, items: &[String]) -> Event<SaleCompleted> {
     let mut p = SaleCompleted::example();
     p.sale_id = uuid::Uuid::new_v4().to_string();
     p.item_id = items[n % items.len()].clone();
-    p.quantity = weft_contracts::Decimal4::from_int(n as i64 + 1);
+    // 1..=9 pieces: below the replenishment service's default threshold (10), so every
+    // inventory event triggers one replenishment.
+    p.quantity = weft_contracts::Decimal4::from_int((n % 9) as i64 + 1);
     Event::new(EventMetadata::new_for::<SaleCompleted>("pos", "u-mig"), p)
 }
 
@@ -456,4 +458,231 @@ fn a_live_stream_is_migrated_by_mirror_and_dual_write_and_a_group_cut_over_sees_
         "the reader read v2 after the cutover ({on_v2})"
     );
     let _ = V2::TOPIC;
+}
+
+/// Runs `weft migrate <args>` in the prefix's namespace; (success, stdout + stderr).
+fn migrate(prefix: &str, args: &[&str]) -> (bool, String) {
+    let out = weft()
+        .arg("migrate")
+        .args(args)
+        .env("WEFT_TOPIC_PREFIX", prefix)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("[weft migrate {}] {text}", args.join(" "));
+    (out.status.success(), text)
+}
+
+/// The registered replenishment service as `weft run` processes, in the prefix's namespace.
+fn replica(prefix: &str) -> Running {
+    Running::start(
+        &["composerp.replenishment-service"],
+        &[("WEFT_TOPIC_PREFIX", prefix)],
+    )
+}
+
+/// Every topic the process-level test touches, in the prefix's namespace.
+fn provision(prefix: &str) {
+    let specs = weft_core::spec::SpecSet::load(&repo().join("topics")).unwrap();
+    let service = specs.group("composerp.replenishment-service");
+    let mut three: Vec<String> = [
+        SALES,
+        V1_TOPIC,
+        V2_TOPIC,
+        "composerp.inventory.low-stock.v1",
+        "composerp.replenishment.triggered.v1",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .chain(service.retry_topics())
+    .chain([
+        service.dead_letter_topic(),
+        format!("{}.dlq", weft_core::migration::mirror_group(NAME)),
+    ])
+    .map(|t| format!("{prefix}{t}"))
+    .collect();
+    three.sort();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(
+        &three.iter().map(String::as_str).collect::<Vec<_>>(),
+        3,
+    ));
+    rt.block_on(weft_testkit::create_topics(
+        &[&format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC)],
+        1,
+    ));
+}
+
+#[test]
+fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_killed_and_each_event_handled_once(
+) {
+    let _ = stack();
+    let prefix = format!("{}.", weft_testkit::unique("migp"));
+    let p = |t: &str| format!("{prefix}{t}");
+    provision(&prefix);
+    let ledger_name = leak(format!("{}.ledger", weft_testkit::unique("t")));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("groups")).unwrap();
+    std::fs::write(
+        dir.path().join(format!("groups/{ledger_name}.yaml")),
+        format!("group: {ledger_name}\nretry:\n  delays: []\n"),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(
+        &[&p(&format!("{ledger_name}.dlq"))],
+        3,
+    ));
+    let items: Vec<String> = (0..12).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let triggered = p("composerp.replenishment.triggered.v1");
+    let outputs = || read_placed(&triggered, 3);
+    let wait_outputs = |n: usize| {
+        wait_for(
+            &format!("{n} replenishments"),
+            Duration::from_secs(120),
+            || outputs().len() >= n,
+        )
+    };
+    let mut published = 0;
+    let mut publish = |n: usize| {
+        publish_sales(&prefix, published, published + n, &items);
+        published += n;
+        published
+    };
+
+    // v1 only: the ledger writes v1, two replicas of the service read it.
+    let (stop_ledger, ledger_run) = spawn(&rt, ledger(ledger_name), settings(&prefix, &dir));
+    let (a, b) = (replica(&prefix), replica(&prefix));
+    let n = publish(150);
+    wait_outputs(n);
+
+    // Start: dual write, the mirror as a process, the ledger restarted to pick it up.
+    let (ok, text) = migrate(&prefix, &["start", NAME]);
+    assert!(ok, "{text}");
+    let mut mirror = weft()
+        .args(["migrate", "mirror", NAME])
+        .env("WEFT_TOPIC_PREFIX", &prefix)
+        .env("WEFT_REGISTRY_URL", &stack().registry_url)
+        .env("WEFT_INSTANCE_ID", weft_testkit::unique("mirror-"))
+        .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    stop_ledger.store(true, Ordering::SeqCst);
+    rt.block_on(ledger_run).unwrap();
+    let (stop_ledger, ledger_run) = spawn(&rt, ledger(ledger_name), settings(&prefix, &dir));
+    let n = publish(150);
+    wait_outputs(n);
+
+    // Cut over while traffic flows: one replica stops cleanly, the other is SIGKILLed; the
+    // cutover waits for the killed member's session to expire.
+    let n = publish(150);
+    assert_eq!(a.stop(), Some(0));
+    drop(b);
+    let (ok, text) = migrate(
+        &prefix,
+        &[
+            "cutover",
+            NAME,
+            "composerp.replenishment-service",
+            "--dry-run",
+        ],
+    );
+    assert!(ok && text.contains("dry run"), "{text}");
+    let (ok, text) = migrate(
+        &prefix,
+        &["cutover", NAME, "composerp.replenishment-service"],
+    );
+    assert!(ok && text.contains("now reads"), "{text}");
+    let (a, b) = (replica(&prefix), replica(&prefix));
+    wait_outputs(n);
+    let n = publish(150);
+    wait_outputs(n);
+
+    // Roll back to v1 and forward again.
+    assert_eq!(a.stop(), Some(0));
+    assert_eq!(b.stop(), Some(0));
+    let (ok, text) = migrate(
+        &prefix,
+        &["rollback", NAME, "composerp.replenishment-service"],
+    );
+    assert!(ok, "{text}");
+    let a = replica(&prefix);
+    let n = publish(150);
+    wait_outputs(n);
+    assert_eq!(a.stop(), Some(0));
+    let (ok, text) = migrate(
+        &prefix,
+        &["cutover", NAME, "composerp.replenishment-service"],
+    );
+    assert!(ok, "{text}");
+    let a = replica(&prefix);
+    let n = publish(150);
+    wait_outputs(n);
+
+    // Retirement gate: the forecasting service (declared, never cut over) still reads v1.
+    let (ok, text) = migrate(&prefix, &["finish", NAME]);
+    assert!(
+        !ok && text.contains("composerp.forecasting-service"),
+        "{text}"
+    );
+    let (ok, text) = migrate(&prefix, &["cutover", NAME, "composerp.forecasting-service"]);
+    assert!(ok, "{text}");
+    let (ok, text) = migrate(&prefix, &["finish", NAME]);
+    assert!(ok && text.contains("finished"), "{text}");
+    // Producers restarted after finish write v2 only.
+    stop_ledger.store(true, Ordering::SeqCst);
+    rt.block_on(ledger_run).unwrap();
+    let v1_at_finish = read_placed(&p(V1_TOPIC), 3).len();
+    let (stop_ledger, ledger_run) = spawn(&rt, ledger(ledger_name), settings(&prefix, &dir));
+    let n = publish(150);
+    wait_outputs(n);
+    let (ok, text) = migrate(&prefix, &["status", NAME]);
+    assert!(
+        ok && text.contains("phase finished") && text.contains("still on"),
+        "{text}"
+    );
+
+    assert_eq!(a.stop(), Some(0));
+    stop_ledger.store(true, Ordering::SeqCst);
+    rt.block_on(ledger_run).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &mirror.id().to_string()])
+        .status();
+    assert!(
+        mirror.wait().unwrap().success(),
+        "the mirror stops cleanly on SIGTERM"
+    );
+
+    // Counted by event id: every inventory event handled exactly once across two cutovers,
+    // a rollback, a killed replica and the retirement.
+    let v1 = read_placed(&p(V1_TOPIC), 3);
+    let v2 = read_placed(&p(V2_TOPIC), 3);
+    assert_eq!(
+        v1.len(),
+        v1_at_finish,
+        "nothing is written to v1 after finish"
+    );
+    assert_eq!(v1.len(), published - 150);
+    assert_eq!(
+        v2.len(),
+        published,
+        "v2 holds v1's events and those written after finish"
+    );
+    let outs = outputs();
+    let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in &outs {
+        *per_id.entry(o.event_id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "replenishments produced twice: {twice:?}");
+    assert_eq!(
+        outs.len(),
+        published,
+        "one replenishment per inventory event"
+    );
 }

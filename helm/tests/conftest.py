@@ -133,7 +133,7 @@ def load_specs() -> dict:
     """topics/**/*.yaml as weft_core::spec::SpecSet reads them (topic specs only)."""
     specs = {}
     for path in sorted((ROOT / "topics").rglob("*.yaml")):
-        if path.name.startswith(("_", "inventory")) or path.parent.name == "groups":
+        if path.name.startswith(("_", "inventory")) or path.parent.name in ("groups", "migrations"):
             continue
         doc = yaml.safe_load(path.read_text())
         specs[doc["name"]] = doc

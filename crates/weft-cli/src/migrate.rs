@@ -38,6 +38,9 @@ pub struct MigrateArgs {
     /// Directory of topic specs and migration declarations.
     #[arg(long, env = "WEFT_TOPICS_DIR", default_value = "topics", global = true)]
     topics_dir: PathBuf,
+    /// Prefix of every topic and group on the wire, as given to `weft run` (a private namespace).
+    #[arg(long, env = "WEFT_TOPIC_PREFIX", default_value = "", global = true)]
+    topic_prefix: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +58,10 @@ enum MigrateCommand {
     Cutover(MoveArgs),
     /// Move a stopped group back from the new topic to the old one.
     Rollback(MoveArgs),
+    /// Retire the old topic: producers started from now on write only the new one. Refused
+    /// while a group (declared, in the specs, or seen on the cluster) still reads the old topic
+    /// or the mirror has not copied everything.
+    Finish { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +80,10 @@ struct MirrorArgs {
     /// Directory of Avro schemas.
     #[arg(long, env = "WEFT_AVRO_DIR", default_value = "avro")]
     avro_dir: PathBuf,
+    /// Register the new topic's subject if missing instead of failing (off in production,
+    /// where `weft schemas register` runs in CI).
+    #[arg(long, env = "WEFT_SCHEMA_AUTO_REGISTER")]
+    auto_register: bool,
     /// Records per transaction at most.
     #[arg(long, env = "WEFT_MAX_BATCH", default_value_t = 500)]
     max_batch: usize,
@@ -91,19 +102,40 @@ struct MoveArgs {
     /// Print the translated offsets; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// How long to wait for the mirror to reach the group's position.
+    /// How long to wait for the group's members to leave (a killed replica's session to
+    /// expire) and for the mirror to reach the group's position.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     wait: Duration,
 }
 
-/// A declaration with its registered transform, checked.
+/// A declaration with its registered transform, checked, and its names on the wire.
 struct Declared {
     spec: MigrationSpec,
     transform: Arc<Transform>,
     partitions: i32,
+    /// The topic prefix.
+    prefix: String,
 }
 
-fn declared(topics_dir: &std::path::Path, name: &str) -> anyhow::Result<Declared> {
+impl Declared {
+    fn from(&self) -> String {
+        format!("{}{}", self.prefix, self.spec.from)
+    }
+    fn to(&self) -> String {
+        format!("{}{}", self.prefix, self.spec.to)
+    }
+    fn mirror_group(&self) -> String {
+        format!("{}{}", self.prefix, self.spec.mirror_group())
+    }
+    fn group(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+    fn control(&self) -> String {
+        format!("{}{CONTROL_TOPIC}", self.prefix)
+    }
+}
+
+fn declared(topics_dir: &std::path::Path, prefix: &str, name: &str) -> anyhow::Result<Declared> {
     let specs = SpecSet::load(topics_dir)?;
     let spec = specs.migration(name).cloned().ok_or_else(|| {
         anyhow!(
@@ -111,10 +143,10 @@ fn declared(topics_dir: &std::path::Path, name: &str) -> anyhow::Result<Declared
             topics_dir.display()
         )
     })?;
-    check(&specs, &spec)
+    check(&specs, &spec, prefix)
 }
 
-fn check(specs: &SpecSet, spec: &MigrationSpec) -> anyhow::Result<Declared> {
+fn check(specs: &SpecSet, spec: &MigrationSpec, prefix: &str) -> anyhow::Result<Declared> {
     spec.check(specs)?;
     let transform = weft_processors::migrations()
         .into_iter()
@@ -141,19 +173,29 @@ fn check(specs: &SpecSet, spec: &MigrationSpec) -> anyhow::Result<Declared> {
         spec: spec.clone(),
         transform,
         partitions,
+        prefix: prefix.to_string(),
     })
 }
 
 pub async fn run(args: MigrateArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
     let kafka = kafka.clone();
     let dir = args.topics_dir.clone();
-    tokio::task::spawn_blocking(move || match args.command {
-        MigrateCommand::Plan => plan(&dir),
-        MigrateCommand::Start { name } => start(&kafka, &dir, &name),
-        MigrateCommand::Mirror(m) => mirror(&kafka, &dir, &m),
-        MigrateCommand::Status { name } => status(&kafka, &dir, &name),
-        MigrateCommand::Cutover(m) => move_group(&kafka, &dir, &m, Direction::Forward),
-        MigrateCommand::Rollback(m) => move_group(&kafka, &dir, &m, Direction::Back),
+    let prefix = args.topic_prefix.clone();
+    tokio::task::spawn_blocking(move || {
+        let declared = |name: &str| declared(&dir, &prefix, name);
+        match args.command {
+            MigrateCommand::Plan => plan(&dir),
+            MigrateCommand::Start { name } => start(&kafka, &declared(&name)?),
+            MigrateCommand::Mirror(m) => mirror(&kafka, &dir, &declared(&m.name)?, &m),
+            MigrateCommand::Status { name } => status(&kafka, &declared(&name)?),
+            MigrateCommand::Cutover(m) => {
+                move_group(&kafka, &declared(&m.name)?, &m, Direction::Forward)
+            }
+            MigrateCommand::Rollback(m) => {
+                move_group(&kafka, &declared(&m.name)?, &m, Direction::Back)
+            }
+            MigrateCommand::Finish { name } => finish(&kafka, &dir, &declared(&name)?),
+        }
     })
     .await?
 }
@@ -164,7 +206,7 @@ fn plan(dir: &std::path::Path) -> anyhow::Result<Outcome> {
         out("no migration declared\n");
     }
     for spec in specs.migrations() {
-        let d = check(&specs, spec)?;
+        let d = check(&specs, spec, "")?;
         out(&format!(
             "{}: {} -> {} ({} partitions), mirror group {}, groups to move: {}\n",
             spec.name,
@@ -178,15 +220,15 @@ fn plan(dir: &std::path::Path) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn state_of(kafka: &KafkaConfig, name: &str) -> anyhow::Result<MigrationState> {
-    Ok(migration::read_states(kafka, CONTROL_TOPIC)?
-        .remove(name)
+fn state_of(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<MigrationState> {
+    Ok(migration::read_states(kafka, &d.control())?
+        .remove(&d.spec.name)
         .unwrap_or_default())
 }
 
-fn start(kafka: &KafkaConfig, dir: &std::path::Path, name: &str) -> anyhow::Result<Outcome> {
-    let d = declared(dir, name)?;
-    let mut state = state_of(kafka, name)?;
+fn start(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
+    let name = &d.spec.name;
+    let mut state = state_of(kafka, d)?;
     match state.phase.as_str() {
         migration::DUAL_WRITE => {
             out(&format!("{name}: already in dual write\n"));
@@ -197,7 +239,7 @@ fn start(kafka: &KafkaConfig, dir: &std::path::Path, name: &str) -> anyhow::Resu
     }
     state.phase = migration::DUAL_WRITE.into();
     state.log("start: dual write");
-    migration::write_state(kafka, CONTROL_TOPIC, name, &state)?;
+    migration::write_state(kafka, &d.control(), name, &state)?;
     out(&format!(
         "{name}: dual write from now on for processors emitting {} (restart them); run `weft migrate mirror {name}`\n",
         d.spec.from
@@ -236,31 +278,31 @@ fn watermarks(
 fn mirror(
     kafka: &KafkaConfig,
     dir: &std::path::Path,
+    d: &Declared,
     args: &MirrorArgs,
 ) -> anyhow::Result<Outcome> {
-    let d = declared(dir, &args.name)?;
     let specs = SpecSet::load(dir)?;
     let group = specs.group(&d.spec.mirror_group());
     let catalog = weft_contracts::Catalog::load(&args.avro_dir)
         .map_err(|e| anyhow!("loading schemas from {}: {e}", args.avro_dir.display()))?;
     let schemas: Arc<dyn weft_runtime::schemas::SchemaSource> = Arc::new(
-        weft_runtime::schemas::RegistrySchemas::new(&args.registry_url, false)?,
+        weft_runtime::schemas::RegistrySchemas::new(&args.registry_url, args.auto_register)?,
     );
-    let mut processor = Mirror::new(d.transform.clone(), &catalog, schemas, "")?;
+    let mut processor = Mirror::new(d.transform.clone(), &catalog, schemas, &d.prefix)?;
     let shutdown = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, shutdown.clone())?;
     }
     let settings = LoopSettings {
         processor: d.spec.mirror_group(),
-        group_id: d.spec.mirror_group(),
-        inputs: vec![d.spec.from.clone()],
-        outputs: vec![d.spec.to.clone()],
+        group_id: d.mirror_group(),
+        inputs: vec![d.from()],
+        outputs: vec![d.to()],
         instance_id: args.instance_id.clone(),
         failure: FailurePolicy {
             processor: d.spec.mirror_group(),
             retry_tiers: Vec::new(),
-            dead_letter_topic: group.dead_letter_topic(),
+            dead_letter_topic: d.group(&group.dead_letter_topic()),
             parking_topic: None,
         },
         breaker: BreakerSettings::default(),
@@ -276,23 +318,28 @@ fn mirror(
     // Progress: the mirror group's lag on the old topic, and an ETA at the rate seen.
     let progress = {
         let kafka = kafka.clone();
-        let spec = d.spec.clone();
+        let (name, from, mirror_group) = (d.spec.name.clone(), d.from(), d.mirror_group());
         let partitions = d.partitions;
         let shutdown = shutdown.clone();
         let until_caught_up = args.until_caught_up;
         let target = if until_caught_up {
-            Some(watermarks(&kafka, &spec.from, partitions)?)
+            Some(watermarks(&kafka, &from, partitions)?)
         } else {
             None
         };
         std::thread::spawn(move || {
             let started = Instant::now();
-            let mut first: Option<i64> = None;
+            let base: i64 = committed(&kafka, &mirror_group, &from)
+                .map(|d| d.values().sum())
+                .unwrap_or(0);
+            let mut ticks = 0u64;
             while !shutdown.load(std::sync::atomic::Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_secs(2));
+                // Checked every 250 ms (so --until-caught-up stops promptly), printed every 2 s.
+                std::thread::sleep(Duration::from_millis(250));
+                ticks += 1;
                 let (Ok(done), Ok(ends)) = (
-                    committed(&kafka, &spec.mirror_group(), &spec.from),
-                    watermarks(&kafka, &spec.from, partitions),
+                    committed(&kafka, &mirror_group, &from),
+                    watermarks(&kafka, &from, partitions),
                 ) else {
                     continue;
                 };
@@ -301,26 +348,21 @@ fn mirror(
                     .map(|(p, (low, high))| high - done.get(p).copied().unwrap_or(*low).max(*low))
                     .sum();
                 let copied: i64 = done.values().sum();
-                let base = *first.get_or_insert(copied);
                 let rate = (copied - base) as f64 / started.elapsed().as_secs_f64().max(1e-3);
                 let eta = if rate > 0.0 {
                     format!("{:.0} s", lag as f64 / rate)
                 } else {
                     "-".into()
                 };
-                eprintln!(
-                    "mirror {}: lag {lag} records, {rate:.0} records/s, ETA {eta}",
-                    spec.name
-                );
+                if ticks % 8 == 0 {
+                    eprintln!("mirror {name}: lag {lag} records, {rate:.0} records/s, ETA {eta}");
+                }
                 if let Some(target) = &target {
                     let reached = target
                         .iter()
                         .all(|(p, (_, high))| done.get(p).is_some_and(|o| o >= high));
                     if reached {
-                        eprintln!(
-                            "mirror {}: caught up with the old topic's end at start",
-                            spec.name
-                        );
+                        eprintln!("mirror {name}: caught up with the old topic's end at start");
                         shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
@@ -352,40 +394,40 @@ fn members(kafka: &KafkaConfig, group: &str) -> anyhow::Result<usize> {
         .map_or(0, |(_, _, m)| m))
 }
 
-fn status(kafka: &KafkaConfig, dir: &std::path::Path, name: &str) -> anyhow::Result<Outcome> {
-    let d = declared(dir, name)?;
-    let state = state_of(kafka, name)?;
+fn status(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
+    let name = &d.spec.name;
+    let state = state_of(kafka, d)?;
     let phase = if state.phase.is_empty() {
         "not started"
     } else {
         state.phase.as_str()
     };
-    let ends = watermarks(kafka, &d.spec.from, d.partitions)?;
+    let ends = watermarks(kafka, &d.from(), d.partitions)?;
     let lag_of = |done: &BTreeMap<i32, i64>, ends: &BTreeMap<i32, (i64, i64)>| -> i64 {
         ends.iter()
             .map(|(p, (low, high))| high - done.get(p).copied().unwrap_or(*low).max(*low))
             .sum()
     };
-    let mirror_done = committed(kafka, &d.spec.mirror_group(), &d.spec.from)?;
+    let mirror_done = committed(kafka, &d.mirror_group(), &d.from())?;
     out(&format!(
         "{name}: {} -> {}, phase {phase}\n  mirror {}: lag {} on {}, {} member(s)\n",
-        d.spec.from,
-        d.spec.to,
-        d.spec.mirror_group(),
+        d.from(),
+        d.to(),
+        d.mirror_group(),
         lag_of(&mirror_done, &ends),
-        d.spec.from,
-        members(kafka, &d.spec.mirror_group())?
+        d.from(),
+        members(kafka, &d.mirror_group())?
     ));
-    let to_ends = watermarks(kafka, &d.spec.to, d.partitions)?;
+    let to_ends = watermarks(kafka, &d.to(), d.partitions)?;
     let mut on_old = Vec::new();
     for group in &d.spec.groups {
         let cut = state.cut_over.contains_key(group);
         let (topic, ends) = if cut {
-            (&d.spec.to, &to_ends)
+            (d.to(), &to_ends)
         } else {
-            (&d.spec.from, &ends)
+            (d.from(), &ends)
         };
-        let done = committed(kafka, group, topic)?;
+        let done = committed(kafka, &d.group(group), &topic)?;
         if !cut {
             on_old.push(group.clone());
         }
@@ -393,7 +435,7 @@ fn status(kafka: &KafkaConfig, dir: &std::path::Path, name: &str) -> anyhow::Res
             "  {group}: reads {topic}, committed {:?}, lag {}, {} member(s)\n",
             done,
             lag_of(&done, ends),
-            members(kafka, group)?
+            members(kafka, &d.group(group))?
         ));
     }
     out(&format!(
@@ -419,13 +461,13 @@ enum Direction {
 
 fn move_group(
     kafka: &KafkaConfig,
-    dir: &std::path::Path,
+    d: &Declared,
     args: &MoveArgs,
     direction: Direction,
 ) -> anyhow::Result<Outcome> {
-    let d = declared(dir, &args.name)?;
     let name = &args.name;
     let group = &args.group;
+    let group_id = d.group(group);
     if !d.spec.groups.contains(group) {
         bail!(
             "{group} is not among the groups of migration {name} ({}); add it to {}",
@@ -433,42 +475,55 @@ fn move_group(
             d.spec.path.display()
         );
     }
-    let mut state = state_of(kafka, name)?;
+    let mut state = state_of(kafka, d)?;
     if state.phase != migration::DUAL_WRITE {
         bail!("migration {name} is not in dual write (run `weft migrate start {name}` first)");
     }
     let cut = state.cut_over.contains_key(group);
     match (direction, cut) {
         (Direction::Forward, true) => {
-            out(&format!("{group} already reads {}\n", d.spec.to));
+            out(&format!("{group} already reads {}\n", d.to()));
             return Ok(Outcome::Ok);
         }
         (Direction::Back, false) => {
-            out(&format!("{group} already reads {}\n", d.spec.from));
+            out(&format!("{group} already reads {}\n", d.from()));
             return Ok(Outcome::Ok);
         }
         _ => {}
     }
-    let active = members(kafka, group)?;
-    if active > 0 && !args.dry_run {
-        bail!(
-            "group {group} has {active} active member(s); stop its processors first (their next \
-             commit would undo the move)"
-        );
+    let started = Instant::now();
+    if !args.dry_run {
+        // A replica killed without leaving stays a member until its session expires.
+        loop {
+            let active = members(kafka, &group_id)?;
+            if active == 0 {
+                break;
+            }
+            if started.elapsed() >= args.wait {
+                bail!(
+                    "group {group_id} still has {active} active member(s) after {:?}; stop its \
+                     processors first (their next commit would undo the move)",
+                    args.wait
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
     let (from, to) = match direction {
-        Direction::Forward => (&d.spec.from, &d.spec.to),
-        Direction::Back => (&d.spec.to, &d.spec.from),
+        Direction::Forward => (d.from(), d.to()),
+        Direction::Back => (d.to(), d.from()),
     };
+    let (from, to) = (&from, &to);
     let ends = watermarks(kafka, from, d.partitions)?;
-    let mut position = committed(kafka, group, from)?;
+    let mut position = committed(kafka, &group_id, from)?;
     for (p, (low, _)) in &ends {
         let at = position.entry(*p).or_insert(*low);
         *at = (*at).max(*low);
     }
     let translated = match direction {
         Direction::Forward => {
-            wait_for_mirror(kafka, &d, &position, args.wait)?;
+            let left = args.wait.saturating_sub(started.elapsed());
+            wait_for_mirror(kafka, d, &position, left)?;
             migration::translate(kafka, to, &position)?
         }
         Direction::Back => migration::translate_back(kafka, from, &position)?,
@@ -485,7 +540,7 @@ fn move_group(
     }
     let c: BaseConsumer = kafka
         .client_config()
-        .set("group.id", group)
+        .set("group.id", &group_id)
         .set("enable.auto.commit", "false")
         .create()?;
     let mut tpl = TopicPartitionList::new();
@@ -493,7 +548,7 @@ fn move_group(
         tpl.add_partition_offset(to, *p, Offset::Offset(*o))?;
     }
     c.commit(&tpl, CommitMode::Sync)
-        .with_context(|| format!("committing {group}'s offsets on {to}"))?;
+        .with_context(|| format!("committing {group_id}'s offsets on {to}"))?;
     match direction {
         Direction::Forward => {
             state
@@ -506,8 +561,8 @@ fn move_group(
             state.log(format!("rollback {group} -> {to} at {translated:?}"));
         }
     }
-    migration::write_state(kafka, CONTROL_TOPIC, name, &state)?;
-    out(&format!("{group} now reads {to}; restart its processors\n"));
+    migration::write_state(kafka, &d.control(), name, &state)?;
+    out(&format!("{group} now reads {to}; start its processors\n"));
     Ok(Outcome::Ok)
 }
 
@@ -521,7 +576,7 @@ fn wait_for_mirror(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + wait;
     loop {
-        let done = committed(kafka, &d.spec.mirror_group(), &d.spec.from)?;
+        let done = committed(kafka, &d.mirror_group(), &d.from())?;
         let behind: Vec<String> = position
             .iter()
             .filter(|(p, o)| done.get(p).is_none_or(|m| m < o))
@@ -533,11 +588,88 @@ fn wait_for_mirror(
         if Instant::now() >= deadline {
             bail!(
                 "the mirror ({}) has not copied up to the group's position after {wait:?}: {}; is `weft migrate mirror {}` running?",
-                d.spec.mirror_group(),
+                d.mirror_group(),
                 behind.join(", "),
                 d.spec.name
             );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Retires the old topic (see [`MigrateCommand::Finish`]).
+fn finish(kafka: &KafkaConfig, dir: &std::path::Path, d: &Declared) -> anyhow::Result<Outcome> {
+    let name = &d.spec.name;
+    let mut state = state_of(kafka, d)?;
+    match state.phase.as_str() {
+        migration::FINISHED => {
+            out(&format!("{name}: already finished\n"));
+            return Ok(Outcome::Ok);
+        }
+        migration::DUAL_WRITE => {}
+        _ => bail!("migration {name} was not started"),
+    }
+    // Who still reads the old topic: the declared groups and the specs' consumers not cut
+    // over, and any group on the cluster with offsets on it.
+    let specs = SpecSet::load(dir)?;
+    let mut readers: Vec<String> = d.spec.groups.clone();
+    if let Some(t) = specs.topic(&d.spec.from) {
+        readers.extend(t.consumers.iter().cloned());
+    }
+    let mut still: Vec<String> = readers
+        .iter()
+        .filter(|g| !state.cut_over.contains_key(*g))
+        .map(|g| format!("{g} (declared)"))
+        .collect();
+    still.sort();
+    still.dedup();
+    let from = d.from();
+    for (group, _, active) in weft_console::lag::groups(kafka, None)? {
+        let logical = group.strip_prefix(&d.prefix).unwrap_or(&group).to_string();
+        if group == d.mirror_group()
+            || state.cut_over.contains_key(&logical)
+            || readers.contains(&logical)
+        {
+            continue;
+        }
+        if !committed(kafka, &group, &from)?.is_empty() {
+            still.push(format!("{group} (on the cluster, {active} member(s))"));
+        }
+    }
+    if !still.is_empty() {
+        bail!(
+            "refused: these groups still read {from}: {}; cut them over first (`weft migrate cutover {name} <group>`)",
+            still.join(", ")
+        );
+    }
+    // The mirror must have copied what the old topic holds now (it may trail live traffic by
+    // a commit interval: wait up to 60 s).
+    let ends = watermarks(kafka, &from, d.partitions)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = committed(kafka, &d.mirror_group(), &from)?;
+        let behind: Vec<String> = ends
+            .iter()
+            .filter(|(p, (_, high))| done.get(p).is_none_or(|o| o < high))
+            .map(|(p, (_, high))| format!("[{p}] {:?} of {high}", done.get(p)))
+            .collect();
+        if behind.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "refused: the mirror has not copied everything of {from} after 60 s: {}; is `weft migrate mirror {name}` running?",
+                behind.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    state.phase = migration::FINISHED.into();
+    state.log("finish: the old topic is retired");
+    migration::write_state(kafka, &d.control(), name, &state)?;
+    out(&format!(
+        "{name}: finished. Processors started from now on write only {}; restart the producers of {from}, then stop the mirror once its lag stays 0\n",
+        d.to()
+    ));
+    Ok(Outcome::Ok)
 }

@@ -44,6 +44,10 @@ pub enum RuntimeError {
         offset: i64,
         message: String,
     },
+    /// A topic migration step could not be carried out (the control topic or a topic the
+    /// migration reads is unreadable, a record of the new topic lacks its stamp).
+    #[error("migration: {0}")]
+    Migration(String),
     /// A processor's loop ended without a result (its thread panicked outside the processor).
     #[error("the loop of {0} vanished without a result (its thread panicked)")]
     LoopVanished(String),
@@ -57,6 +61,7 @@ impl RuntimeError {
         match self {
             RuntimeError::Config(_) => 1,
             RuntimeError::Fatal { .. } | RuntimeError::Registry(_) => 2,
+            RuntimeError::Migration(_) => 2,
             RuntimeError::SchemaNotFound(_) => 2,
             RuntimeError::ProcessorFatal { .. }
             | RuntimeError::CircuitOpen { .. }

@@ -384,6 +384,16 @@ impl DualWrites {
                 if at >= offset {
                     break;
                 }
+                // A partition whose first record is this transaction's: nothing to copy before
+                // it (the mirror has never committed there).
+                if at < 0 {
+                    let (low, _) = client
+                        .fetch_watermarks(&topic, partition, Duration::from_secs(5))
+                        .map_err(|e| format!("reading {topic}[{partition}]'s start: {e}"))?;
+                    if offset <= low {
+                        break;
+                    }
+                }
                 if Instant::now() >= deadline {
                     return Err(format!(
                         "mirror group {group} is at offset {at} of {topic}[{partition}] after {MIRROR_WAIT:?}; \
@@ -438,11 +448,11 @@ pub fn read_states(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
-        .map_err(|e| RuntimeError::Config(format!("a client for {control_topic}: {e}")))?;
+        .map_err(|e| RuntimeError::Migration(format!("a client for {control_topic}: {e}")))?;
     let timeout = Duration::from_secs(30);
     let metadata = consumer
         .fetch_metadata(Some(control_topic), timeout)
-        .map_err(|e| RuntimeError::Config(format!("reading {control_topic}'s metadata: {e}")))?;
+        .map_err(|e| RuntimeError::Migration(format!("reading {control_topic}'s metadata: {e}")))?;
     let exists = metadata
         .topics()
         .iter()
@@ -453,16 +463,16 @@ pub fn read_states(
     }
     let (low, high) = consumer
         .fetch_watermarks(control_topic, 0, timeout)
-        .map_err(|e| RuntimeError::Config(format!("reading {control_topic}'s end: {e}")))?;
+        .map_err(|e| RuntimeError::Migration(format!("reading {control_topic}'s end: {e}")))?;
     if high <= low {
         return Ok(states);
     }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(control_topic, 0, Offset::Offset(low))
-        .map_err(|e| RuntimeError::Config(e.to_string()))?;
+        .map_err(|e| RuntimeError::Migration(e.to_string()))?;
     consumer
         .assign(&tpl)
-        .map_err(|e| RuntimeError::Config(format!("reading {control_topic}: {e}")))?;
+        .map_err(|e| RuntimeError::Migration(format!("reading {control_topic}: {e}")))?;
     let deadline = Instant::now() + timeout;
     loop {
         let position = consumer
@@ -473,14 +483,15 @@ pub fn read_states(
             return Ok(states);
         }
         if Instant::now() >= deadline {
-            return Err(RuntimeError::Config(format!(
+            return Err(RuntimeError::Migration(format!(
                 "{control_topic} was not read to its end ({high}) within {timeout:?}"
             )));
         }
         let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let msg = msg.map_err(|e| RuntimeError::Config(format!("reading {control_topic}: {e}")))?;
+        let msg =
+            msg.map_err(|e| RuntimeError::Migration(format!("reading {control_topic}: {e}")))?;
         use rdkafka::Message;
         let Some(key) = msg.key().map(|k| String::from_utf8_lossy(k).into_owned()) else {
             continue;
@@ -491,7 +502,7 @@ pub fn read_states(
             }
             Some(value) => {
                 let state: MigrationState = serde_json::from_slice(value).map_err(|e| {
-                    RuntimeError::Config(format!(
+                    RuntimeError::Migration(format!(
                         "{control_topic} offset {}: the state of {key} is not readable: {e}",
                         msg.offset()
                     ))
@@ -526,7 +537,7 @@ pub fn write_state(
     state: &MigrationState,
 ) -> Result<(), RuntimeError> {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-    let failed = |e: String| RuntimeError::Config(format!("writing to {control_topic}: {e}"));
+    let failed = |e: String| RuntimeError::Migration(format!("writing to {control_topic}: {e}"));
     let producer: ThreadedProducer<Delivered> = kafka
         .client_config()
         .set("enable.idempotence", "true")
@@ -563,17 +574,18 @@ pub fn translate(
     let reader: BaseConsumer = kafka
         .client_config()
         .set("group.id", "weft-migrate-translate")
+        .set("enable.partition.eof", "true")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
-        .map_err(|e| RuntimeError::Config(format!("a reader of {to_topic}: {e}")))?;
+        .map_err(|e| RuntimeError::Migration(format!("a reader of {to_topic}: {e}")))?;
     let timeout = Duration::from_secs(30);
     let mut out = BTreeMap::new();
     for (&partition, &wanted) in next_old {
         // A read_committed client's high watermark is the last stable offset.
         let (low, high) = reader
             .fetch_watermarks(to_topic, partition, timeout)
-            .map_err(|e| RuntimeError::Config(format!("{to_topic}[{partition}]: {e}")))?;
+            .map_err(|e| RuntimeError::Migration(format!("{to_topic}[{partition}]: {e}")))?;
         let (mut lo, mut hi, mut best) = (low, high, high);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -603,16 +615,17 @@ pub fn translate_back(
     let reader: BaseConsumer = kafka
         .client_config()
         .set("group.id", "weft-migrate-translate")
+        .set("enable.partition.eof", "true")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()
-        .map_err(|e| RuntimeError::Config(format!("a reader of {new_topic}: {e}")))?;
+        .map_err(|e| RuntimeError::Migration(format!("a reader of {new_topic}: {e}")))?;
     let timeout = Duration::from_secs(30);
     let mut out = BTreeMap::new();
     for (&partition, &next) in next_new {
         let (low, high) = reader
             .fetch_watermarks(new_topic, partition, timeout)
-            .map_err(|e| RuntimeError::Config(format!("{new_topic}[{partition}]: {e}")))?;
+            .map_err(|e| RuntimeError::Migration(format!("{new_topic}[{partition}]: {e}")))?;
         if let Some((_, stamped)) = first_at(&reader, new_topic, partition, next, high)? {
             out.insert(partition, stamped);
             continue;
@@ -649,7 +662,10 @@ fn first_at(
     end: i64,
 ) -> Result<Option<(i64, i64)>, RuntimeError> {
     use rdkafka::message::{Headers, Message};
-    let failed = |e: String| RuntimeError::Config(format!("reading {topic}[{partition}]: {e}"));
+    let failed = |e: String| RuntimeError::Migration(format!("reading {topic}[{partition}]: {e}"));
+    if from >= end {
+        return Ok(None);
+    }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(from))
         .map_err(|e| failed(e.to_string()))?;
@@ -671,6 +687,11 @@ fn first_at(
         let Some(msg) = reader.poll(Duration::from_millis(100)) else {
             continue;
         };
+        // The end of what a read_committed reader may see (only markers or aborted records
+        // were left before `end`).
+        if let Err(rdkafka::error::KafkaError::PartitionEOF(_)) = msg {
+            return Ok(None);
+        }
         let msg = msg.map_err(|e| failed(e.to_string()))?;
         if msg.offset() >= end {
             return Ok(None);

@@ -143,6 +143,25 @@ pub async fn run_processors(
             .collect();
         let dual = typed.with_dual_writes(&dual, &catalog)?;
         outputs.extend(dual.iter().map(|t| format!("{prefix}{}", t.to())));
+        let finished: Vec<Arc<Transform>> = settings
+            .migrations
+            .iter()
+            .filter(|t| {
+                states
+                    .get(t.name())
+                    .is_some_and(|s| s.phase == migration::FINISHED)
+            })
+            .cloned()
+            .collect();
+        for t in typed.with_retired_writes(&finished, &catalog)? {
+            info!(
+                "{}: {} is retired, writing {} only",
+                typed.processor().name(),
+                t.from(),
+                t.to()
+            );
+            outputs.push(format!("{prefix}{}", t.to()));
+        }
         // The registry client blocks: resolve off the async threads.
         let typed = tokio::task::spawn_blocking(move || typed.resolve_outputs().map(|()| typed))
             .await

@@ -1303,9 +1303,17 @@ impl<'s> TxnLoop<'s> {
         }
         let producer = &consumer.context().producer;
         // The consumer's position may already be past a transaction marker that follows the
-        // last record processed; commit that (never less than what was processed).
-        for (key, position) in positions_past(consumer, &self.batch.next_offsets) {
-            self.batch.next_offsets.insert(key, position);
+        // last record processed; commit that (never less than what was processed). Partitions
+        // with nothing in this batch whose position moved past a marker go along too: under
+        // load the loop is seldom idle, and a position left one marker behind would keep the
+        // group's lag above 0 and hold up a dual write waiting for this loop (a migration's
+        // mirror) to reach it.
+        for (key, position) in positions_past(consumer, &self.batch.next_offsets)
+            .into_iter()
+            .chain(positions_past(consumer, &self.committed))
+        {
+            let next = self.batch.next_offsets.entry(key).or_insert(position);
+            *next = (*next).max(position);
         }
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), next) in &self.batch.next_offsets {

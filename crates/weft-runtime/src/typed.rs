@@ -385,6 +385,9 @@ pub struct TypedProcessor {
     /// Migrations in dual write whose old topic this processor emits to (see
     /// [`crate::migration`]).
     dual_writes: Vec<Arc<crate::migration::Transform>>,
+    /// Finished migrations whose old topic this processor emits to: it writes the new form
+    /// only.
+    retired: Vec<Arc<crate::migration::Transform>>,
 }
 
 impl TypedProcessor {
@@ -421,6 +424,7 @@ impl TypedProcessor {
             topic_prefix: String::new(),
             identical: Default::default(),
             dual_writes: Vec::new(),
+            retired: Vec::new(),
         })
     }
 
@@ -432,6 +436,7 @@ impl TypedProcessor {
         transforms: &[Arc<crate::migration::Transform>],
         catalog: &Catalog,
     ) -> Result<Vec<Arc<crate::migration::Transform>>, RuntimeError> {
+        let mut taken = Vec::new();
         for t in transforms {
             if !self.processor.emits.contains_key(t.from()) {
                 continue;
@@ -445,8 +450,23 @@ impl TypedProcessor {
             })?;
             self.outputs.insert(t.to(), schema);
             self.dual_writes.push(t.clone());
+            taken.push(t.clone());
         }
-        Ok(self.dual_writes.clone())
+        Ok(taken)
+    }
+
+    /// Writes the new form only, for every finished migration of `transforms` whose old topic
+    /// this processor emits to (the old topic is retired). Returns the migrations taken.
+    pub fn with_retired_writes(
+        &mut self,
+        transforms: &[Arc<crate::migration::Transform>],
+        catalog: &Catalog,
+    ) -> Result<Vec<Arc<crate::migration::Transform>>, RuntimeError> {
+        let taken = self.with_dual_writes(transforms, catalog)?;
+        self.dual_writes
+            .retain(|t| !taken.iter().any(|r| r.name() == t.name()));
+        self.retired.extend(taken.iter().cloned());
+        Ok(taken)
     }
 
     /// Where sink processors' documents go (in memory until set).
@@ -696,6 +716,10 @@ impl RecordProcessor for TypedProcessor {
         let outs = self.process_typed(record)?;
         let mut records = Vec::with_capacity(outs.len());
         for out in &outs {
+            if let Some(new) = self.retired.iter().find_map(|t| t.forward(out)) {
+                records.push(self.encode_output(&new, mine.as_ref())?);
+                continue;
+            }
             let mut encoded = self.encode_output(out, mine.as_ref())?;
             for t in &self.dual_writes {
                 let Some(copy) = t.forward(out) else { continue };

@@ -7,15 +7,22 @@
 //!   to twice the threshold, the triggering event's id);
 //! - at or above the threshold: nothing.
 //!
+//! - `INVENTORY_UPDATED` v2 (`composerp.inventory.updated.v2`, quantities with their unit):
+//!   the same rule on the quantities in pieces; a quantity in another unit is poison (the
+//!   thresholds count pieces). Which of the two topics the group reads is the migration's
+//!   business (`weft migrate cutover`): this build handles both.
+//!
 //! Thresholds come from configuration (`WEFT_REPLENISH_THRESHOLDS="ITEM=10,ITEM2=5"`, default
 //! `WEFT_REPLENISH_DEFAULT_THRESHOLD`, 10). Poison: negative availability, or more available than
 //! on hand.
 
 use std::sync::Arc;
 
+use weft_contracts::composerp::inventory::v2::InventoryUpdated as InventoryUpdatedV2;
 use weft_contracts::composerp::inventory::{InventoryLowStock, InventoryUpdated};
 use weft_contracts::composerp::replenishment::{ReplenishmentRuleType, ReplenishmentTriggered};
 use weft_contracts::Decimal4;
+use weft_contracts::Event;
 use weft_runtime::{In, Out, ProcessError, Processor};
 
 use crate::Thresholds;
@@ -25,10 +32,34 @@ pub const NAME: &str = "composerp.replenishment-service";
 
 /// The registration, with the configured thresholds.
 pub fn processor(thresholds: Arc<Thresholds>) -> Processor {
+    let v2 = thresholds.clone();
     Processor::new(NAME)
         .on::<InventoryUpdated>(move |i| replenish(i, &thresholds))
+        .on::<InventoryUpdatedV2>(move |i| replenish_v2(i, &v2))
         .emits::<InventoryLowStock>()
         .emits::<ReplenishmentTriggered>()
+}
+
+/// `INVENTORY_UPDATED` v2 -> the same as v1, on quantities in pieces. The outputs are those of
+/// the v1 event it is the form of (same event id, so the same output ids): a group cut over
+/// from v1 to v2 produces nothing twice.
+pub fn replenish_v2(
+    update: &In<InventoryUpdatedV2>,
+    thresholds: &Thresholds,
+) -> Result<Vec<Out>, ProcessError> {
+    let v1 = super::migration::inventory_updated_to_v1(update.payload())
+        .map_err(|reason| ProcessError::Poison(format!("thresholds count pieces: {reason}")))?;
+    let as_v1 = In {
+        processor: update.processor,
+        topic: update.topic.clone(),
+        partition: update.partition,
+        offset: update.offset,
+        key: update.key.clone(),
+        headers: update.headers.clone(),
+        attempt: update.attempt,
+        event: Event::new(update.metadata().clone(), v1),
+    };
+    replenish(&as_v1, thresholds)
 }
 
 /// `INVENTORY_UPDATED` -> low stock and replenishment, below the threshold.
@@ -108,6 +139,35 @@ mod tests {
     fn driver() -> TestDriver {
         let thresholds = Thresholds::parse(&format!("{HOT}=25"), "10").unwrap();
         TestDriver::new(processor(Arc::new(thresholds))).unwrap()
+    }
+
+    #[test]
+    fn a_v2_event_gives_what_its_v1_form_gives_and_other_units_are_poison() {
+        let mut d = driver();
+        let v1 = update(ITEM, "3");
+        let from_v1 = d.feed(v1.clone()).unwrap();
+        let mut v2 = Event::new(
+            v1.metadata.clone(),
+            crate::composerp::migration::inventory_updated_to_v2(&v1.payload),
+        );
+        v2.metadata.event_version = "2.0".into();
+        let from_v2 = d.feed(v2.clone()).unwrap();
+        let ids = |outs: &[Out]| -> Vec<String> {
+            outs.iter().map(|o| o.metadata().event_id.clone()).collect()
+        };
+        assert_eq!(from_v2.len(), 2);
+        assert_eq!(
+            ids(&from_v1),
+            ids(&from_v2),
+            "same input event id, same outputs"
+        );
+        v2.payload.available.unit =
+            weft_contracts::composerp::inventory::v2::UnitOfMeasure::Kilogram;
+        let e = d.feed(v2).unwrap_err();
+        assert!(
+            matches!(e, ProcessError::Poison(ref m) if m.contains("pieces")),
+            "{e:?}"
+        );
     }
 
     #[test]
