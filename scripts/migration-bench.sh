@@ -31,11 +31,11 @@ python3 - "$N" >"$work/events.jsonl" <<'EOF'
 import json, sys, uuid
 items = [str(uuid.uuid4()) for _ in range(500)]
 for n in range(int(sys.argv[1])):
-    print(json.dumps({
+    print(json.dumps({"payload": {
         "position_id": str(uuid.uuid4()), "item_id": items[n % len(items)],
         "location_id": "2f3e4d5c-6b7a-4899-8a7b-6c5d4e3f2a1b",
         "on_hand": f"{n % 1000 + 5}.0000", "available": f"{n % 1000}.0000",
-        "transaction_id": str(uuid.uuid4()), "transaction_type": "SALE"}))
+        "transaction_id": str(uuid.uuid4()), "transaction_type": "SALE"}}))
 EOF
 $W produce composerp.inventory.updated.v1 --file "$work/events.jsonl" >/dev/null
 echo "backlog: $N v1 events"

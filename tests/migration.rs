@@ -19,7 +19,7 @@ use support::*;
 use weft_contracts::composerp::inventory::v2::InventoryUpdated as V2;
 use weft_contracts::composerp::inventory::{InventoryUpdated as V1, TransactionType};
 use weft_contracts::composerp::sale::SaleCompleted;
-use weft_contracts::{Contract, Event, EventMetadata, Example};
+use weft_contracts::{Event, EventMetadata, Example};
 use weft_runtime::migration::{self, MigrationState, Mirror, DUAL_WRITTEN, MIGRATED_FROM};
 use weft_runtime::{
     BreakerSettings, FailurePolicy, LoopSettings, ProcessError, Processor, RunSettings,
@@ -39,6 +39,8 @@ fn leak(s: String) -> &'static str {
 struct Placed {
     partition: i32,
     offset: i64,
+    key: String,
+    value: Vec<u8>,
     event_id: String,
     headers: BTreeMap<String, String>,
 }
@@ -98,6 +100,8 @@ fn read_placed(topic: &str, partitions: i32) -> Vec<Placed> {
             out.push(Placed {
                 partition: m.partition(),
                 offset: m.offset(),
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                value: m.payload().unwrap_or_default().to_vec(),
                 event_id: headers.get("weft-event-id").cloned().unwrap_or_default(),
                 headers,
             });
@@ -146,22 +150,60 @@ fn ledger(name: &'static str) -> Processor {
         .emits::<V1>()
 }
 
-/// The reader: handles both versions, notes (topic, event id) of everything it reads.
-fn reader(name: &'static str, seen: Arc<Mutex<Vec<(String, String)>>>) -> Processor {
+/// What a reader read: (topic, event id, key), in the order it read them.
+type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// The reader: handles both versions, notes what it reads.
+fn reader(name: &'static str, seen: Seen) -> Processor {
     let (a, b) = (seen.clone(), seen);
     Processor::new(name)
         .on::<V1>(move |i| {
-            a.lock()
-                .unwrap()
-                .push((i.topic.clone(), i.metadata().event_id.clone()));
+            a.lock().unwrap().push((
+                i.topic.clone(),
+                i.metadata().event_id.clone(),
+                i.payload().item_id.clone(),
+            ));
             Ok::<_, ProcessError>(vec![])
         })
         .on::<V2>(move |i| {
-            b.lock()
-                .unwrap()
-                .push((i.topic.clone(), i.metadata().event_id.clone()));
+            b.lock().unwrap().push((
+                i.topic.clone(),
+                i.metadata().event_id.clone(),
+                i.payload().item_id.clone(),
+            ));
             Ok(vec![])
         })
+}
+
+/// Each event read once, and per key in the order of `history` (records in partition order).
+fn assert_read_once_in_order(seen: &[(String, String, String)], history: &[Placed]) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, id, _) in seen {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "read twice across the cutover: {twice:?}");
+    let all: std::collections::BTreeSet<&str> =
+        history.iter().map(|r| r.event_id.as_str()).collect();
+    let read: std::collections::BTreeSet<&str> = counts.keys().copied().collect();
+    assert_eq!(read, all, "every event read once");
+    let per_key = |pairs: &mut dyn Iterator<Item = (&str, &str)>| {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (k, id) in pairs {
+            m.entry(k.to_string()).or_default().push(id.to_string());
+        }
+        m
+    };
+    let expected = per_key(
+        &mut history
+            .iter()
+            .map(|r| (r.key.as_str(), r.event_id.as_str())),
+    );
+    let got = per_key(&mut seen.iter().map(|(_, id, k)| (k.as_str(), id.as_str())));
+    assert_eq!(
+        got, expected,
+        "each key's events read in the order they were written"
+    );
 }
 
 fn settings(prefix: &str, dir: &tempfile::TempDir) -> RunSettings {
@@ -441,23 +483,28 @@ fn a_live_stream_is_migrated_by_mirror_and_dual_write_and_a_group_cut_over_sees_
     );
     assert_eq!(copied as usize + dual, 900, "{mirror_stats:?}");
 
-    // The reader saw every event exactly once, v1 before the cutover and v2 after.
-    let seen = seen.lock().unwrap().clone();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, id) in &seen {
-        *counts.entry(id.as_str()).or_default() += 1;
+    // v1 and v2 hold the same history after the transform, payload by payload.
+    for r in &v2 {
+        let (part, from) = migration::parse_stamp(r.headers[MIGRATED_FROM].as_bytes()).unwrap();
+        let old = try_decode::<V1>(&by_place[&(part, from)].value).expect("a v1 event");
+        let new = try_decode::<V2>(&r.value).expect("a v2 event");
+        assert_eq!(
+            new.payload,
+            weft_processors::composerp::migration::inventory_updated_to_v2(&old.payload)
+        );
+        assert_eq!(new.metadata.event_id, old.metadata.event_id);
+        assert_eq!(new.metadata.event_version, "2.0");
     }
-    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "read twice across the cutover: {twice:?}");
-    let all: std::collections::BTreeSet<&str> = v1.iter().map(|r| r.event_id.as_str()).collect();
-    let read: std::collections::BTreeSet<&str> = counts.keys().copied().collect();
-    assert_eq!(read, all, "every event read once");
-    let on_v2 = seen.iter().filter(|(t, _)| t == V2_TOPIC).count();
+
+    // The reader saw every event exactly once, each key in order, v1 before the cutover and
+    // v2 after.
+    let seen = seen.lock().unwrap().clone();
+    assert_read_once_in_order(&seen, &v2);
+    let on_v2 = seen.iter().filter(|(t, _, _)| t == V2_TOPIC).count();
     assert!(
         on_v2 >= 300,
         "the reader read v2 after the cutover ({on_v2})"
     );
-    let _ = V2::TOPIC;
 }
 
 /// Runs `weft migrate <args>` in the prefix's namespace; (success, stdout + stderr).
@@ -485,10 +532,21 @@ fn replica(prefix: &str) -> Running {
     )
 }
 
+/// A child process killed when dropped (a failing test leaves no mirror running).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Every topic the process-level test touches, in the prefix's namespace.
 fn provision(prefix: &str) {
     let specs = weft_core::spec::SpecSet::load(&repo().join("topics")).unwrap();
     let service = specs.group("composerp.replenishment-service");
+    let forecasting = specs.group("composerp.forecasting-service");
     let mut three: Vec<String> = [
         SALES,
         V1_TOPIC,
@@ -499,8 +557,10 @@ fn provision(prefix: &str) {
     .iter()
     .map(|t| t.to_string())
     .chain(service.retry_topics())
+    .chain(forecasting.retry_topics())
     .chain([
         service.dead_letter_topic(),
+        forecasting.dead_letter_topic(),
         format!("{}.dlq", weft_core::migration::mirror_group(NAME)),
     ])
     .map(|t| format!("{prefix}{t}"))
@@ -554,24 +614,37 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
         published
     };
 
-    // v1 only: the ledger writes v1, two replicas of the service read it.
+    // v1 only: the ledger writes v1, two replicas of the replenishment service read it, and a
+    // stand-in of the forecasting service (declared in the migration, not built yet: it notes
+    // what it reads) runs in-process.
     let (stop_ledger, ledger_run) = spawn(&rt, ledger(ledger_name), settings(&prefix, &dir));
     let (a, b) = (replica(&prefix), replica(&prefix));
+    let forecast_seen: Seen = Default::default();
+    let forecast = || {
+        spawn(
+            &rt,
+            reader("composerp.forecasting-service", forecast_seen.clone()),
+            settings(&prefix, &dir),
+        )
+    };
+    let (stop_forecast, forecast_run) = forecast();
     let n = publish(150);
     wait_outputs(n);
 
     // Start: dual write, the mirror as a process, the ledger restarted to pick it up.
     let (ok, text) = migrate(&prefix, &["start", NAME]);
     assert!(ok, "{text}");
-    let mut mirror = weft()
-        .args(["migrate", "mirror", NAME])
-        .env("WEFT_TOPIC_PREFIX", &prefix)
-        .env("WEFT_REGISTRY_URL", &stack().registry_url)
-        .env("WEFT_INSTANCE_ID", weft_testkit::unique("mirror-"))
-        .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut mirror = Killed(
+        weft()
+            .args(["migrate", "mirror", NAME])
+            .env("WEFT_TOPIC_PREFIX", &prefix)
+            .env("WEFT_REGISTRY_URL", &stack().registry_url)
+            .env("WEFT_INSTANCE_ID", weft_testkit::unique("mirror-"))
+            .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     stop_ledger.store(true, Ordering::SeqCst);
     rt.block_on(ledger_run).unwrap();
     let (stop_ledger, ledger_run) = spawn(&rt, ledger(ledger_name), settings(&prefix, &dir));
@@ -581,6 +654,7 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
     // Cut over while traffic flows: one replica stops cleanly, the other is SIGKILLed; the
     // cutover waits for the killed member's session to expire.
     let n = publish(150);
+    let paused = Instant::now();
     assert_eq!(a.stop(), Some(0));
     drop(b);
     let (ok, text) = migrate(
@@ -599,6 +673,7 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
     );
     assert!(ok && text.contains("now reads"), "{text}");
     let (a, b) = (replica(&prefix), replica(&prefix));
+    let replenishment_pause = paused.elapsed();
     wait_outputs(n);
     let n = publish(150);
     wait_outputs(n);
@@ -624,14 +699,22 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
     let n = publish(150);
     wait_outputs(n);
 
-    // Retirement gate: the forecasting service (declared, never cut over) still reads v1.
+    // Retirement gate: the forecasting service still reads v1.
     let (ok, text) = migrate(&prefix, &["finish", NAME]);
     assert!(
         !ok && text.contains("composerp.forecasting-service"),
         "{text}"
     );
+    // Cut it over later than the other group, while traffic flows.
+    let n = publish(150);
+    let paused = Instant::now();
+    stop_forecast.store(true, Ordering::SeqCst);
+    rt.block_on(forecast_run).unwrap();
     let (ok, text) = migrate(&prefix, &["cutover", NAME, "composerp.forecasting-service"]);
     assert!(ok, "{text}");
+    let (stop_forecast, forecast_run) = forecast();
+    let forecasting_pause = paused.elapsed();
+    wait_outputs(n);
     let (ok, text) = migrate(&prefix, &["finish", NAME]);
     assert!(ok && text.contains("finished"), "{text}");
     // Producers restarted after finish write v2 only.
@@ -647,14 +730,25 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
         "{text}"
     );
 
+    wait_for(
+        "the forecasting group to read everything",
+        Duration::from_secs(60),
+        || forecast_seen.lock().unwrap().len() >= published,
+    );
     assert_eq!(a.stop(), Some(0));
+    stop_forecast.store(true, Ordering::SeqCst);
+    rt.block_on(forecast_run).unwrap();
     stop_ledger.store(true, Ordering::SeqCst);
     rt.block_on(ledger_run).unwrap();
+    eprintln!(
+        "cutover pause (group stopped -> started on v2): replenishment-service {replenishment_pause:?} \
+         (one replica SIGKILLed: its session expires first), forecasting-service {forecasting_pause:?}"
+    );
     let _ = std::process::Command::new("kill")
-        .args(["-TERM", &mirror.id().to_string()])
+        .args(["-TERM", &mirror.0.id().to_string()])
         .status();
     assert!(
-        mirror.wait().unwrap().success(),
+        mirror.0.wait().unwrap().success(),
         "the mirror stops cleanly on SIGTERM"
     );
 
@@ -684,5 +778,12 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
         outs.len(),
         published,
         "one replenishment per inventory event"
+    );
+    // The second group read every event once, each key in order, across its cutover.
+    let seen = forecast_seen.lock().unwrap().clone();
+    assert_read_once_in_order(&seen, &v2);
+    assert!(
+        seen.iter().any(|(t, _, _)| t == V1_TOPIC) && seen.iter().any(|(t, _, _)| t == V2_TOPIC),
+        "the forecasting group read v1 before its cutover and v2 after"
     );
 }

@@ -187,7 +187,7 @@ pub async fn run(args: MigrateArgs, kafka: &KafkaConfig) -> anyhow::Result<Outco
             MigrateCommand::Plan => plan(&dir),
             MigrateCommand::Start { name } => start(&kafka, &declared(&name)?),
             MigrateCommand::Mirror(m) => mirror(&kafka, &dir, &declared(&m.name)?, &m),
-            MigrateCommand::Status { name } => status(&kafka, &declared(&name)?),
+            MigrateCommand::Status { name } => status(&kafka, &dir, &declared(&name)?),
             MigrateCommand::Cutover(m) => {
                 move_group(&kafka, &declared(&m.name)?, &m, Direction::Forward)
             }
@@ -394,7 +394,46 @@ fn members(kafka: &KafkaConfig, group: &str) -> anyhow::Result<usize> {
         .map_or(0, |(_, _, m)| m))
 }
 
-fn status(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
+/// The groups that still read the old topic: the declared groups and the old topic's spec
+/// consumers not cut over, and any other group on the cluster with offsets on it (the mirror
+/// and cut-over groups aside). Each with why it is listed.
+fn still_on_old(
+    kafka: &KafkaConfig,
+    dir: &std::path::Path,
+    d: &Declared,
+    state: &MigrationState,
+) -> anyhow::Result<Vec<String>> {
+    let specs = SpecSet::load(dir)?;
+    let mut readers: Vec<String> = d.spec.groups.clone();
+    if let Some(t) = specs.topic(&d.spec.from) {
+        readers.extend(t.consumers.iter().cloned());
+    }
+    readers.sort();
+    readers.dedup();
+    let mut still: Vec<String> = readers
+        .iter()
+        .filter(|g| !state.cut_over.contains_key(*g))
+        .map(|g| format!("{g} (declared)"))
+        .collect();
+    let from = d.from();
+    for (group, _, active) in weft_console::lag::groups(kafka, None)? {
+        let Some(logical) = group.strip_prefix(&d.prefix) else {
+            continue;
+        };
+        if group == d.mirror_group()
+            || state.cut_over.contains_key(logical)
+            || readers.iter().any(|r| r == logical)
+        {
+            continue;
+        }
+        if !committed(kafka, &group, &from)?.is_empty() {
+            still.push(format!("{group} (on the cluster, {active} member(s))"));
+        }
+    }
+    Ok(still)
+}
+
+fn status(kafka: &KafkaConfig, dir: &std::path::Path, d: &Declared) -> anyhow::Result<Outcome> {
     let name = &d.spec.name;
     let state = state_of(kafka, d)?;
     let phase = if state.phase.is_empty() {
@@ -419,7 +458,6 @@ fn status(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
         members(kafka, &d.mirror_group())?
     ));
     let to_ends = watermarks(kafka, &d.to(), d.partitions)?;
-    let mut on_old = Vec::new();
     for group in &d.spec.groups {
         let cut = state.cut_over.contains_key(group);
         let (topic, ends) = if cut {
@@ -428,9 +466,6 @@ fn status(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
             (d.from(), &ends)
         };
         let done = committed(kafka, &d.group(group), &topic)?;
-        if !cut {
-            on_old.push(group.clone());
-        }
         out(&format!(
             "  {group}: reads {topic}, committed {:?}, lag {}, {} member(s)\n",
             done,
@@ -438,9 +473,10 @@ fn status(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
             members(kafka, &d.group(group))?
         ));
     }
+    let on_old = still_on_old(kafka, dir, d, &state)?;
     out(&format!(
         "  still on {}: {}\n",
-        d.spec.from,
+        d.from(),
         if on_old.is_empty() {
             "none".into()
         } else {
@@ -609,33 +645,8 @@ fn finish(kafka: &KafkaConfig, dir: &std::path::Path, d: &Declared) -> anyhow::R
         migration::DUAL_WRITE => {}
         _ => bail!("migration {name} was not started"),
     }
-    // Who still reads the old topic: the declared groups and the specs' consumers not cut
-    // over, and any group on the cluster with offsets on it.
-    let specs = SpecSet::load(dir)?;
-    let mut readers: Vec<String> = d.spec.groups.clone();
-    if let Some(t) = specs.topic(&d.spec.from) {
-        readers.extend(t.consumers.iter().cloned());
-    }
-    let mut still: Vec<String> = readers
-        .iter()
-        .filter(|g| !state.cut_over.contains_key(*g))
-        .map(|g| format!("{g} (declared)"))
-        .collect();
-    still.sort();
-    still.dedup();
+    let still = still_on_old(kafka, dir, d, &state)?;
     let from = d.from();
-    for (group, _, active) in weft_console::lag::groups(kafka, None)? {
-        let logical = group.strip_prefix(&d.prefix).unwrap_or(&group).to_string();
-        if group == d.mirror_group()
-            || state.cut_over.contains_key(&logical)
-            || readers.contains(&logical)
-        {
-            continue;
-        }
-        if !committed(kafka, &group, &from)?.is_empty() {
-            still.push(format!("{group} (on the cluster, {active} member(s))"));
-        }
-    }
     if !still.is_empty() {
         bail!(
             "refused: these groups still read {from}: {}; cut them over first (`weft migrate cutover {name} <group>`)",

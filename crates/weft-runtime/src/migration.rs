@@ -206,6 +206,11 @@ pub struct Mirror {
     to_schema: Schema,
     /// Physical topic names (a topic prefix applied).
     to_topic: String,
+    /// The registry id of the new schema under the new topic's subject (resolved once).
+    to_id: u32,
+    /// Per writer schema id: whether it is the old contract's own schema (no resolution),
+    /// decided once per id.
+    identical: HashMap<u32, bool>,
     /// Copies written and dual-written records skipped, for progress.
     pub copied: u64,
     pub skipped: u64,
@@ -231,13 +236,15 @@ impl Mirror {
         let to_schema = load(transform.to_schema)?;
         let to_topic = format!("{topic_prefix}{}", transform.to);
         // The new subject must hold the schema now: a mismatch stops the mirror at start.
-        schemas.value_schema_id(&to_topic, &to_schema)?;
+        let to_id = schemas.value_schema_id(&to_topic, &to_schema)?;
         Ok(Mirror {
             transform,
             schemas,
             from_schema,
             to_schema,
             to_topic,
+            to_id,
+            identical: HashMap::new(),
             copied: 0,
             skipped: 0,
         })
@@ -261,17 +268,18 @@ impl RecordProcessor for Mirror {
             }
             other => ProcessError::Unavailable(other.to_string()),
         })?;
-        let reader = (writer.canonical_form() != self.from_schema.canonical_form())
-            .then_some(&self.from_schema);
+        let from_schema = &self.from_schema;
+        let identical = *self
+            .identical
+            .entry(id)
+            .or_insert_with(|| writer.canonical_form() == from_schema.canonical_form());
+        let reader = (!identical).then_some(&self.from_schema);
         let converted = self
             .transform
             .erased
             .forward_bytes(&writer, reader, body, &self.to_schema)
             .map_err(ProcessError::Poison)?;
-        let to_id = self
-            .schemas
-            .value_schema_id(&self.to_topic, &self.to_schema)
-            .map_err(|e| ProcessError::Unavailable(e.to_string()))?;
+        let to_id = self.to_id;
         let mut headers: Vec<(String, Vec<u8>)> = record
             .headers
             .iter()
