@@ -447,9 +447,7 @@ fn a_live_stream_is_migrated_by_mirror_and_dual_write_and_a_group_cut_over_sees_
     assert_eq!(
         v2.len(),
         900,
-        "v2 holds each v1 event once: {} copied by the mirror, {} dual-written",
-        copied,
-        v2.len() as u64 - copied
+        "v2 holds each v1 event once ({copied} copied by the mirror, {skipped} skipped as dual-written)"
     );
     let by_place: BTreeMap<(i32, i64), &Placed> =
         v1.iter().map(|r| ((r.partition, r.offset), r)).collect();
@@ -477,11 +475,12 @@ fn a_live_stream_is_migrated_by_mirror_and_dual_write_and_a_group_cut_over_sees_
         dual >= 300,
         "the restarted ledger dual-wrote ({dual} of 900)"
     );
-    assert_eq!(
-        skipped as usize, dual,
-        "the mirror skipped exactly the dual-written records"
+    // Each v1 record has one copy (900 distinct increasing stamps above); the mirror saw every
+    // record (its counters count again what an aborted transaction redid, so at least).
+    assert!(
+        copied as usize + skipped as usize >= 900 && skipped as usize >= dual,
+        "{mirror_stats:?}"
     );
-    assert_eq!(copied as usize + dual, 900, "{mirror_stats:?}");
 
     // v1 and v2 hold the same history after the transform, payload by payload.
     for r in &v2 {
@@ -726,7 +725,7 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
     wait_outputs(n);
     let (ok, text) = migrate(&prefix, &["status", NAME]);
     assert!(
-        ok && text.contains("phase finished") && text.contains("still on"),
+        ok && text.contains("phase finished") && text.contains(": none"),
         "{text}"
     );
 

@@ -360,7 +360,7 @@ fn mirror(
                 if let Some(target) = &target {
                     let reached = target
                         .iter()
-                        .all(|(p, (_, high))| done.get(p).is_some_and(|o| o >= high));
+                        .all(|(p, (low, high))| done.get(p).copied().unwrap_or(*low) >= *high);
                     if reached {
                         eprintln!("mirror {name}: caught up with the old topic's end at start");
                         shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -611,11 +611,16 @@ fn wait_for_mirror(
     wait: Duration,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + wait;
+    // Where the mirror never committed it has nothing to copy below the partition's start.
+    let starts = watermarks(kafka, &d.from(), d.partitions)?;
     loop {
         let done = committed(kafka, &d.mirror_group(), &d.from())?;
         let behind: Vec<String> = position
             .iter()
-            .filter(|(p, o)| done.get(p).is_none_or(|m| m < o))
+            .filter(|(p, o)| {
+                let start = starts.get(*p).map_or(0, |(low, _)| *low);
+                done.get(*p).copied().unwrap_or(start) < **o
+            })
             .map(|(p, o)| format!("[{p}] mirror {:?} < {o}", done.get(p)))
             .collect();
         if behind.is_empty() {
@@ -655,26 +660,12 @@ fn finish(kafka: &KafkaConfig, dir: &std::path::Path, d: &Declared) -> anyhow::R
     }
     // The mirror must have copied what the old topic holds now (it may trail live traffic by
     // a commit interval: wait up to 60 s).
-    let ends = watermarks(kafka, &from, d.partitions)?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let done = committed(kafka, &d.mirror_group(), &from)?;
-        let behind: Vec<String> = ends
-            .iter()
-            .filter(|(p, (_, high))| done.get(p).is_none_or(|o| o < high))
-            .map(|(p, (_, high))| format!("[{p}] {:?} of {high}", done.get(p)))
-            .collect();
-        if behind.is_empty() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "refused: the mirror has not copied everything of {from} after 60 s: {}; is `weft migrate mirror {name}` running?",
-                behind.join(", ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ends: BTreeMap<i32, i64> = watermarks(kafka, &from, d.partitions)?
+        .into_iter()
+        .map(|(p, (_, high))| (p, high))
+        .collect();
+    wait_for_mirror(kafka, d, &ends, Duration::from_secs(60))
+        .map_err(|e| anyhow!("refused: {e}"))?;
     state.phase = migration::FINISHED.into();
     state.log("finish: the old topic is retired");
     migration::write_state(kafka, &d.control(), name, &state)?;

@@ -7,21 +7,24 @@
 //!   the group `<migration>.mirror`: it reads the old topic read_committed and writes each record's
 //!   new form to the same partition of the new topic, stamped with
 //!   [`MIGRATED_FROM`] = `<partition>:<offset>` of its source, in the transaction that commits
-//!   its input offset. Being the only writer of copies of unstamped records, in partition order,
-//!   it makes the stamps a monotonic map old offset -> new offset per partition. Records a
-//!   producer dual-wrote ([`DUAL_WRITTEN`]) are skipped: their copy is already there.
+//!   its input offset, in partition order. Records a producer dual-wrote ([`DUAL_WRITTEN`]) are
+//!   skipped: their copy is already there.
 //! - **Dual writes** ([`DualWrites`]): a processor that emits the old event also emits the new one
 //!   in the same transaction. The copy is held until the commit; then the loop learns the old
-//!   record's offset from its delivery report, waits until the mirror has committed a position at
-//!   or past it (the mirror reads read_committed, so it stops exactly at this open transaction),
-//!   and only then produces the stamped copy. So no copy of a later record can land in the new
-//!   topic before the mirror's copy of an earlier one: per-key order is the old topic's.
+//!   record's offset from its delivery report, checks that its old records of each partition are
+//!   one block (another producer's record inside it aborts the transaction), waits until the
+//!   mirror has committed a position at or past the block (the mirror reads read_committed, so
+//!   it stops at the earliest open transaction), and only then produces the stamped copies. So
+//!   no copy lands in the new topic before the copy of an earlier old record: the stamps
+//!   increase along each partition of the new topic, and per-key order is the old topic's.
 //!
 //! Failure modes: a record the transform refuses (or cannot decode) is dead-lettered by the
 //! mirror's loop as poison, with the reason; nothing is dropped. A dual-writing producer whose
-//! mirror does not reach its records within [`MIRROR_WAIT`] aborts its transaction (the batch is
-//! processed again after a back-off; the loop stops after its abort limit with an error naming
-//! the mirror group): dual writes need the mirror running.
+//! mirror does not reach its records within a random part of [`MIRROR_WAIT`] aborts its
+//! transaction (the batch is processed again after a back-off; the loop stops after its abort
+//! limit with an error naming the mirror group): dual writes need the mirror running, and two
+//! producers waiting for each other's blocks on two partitions are parted by the random
+//! deadlines.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -48,8 +51,9 @@ pub const DUAL_WRITTEN: &str = "weft-dual-written";
 /// migration's name.
 pub(crate) const COPY_OF: &str = "weft-migration-copy";
 
-/// How long a dual-writing producer waits for the mirror to reach its records.
-pub const MIRROR_WAIT: Duration = Duration::from_secs(8);
+/// How long a dual-writing producer waits at most for the mirror to reach its records (each
+/// wait draws between half of it and all of it); below the transaction timeout (10 s).
+pub const MIRROR_WAIT: Duration = Duration::from_secs(6);
 
 /// The value of [`MIGRATED_FROM`].
 pub fn stamp(partition: i32, offset: i64) -> String {
@@ -253,7 +257,12 @@ impl Mirror {
 
 impl RecordProcessor for Mirror {
     fn process(&mut self, record: &Record<'_>) -> Result<Vec<Output>, ProcessError> {
-        if record.headers.iter().any(|(k, _)| *k == DUAL_WRITTEN) {
+        let name = self.transform.name.as_bytes();
+        if record
+            .headers
+            .iter()
+            .any(|(k, v)| *k == DUAL_WRITTEN && *v == name)
+        {
             self.skipped += 1;
             return Ok(Vec::new());
         }
@@ -307,6 +316,15 @@ pub(crate) fn is_copy(out: &Output) -> bool {
     out.headers.iter().any(|(k, _)| k == COPY_OF)
 }
 
+/// One delivered record of a dual-written old topic, from the loop's delivery reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Delivered {
+    pub(crate) event_id: String,
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+}
+
 /// Dual writes of one transaction loop: per old topic, the mirror whose position the copies
 /// wait for (see the module docs).
 pub(crate) struct DualWrites {
@@ -343,10 +361,12 @@ impl DualWrites {
     pub(crate) fn release(
         &self,
         copies: Vec<Output>,
-        delivered: &HashMap<String, (String, i32, i64)>,
+        delivered: &[Delivered],
         tick: &dyn Fn(),
     ) -> Result<Vec<Output>, String> {
-        let mut first: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        // Each copy takes the first unused delivered old record with its event id (held copies
+        // and deliveries of one partition are both in send order).
+        let mut used = vec![false; delivered.len()];
         let mut out = Vec::with_capacity(copies.len());
         for mut copy in copies {
             let event_id = copy
@@ -355,22 +375,53 @@ impl DualWrites {
                 .find(|(k, _)| k == h::EVENT_ID)
                 .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default();
-            let Some((topic, partition, offset)) = delivered.get(&event_id) else {
+            let Some(i) =
+                (0..delivered.len()).find(|i| !used[*i] && delivered[*i].event_id == event_id)
+            else {
                 return Err(format!(
                     "no delivery report for the old record of dual write {event_id}"
                 ));
             };
-            let at = first.entry((topic.clone(), *partition)).or_insert(*offset);
-            *at = (*at).min(*offset);
+            used[i] = true;
+            let d = &delivered[i];
             copy.headers.retain(|(k, _)| k != COPY_OF);
             copy.headers.push((
                 MIGRATED_FROM.into(),
-                stamp(*partition, *offset).into_bytes(),
+                stamp(d.partition, d.offset).into_bytes(),
             ));
-            copy.partition = Some(*partition);
+            copy.partition = Some(d.partition);
             out.push(copy);
         }
-        let deadline = Instant::now() + MIRROR_WAIT;
+        // Per partition, this transaction's old records must be one block: another producer's
+        // record inside it would be copied (by its producer or the mirror) after this block's
+        // copies, and the new topic's order would differ from the old one's. Such a
+        // transaction is aborted and done again (see the module docs).
+        let mut blocks: BTreeMap<(String, i32), (i64, i64, i64)> = BTreeMap::new();
+        for d in delivered {
+            let b = blocks
+                .entry((d.topic.clone(), d.partition))
+                .or_insert((d.offset, d.offset, 0));
+            b.0 = b.0.min(d.offset);
+            b.1 = b.1.max(d.offset);
+            b.2 += 1;
+        }
+        for ((topic, partition), (low, high, count)) in &blocks {
+            if high - low + 1 != *count {
+                return Err(format!(
+                    "another producer wrote into this transaction's records of {topic}[{partition}] \
+                     (offsets {low}..={high} hold {count} of ours): the copies would not keep the \
+                     old topic's order"
+                ));
+            }
+        }
+        // Two dual writers each waiting for the other's open block would wait forever: the
+        // deadline is drawn at random, so one of them gives up first and the other goes on.
+        let wait = MIRROR_WAIT.mul_f64(rand::random_range(0.5..1.0));
+        let deadline = Instant::now() + wait;
+        let first: BTreeMap<(String, i32), i64> = blocks
+            .into_iter()
+            .map(|(k, (low, _, _))| (k, low))
+            .collect();
         for ((topic, partition), offset) in first {
             let Some((group, client)) = self.mirrors.get(&topic) else {
                 return Err(format!("{topic} is not dual-written by this loop"));
@@ -379,9 +430,15 @@ impl DualWrites {
                 tick();
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition(&topic, partition);
-                let committed = client
-                    .committed_offsets(tpl, Duration::from_secs(5))
-                    .map_err(|e| format!("reading mirror group {group}'s offsets: {e}"))?;
+                // Transient answers (UnstableOffsetCommit while the mirror's transaction commits, a
+                // coordinator moving) are retried inside, until the deadline.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let committed = weft_core::kafka::committed_offsets(
+                    client,
+                    &tpl,
+                    left.max(Duration::from_millis(100)),
+                )
+                .map_err(|e| format!("reading mirror group {group}'s offsets: {e}"))?;
                 let at = committed
                     .find_partition(&topic, partition)
                     .and_then(|e| match e.offset() {
@@ -404,7 +461,7 @@ impl DualWrites {
                 }
                 if Instant::now() >= deadline {
                     return Err(format!(
-                        "mirror group {group} is at offset {at} of {topic}[{partition}] after {MIRROR_WAIT:?}; \
+                        "mirror group {group} is at offset {at} of {topic}[{partition}] after {wait:?}; \
                          the dual write of offset {offset} waits for it (is `weft migrate mirror` running?)"
                     ));
                 }
@@ -523,11 +580,11 @@ pub fn read_states(
 
 /// Remembers the delivery result of the one record a state write sends.
 #[derive(Default)]
-struct Delivered(std::sync::Mutex<Option<Result<(), String>>>);
+struct StateDelivery(std::sync::Mutex<Option<Result<(), String>>>);
 
-impl rdkafka::ClientContext for Delivered {}
+impl rdkafka::ClientContext for StateDelivery {}
 
-impl rdkafka::producer::ProducerContext for Delivered {
+impl rdkafka::producer::ProducerContext for StateDelivery {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
         if let Ok(mut slot) = self.0.lock() {
@@ -546,10 +603,10 @@ pub fn write_state(
 ) -> Result<(), RuntimeError> {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
     let failed = |e: String| RuntimeError::Migration(format!("writing to {control_topic}: {e}"));
-    let producer: ThreadedProducer<Delivered> = kafka
+    let producer: ThreadedProducer<StateDelivery> = kafka
         .client_config()
         .set("enable.idempotence", "true")
-        .create_with_context(Delivered::default())
+        .create_with_context(StateDelivery::default())
         .map_err(|e| failed(e.to_string()))?;
     let value = serde_json::to_vec(state).map_err(|e| failed(e.to_string()))?;
     producer
@@ -579,14 +636,7 @@ pub fn translate(
     to_topic: &str,
     next_old: &BTreeMap<i32, i64>,
 ) -> Result<BTreeMap<i32, i64>, RuntimeError> {
-    let reader: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", "weft-migrate-translate")
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(|e| RuntimeError::Migration(format!("a reader of {to_topic}: {e}")))?;
+    let reader = translate_reader(kafka, to_topic)?;
     let timeout = Duration::from_secs(30);
     let mut out = BTreeMap::new();
     for (&partition, &wanted) in next_old {
@@ -597,7 +647,7 @@ pub fn translate(
         let (mut lo, mut hi, mut best) = (low, high, high);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match first_at(&reader, to_topic, partition, mid, high)? {
+            match first_at(kafka, to_topic, partition, mid, high)? {
                 None => hi = mid,
                 Some((offset, stamped)) if stamped >= wanted => {
                     best = offset;
@@ -620,21 +670,14 @@ pub fn translate_back(
     new_topic: &str,
     next_new: &BTreeMap<i32, i64>,
 ) -> Result<BTreeMap<i32, i64>, RuntimeError> {
-    let reader: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", "weft-migrate-translate")
-        .set("enable.partition.eof", "true")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(|e| RuntimeError::Migration(format!("a reader of {new_topic}: {e}")))?;
+    let reader = translate_reader(kafka, new_topic)?;
     let timeout = Duration::from_secs(30);
     let mut out = BTreeMap::new();
     for (&partition, &next) in next_new {
         let (low, high) = reader
             .fetch_watermarks(new_topic, partition, timeout)
             .map_err(|e| RuntimeError::Migration(format!("{new_topic}[{partition}]: {e}")))?;
-        if let Some((_, stamped)) = first_at(&reader, new_topic, partition, next, high)? {
+        if let Some((_, stamped)) = first_at(kafka, new_topic, partition, next, high)? {
             out.insert(partition, stamped);
             continue;
         }
@@ -644,7 +687,7 @@ pub fn translate_back(
             let from = (next - window).max(low);
             let mut last = None;
             let mut at = from;
-            while let Some((offset, stamped)) = first_at(&reader, new_topic, partition, at, next)? {
+            while let Some((offset, stamped)) = first_at(kafka, new_topic, partition, at, next)? {
                 last = Some(stamped);
                 at = offset + 1;
             }
@@ -654,16 +697,41 @@ pub fn translate_back(
                 None => window *= 4,
             }
         };
-        // Nothing was ever copied: the reader starts the old topic from its beginning.
-        out.insert(partition, old.unwrap_or(0));
+        // No stamped record before the group's position (retention, or only aborted
+        // records): refuse rather than guess.
+        let old = old.ok_or_else(|| {
+            RuntimeError::Migration(format!(
+                "{new_topic}[{partition}] has no stamped record before offset {next}: the old \
+                 topic's offset cannot be derived"
+            ))
+        })?;
+        out.insert(partition, old);
     }
     Ok(out)
 }
 
+/// A read_committed reader of `topic` for the translation (no group membership, no commits).
+fn translate_reader(
+    kafka: &weft_core::kafka::KafkaConfig,
+    topic: &str,
+) -> Result<BaseConsumer, RuntimeError> {
+    kafka
+        .client_config()
+        .set("group.id", "weft-migrate-translate")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(|e| RuntimeError::Migration(format!("a reader of {topic}: {e}")))
+}
+
 /// The first committed record of `topic[partition]` at or after `from` and below `end`: its
-/// offset and the old offset its stamp names.
+/// offset and the old offset its stamp names. A fresh reader per probe: a reader reassigned
+/// between reads may hand the previous read's end-of-partition event to the next (seen in
+/// `parking::restore`), which would make a range with records look empty.
 fn first_at(
-    reader: &BaseConsumer,
+    kafka: &weft_core::kafka::KafkaConfig,
     topic: &str,
     partition: i32,
     from: i64,
@@ -674,22 +742,16 @@ fn first_at(
     if from >= end {
         return Ok(None);
     }
+    let reader = translate_reader(kafka, topic)?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(from))
         .map_err(|e| failed(e.to_string()))?;
     reader.assign(&tpl).map_err(|e| failed(e.to_string()))?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let position = reader
-            .position()
-            .ok()
-            .and_then(|p| p.find_partition(topic, partition).map(|e| e.offset()));
-        if matches!(position, Some(Offset::Offset(o)) if o >= end) {
-            return Ok(None);
-        }
         if Instant::now() >= deadline {
             return Err(failed(format!(
-                "no record between {from} and {end} within 30 s"
+                "no record and no end between {from} and {end} within 30 s"
             )));
         }
         let Some(msg) = reader.poll(Duration::from_millis(100)) else {
@@ -750,8 +812,38 @@ mod tests {
         };
         assert!(is_copy(&copy));
         let e = dual
-            .release(vec![copy], &HashMap::new(), &|| {})
+            .release(vec![copy], &[], &|| {})
             .unwrap_err();
         assert!(e.contains("no delivery report"), "{e}");
+    }
+
+    #[test]
+    fn a_block_another_producer_wrote_into_aborts() {
+        let dual = DualWrites::new(&weft_core::kafka::KafkaConfig::local(), &[]).unwrap();
+        let copy = |id: &str| Output {
+            topic: "a.b.c.v2".into(),
+            key: Some(b"k".to_vec()),
+            value: vec![0],
+            headers: vec![
+                (h::EVENT_ID.into(), id.as_bytes().to_vec()),
+                (COPY_OF.into(), b"a.b.c".to_vec()),
+            ],
+            partition: None,
+        };
+        let at = |id: &str, offset: i64| Delivered {
+            event_id: id.into(),
+            topic: "a.b.c.v1".into(),
+            partition: 0,
+            offset,
+        };
+        // 10 and 12 are ours, 11 is someone else's.
+        let e = dual
+            .release(
+                vec![copy("e1"), copy("e2")],
+                &[at("e1", 10), at("e2", 12)],
+                &|| {},
+            )
+            .unwrap_err();
+        assert!(e.contains("another producer wrote into"), "{e}");
     }
 }

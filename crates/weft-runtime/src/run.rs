@@ -268,9 +268,10 @@ fn migrated_inputs(
 ) -> Result<Vec<&'static str>, RuntimeError> {
     let mut inputs = processor.inputs();
     for t in transforms {
-        let cut_over = states
-            .get(t.name())
-            .is_some_and(|s| s.cut_over.contains_key(processor.name()));
+        // After `finish` every group reads the new topic (the old one is no longer written).
+        let cut_over = states.get(t.name()).is_some_and(|s| {
+            s.cut_over.contains_key(processor.name()) || s.phase == migration::FINISHED
+        });
         let (reads, leaves) = if cut_over {
             (t.to(), t.from())
         } else {

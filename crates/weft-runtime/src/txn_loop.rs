@@ -68,7 +68,7 @@
 //!   restart starts with an empty window, so a crash loop dead-letters at most about
 //!   `min_samples × max_ratio` records per restart (10 with the defaults).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,7 +86,7 @@ use weft_core::kafka::KafkaConfig;
 
 use crate::failure::{self, FailurePolicy, Route};
 use crate::metrics::Metrics;
-use crate::migration::{is_copy, DualWrites};
+use crate::migration::{is_copy, Delivered, DualWrites};
 use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
@@ -277,9 +277,9 @@ struct DeliveryContext {
     first_failure: Mutex<Option<String>>,
     /// Topics whose delivered records' places are kept (dual writes' old topics).
     watched: Vec<String>,
-    /// Event id -> (topic, partition, offset) of the watched records delivered in the open
-    /// transaction.
-    delivered: Mutex<HashMap<String, (String, i32, i64)>>,
+    /// (event id, topic, partition, offset) of the watched records delivered in the open
+    /// transaction, in delivery order.
+    delivered: Mutex<Vec<Delivered>>,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -304,7 +304,12 @@ impl ProducerContext for DeliveryContext {
                         .map(|v| String::from_utf8_lossy(v).into_owned())
                 });
                 if let (Some(id), Ok(mut delivered)) = (id, self.delivered.lock()) {
-                    delivered.insert(id, (msg.topic().to_string(), msg.partition(), msg.offset()));
+                    delivered.push(Delivered {
+                        event_id: id,
+                        topic: msg.topic().to_string(),
+                        partition: msg.partition(),
+                        offset: msg.offset(),
+                    });
                 }
             }
             Ok(_) => {}
@@ -317,7 +322,7 @@ impl DeliveryContext {
         self.first_failure.lock().ok().and_then(|mut f| f.take())
     }
 
-    fn take_delivered(&self) -> HashMap<String, (String, i32, i64)> {
+    fn take_delivered(&self) -> Vec<Delivered> {
         self.delivered
             .lock()
             .map(|mut d| std::mem::take(&mut *d))
@@ -930,7 +935,42 @@ impl<'s> TxnLoop<'s> {
         if rewound {
             rewind(consumer)?;
         }
+        if !assigned.is_empty() {
+            self.seed_committed(consumer)?;
+        }
         Ok(rewound)
+    }
+
+    /// Notes the group's committed offset of every owned partition this loop has no figure
+    /// for yet (a new assignment, a restart): committing positions past transaction markers
+    /// builds on it, so a partition whose next record is another producer's open transaction
+    /// still gets its position committed (a migration's dual writer waits for exactly that),
+    /// and the redelivery guard knows where the partition starts.
+    fn seed_committed(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        let assignment = consumer
+            .assignment()
+            .map_err(|e| fatal("reading the assignment", e))?;
+        let mut unknown = TopicPartitionList::new();
+        for e in assignment.elements() {
+            if !self
+                .committed
+                .contains_key(&(e.topic().to_string(), e.partition()))
+            {
+                unknown.add_partition(e.topic(), e.partition());
+            }
+        }
+        if unknown.count() == 0 {
+            return Ok(());
+        }
+        let committed = weft_core::kafka::committed_offsets(consumer, &unknown, LOOKUP_TIMEOUT)
+            .map_err(|e| fatal("reading committed offsets", e))?;
+        for e in committed.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                self.committed
+                    .insert((e.topic().to_string(), e.partition()), o);
+            }
+        }
+        Ok(())
     }
 
     /// Phase: nothing polled.
