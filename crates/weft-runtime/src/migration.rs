@@ -811,9 +811,7 @@ mod tests {
             partition: None,
         };
         assert!(is_copy(&copy));
-        let e = dual
-            .release(vec![copy], &[], &|| {})
-            .unwrap_err();
+        let e = dual.release(vec![copy], &[], &|| {}).unwrap_err();
         assert!(e.contains("no delivery report"), "{e}");
     }
 
