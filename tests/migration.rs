@@ -139,7 +139,9 @@ fn ledger(name: &'static str) -> Processor {
                 V1 {
                     position_id: s.sale_id.clone(),
                     item_id: s.item_id.clone(),
-                    location_id: s.location_id.clone(),
+                    // A position per sale: the replenishment service fires when a position
+                    // crosses below its threshold, so each event here is one replenishment.
+                    location_id: s.sale_id.clone(),
                     on_hand: s.quantity,
                     available: s.quantity,
                     transaction_id: s.sale_id.clone(),
@@ -339,6 +341,7 @@ fn a_live_stream_is_migrated_by_mirror_and_dual_write_and_a_group_cut_over_sees_
                 max_retries: 5,
                 max_consecutive_aborts: 5,
                 dual_writes: vec![],
+                changelogs: vec![],
                 static_membership: false,
                 shutdown: stop,
             };
@@ -556,6 +559,7 @@ fn provision(prefix: &str) {
     .iter()
     .map(|t| t.to_string())
     .chain(service.retry_topics())
+    .chain(service.changelog_topics())
     .chain(forecasting.retry_topics())
     .chain([
         service.dead_letter_topic(),

@@ -69,12 +69,24 @@ impl Thresholds {
 }
 
 /// Settings processors read (from the environment in `weft run`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProcessorConfig {
     /// Composerp replenishment thresholds.
     pub replenish: Thresholds,
     /// First Viscount stock-alert levels.
     pub stock_alerts: viscount::alerts::AlertThresholds,
+    /// Composerp ledger: event ids remembered per position for duplicate detection (0: off).
+    pub ledger_remembered_events: usize,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            replenish: Thresholds::default(),
+            stock_alerts: Default::default(),
+            ledger_remembered_events: composerp::ledger::REMEMBERED,
+        }
+    }
 }
 
 /// Every registered migration transform, one line each: its name is the declaration's in
@@ -94,6 +106,7 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
         cypher::credit::processor(),
         cypher::sinks::search_indexer(),
         cypher::sinks::erp_sync(),
+        composerp::ledger::processor(config.ledger_remembered_events),
         composerp::replenishment::processor(Arc::new(config.replenish.clone())),
         viscount::alerts::processor(config.stock_alerts),
     ]

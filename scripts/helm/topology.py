@@ -161,6 +161,8 @@ def build(procs: dict, topics_dir: Path, avro_dir: Path) -> dict:
             "outputs": sorted(p["outputs"]),
             "retryTopics": [f"{name}.retry.{short(seconds(d))}" for d in delays],
             "deadLetterTopic": f"{name}.dlq",
+            # Keyed stores' compacted changelogs (topics/groups/<name>.yaml `stores:`).
+            "changelogTopics": [f"{name}.{s}.changelog" for s in group.get("stores") or []],
             "maxReplicas": max(topics[t]["partitions"] for t in p["inputs"]),
         }
 

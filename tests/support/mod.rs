@@ -247,6 +247,11 @@ impl Running {
         Self::spawn(processors, extra_env, Some(weft_testkit::unique("e2e-")))
     }
 
+    /// Starts `weft run <processors>` as instance `instance` (a restarted pod keeps its name).
+    pub fn start_as(processors: &[&str], extra_env: &[(&str, &str)], instance: &str) -> Running {
+        Self::spawn(processors, extra_env, Some(instance.to_string()))
+    }
+
     /// Starts `weft run <processors>` without `WEFT_INSTANCE_ID` (it picks its own).
     pub fn start_without_instance_id(processors: &[&str], extra_env: &[(&str, &str)]) -> Running {
         Self::spawn(processors, extra_env, None)

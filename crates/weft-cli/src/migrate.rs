@@ -312,6 +312,7 @@ fn mirror(
         max_retries: 5,
         max_consecutive_aborts: 5,
         dual_writes: Vec::new(),
+        changelogs: Vec::new(),
         static_membership: false,
         shutdown: shutdown.clone(),
     };

@@ -96,6 +96,10 @@ pub struct RunArgs {
     /// Composerp replenishment threshold of items not listed.
     #[arg(long, env = "WEFT_REPLENISH_DEFAULT_THRESHOLD", default_value = "10")]
     replenish_default_threshold: String,
+    /// Composerp inventory ledger: event ids remembered per position to detect an event
+    /// published twice upstream (0 turns duplicate detection off).
+    #[arg(long, env = "WEFT_LEDGER_REMEMBERED_EVENTS", default_value_t = 32)]
+    ledger_remembered_events: usize,
     /// First Viscount: available stock below this raises a warning alert.
     #[arg(long, env = "WEFT_STOCK_WARNING", default_value_t = 10)]
     stock_warning: i32,
@@ -123,6 +127,7 @@ impl RunArgs {
                 warning: self.stock_warning,
                 critical: self.stock_critical,
             },
+            ledger_remembered_events: self.ledger_remembered_events,
         })
     }
 

@@ -100,6 +100,7 @@ async fn dead_letters_are_listed_shown_and_replayed_with_the_attempt_carried() {
         max_retries: 3,
         max_consecutive_aborts: 5,
         dual_writes: Vec::new(),
+        changelogs: Vec::new(),
         static_membership: false,
         shutdown: shutdown.clone(),
     };

@@ -16,6 +16,13 @@ pub fn parking_topic(group: &str) -> String {
     format!("{group}.parking")
 }
 
+/// The changelog topic of `group`'s keyed store `store`: compacted, one record per key (its
+/// latest value, a tombstone once deleted), partition `p` holding the state of input partition
+/// `p`, e.g. `composerp.inventory-ledger-service.positions.changelog`.
+pub fn changelog_topic(group: &str, store: &str) -> String {
+    format!("{group}.{store}.changelog")
+}
+
 /// The dead-letter topic of `group`, e.g. `cypher.catalog-worker.dlq`.
 pub fn dead_letter_topic(group: &str) -> String {
     format!("{group}.dlq")

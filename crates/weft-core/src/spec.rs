@@ -158,6 +158,10 @@ pub struct GroupSpec {
     pub retry: RetryPolicy,
     pub ordering: Ordering,
     pub dead_letter_retention: Duration,
+    /// Keyed stores of the group's processor (`stores: [name, ...]`): each has a compacted
+    /// changelog topic (see [`GroupSpec::changelog_topics`]). The processor's registration must
+    /// declare the same stores (the compliance test and `weft run` check it).
+    pub stores: Vec<String>,
     pub path: Option<PathBuf>,
 }
 
@@ -171,6 +175,7 @@ impl GroupSpec {
             },
             ordering: Ordering::Unordered,
             dead_letter_retention: DEFAULT_DEAD_LETTER_RETENTION,
+            stores: Vec::new(),
             path: None,
         }
     }
@@ -192,6 +197,14 @@ impl GroupSpec {
     /// The group's parking topic, when it keeps per-key order.
     pub fn parking_topic(&self) -> Option<String> {
         (self.ordering == Ordering::PerKey).then(|| naming::parking_topic(&self.group))
+    }
+
+    /// The changelog topic of each of the group's keyed stores, in declaration order.
+    pub fn changelog_topics(&self) -> Vec<String> {
+        self.stores
+            .iter()
+            .map(|s| naming::changelog_topic(&self.group, s))
+            .collect()
     }
 }
 
@@ -235,6 +248,8 @@ struct RawGroup {
     dead_letter: Option<RawDeadLetter>,
     #[serde(default)]
     ordering: Option<String>,
+    #[serde(default)]
+    stores: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -490,6 +505,24 @@ impl GroupSpec {
             spec.dead_letter_retention =
                 parse_duration(path, "dead_letter.retention", &dl.retention)?;
         }
+        for store in &raw.stores {
+            let good = !store.is_empty()
+                && store
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !good {
+                return Err(invalid(
+                    path,
+                    "stores",
+                    format!("`{store}` is not a store name (lowercase letters, digits, - and _)"),
+                ));
+            }
+        }
+        let unique: BTreeSet<_> = raw.stores.iter().collect();
+        if unique.len() != raw.stores.len() {
+            return Err(invalid(path, "stores", "a store is declared twice"));
+        }
+        spec.stores = raw.stores;
         Ok(spec)
     }
 }
@@ -686,6 +719,16 @@ impl SpecSet {
                 spec.retention = Retention::Infinite;
                 out.push(spec);
             }
+            // Keyed stores: partition p is the state of input partition p, kept for ever (the
+            // latest value per key; compaction drops the rest).
+            for changelog in group.changelog_topics() {
+                let mut spec = make(changelog, Duration::ZERO, "changelog");
+                spec.cleanup_policy = CleanupPolicy::Compact;
+                spec.retention = Retention::Infinite;
+                spec.key = "(store key)".into();
+                spec.value_schema = "(the store's Avro value)".into();
+                out.push(spec);
+            }
         }
         // The migrations' control topic, as durable as the topics migrated.
         if let Some(template) = self.migrations.iter().find_map(|m| self.topic(&m.from)) {
@@ -829,5 +872,48 @@ config:
             ]
         );
         assert!(set.derived_topics().iter().all(|t| t.partitions == 6));
+    }
+
+    #[test]
+    fn stores_derive_compacted_changelogs_and_bad_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("cypher")).unwrap();
+        std::fs::create_dir_all(dir.path().join("groups")).unwrap();
+        std::fs::write(dir.path().join("cypher/cypher.order.created.v1.yaml"), GOOD).unwrap();
+        std::fs::write(
+            dir.path().join("groups/cypher.erp-sync.yaml"),
+            "group: cypher.erp-sync\nstores: [accounts, open-orders]\n",
+        )
+        .unwrap();
+        let set = SpecSet::load(dir.path()).unwrap();
+        let changelogs: Vec<TopicSpec> = set
+            .derived_topics()
+            .into_iter()
+            .filter(|t| t.name.ends_with(".changelog"))
+            .collect();
+        let names: Vec<&str> = changelogs.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cypher.erp-sync.accounts.changelog",
+                "cypher.erp-sync.open-orders.changelog"
+            ]
+        );
+        for t in &changelogs {
+            assert_eq!(t.cleanup_policy, CleanupPolicy::Compact);
+            assert_eq!(t.partitions, 6, "as many partitions as the inputs");
+        }
+        for (bad, why) in [
+            ("stores: [Accounts]", "not a store name"),
+            ("stores: [a, a]", "declared twice"),
+        ] {
+            let err = GroupSpec::parse(
+                Path::new("topics/groups/g.yaml"),
+                &format!("group: g\n{bad}\n"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(why) && err.contains("stores"), "{err}");
+        }
     }
 }

@@ -15,6 +15,7 @@ use weft_core::spec::SpecSet;
 use crate::processor::{Output, ProcessError, Record};
 use crate::schemas::LocalSchemas;
 use crate::sink::{MemorySinks, SinkLine};
+use crate::state::{Change, StateValue};
 use crate::typed::{Out, Processor, TypedProcessor};
 use crate::RuntimeError;
 
@@ -23,6 +24,7 @@ pub struct TestDriver {
     typed: TypedProcessor,
     sinks: Arc<MemorySinks>,
     offset: i64,
+    changes: Vec<Change>,
 }
 
 impl TestDriver {
@@ -39,10 +41,16 @@ impl TestDriver {
         let typed =
             TypedProcessor::new(Arc::new(processor), catalog, Arc::new(LocalSchemas::new()))?
                 .with_sinks(sinks.clone());
+        // The driver's records are all of partition 0, whose stores start empty.
+        typed
+            .stores()
+            .resolve(|store| typed.changelog_topic(store))?;
+        typed.stores().install_empty(0);
         Ok(TestDriver {
             typed,
             sinks,
             offset: 0,
+            changes: Vec::new(),
         })
     }
 
@@ -76,11 +84,46 @@ impl TestDriver {
             value: Some(value),
             headers: headers.to_vec(),
         };
-        let outs = self.typed.process_typed(&record)?;
-        for out in &outs {
-            self.typed.encode_output(out, None)?;
+        // Each record is its own transaction: its state writes commit when it succeeds.
+        let result = self
+            .typed
+            .process_typed(&record)
+            .and_then(|(outs, changes)| {
+                for out in &outs {
+                    self.typed.encode_output(out, None)?;
+                }
+                Ok((outs, changes))
+            });
+        match result {
+            Ok((outs, changes)) => {
+                self.typed.stores().commit();
+                self.changes.extend(changes);
+                Ok(outs)
+            }
+            Err(e) => {
+                self.typed.stores().abort();
+                Err(e)
+            }
         }
-        Ok(outs)
+    }
+
+    /// The committed value of `key` in the store `store` (`None` when absent).
+    pub fn state<V: StateValue>(&self, store: &str, key: &str) -> Option<V> {
+        self.typed
+            .stores()
+            .committed(store, key)
+            .unwrap_or_else(|e| panic!("reading store {store}: {e}"))
+    }
+
+    /// Every store write so far, in order, as it went to the changelogs.
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// Empties every store (a fresh partition).
+    pub fn clear_state(&mut self) {
+        self.typed.stores().forget(&[0].into());
+        self.typed.stores().install_empty(0);
     }
 
     /// Every document sink handlers wrote, once per event id, in order.
@@ -132,6 +175,14 @@ pub fn compliance(processor: Processor, specs: &SpecSet) -> Vec<String> {
             Some(_) => {}
         }
     }
+    let declared = specs.group(name).stores;
+    if processor.store_names() != declared {
+        problems.push(format!(
+            "{name}: declares stores {:?} but its group spec (topics/groups/{name}.yaml) lists \
+             `stores: {declared:?}`; provisioning creates changelogs from the spec",
+            processor.store_names()
+        ));
+    }
     for (topic, _) in processor.outputs() {
         if specs.topic(topic).is_none() {
             problems.push(format!(
@@ -161,7 +212,10 @@ pub fn compliance(processor: Processor, specs: &SpecSet) -> Vec<String> {
             }
         };
         let key = example.key();
+        // A replay meets the state the first delivery met.
+        driver.clear_state();
         let first = driver.feed_bytes(topic, Some(key.as_bytes()), &value, &[]);
+        driver.clear_state();
         let second = driver.feed_bytes(topic, Some(key.as_bytes()), &value, &[]);
         match (first, second) {
             (Err(ProcessError::Fatal(m)), _) | (_, Err(ProcessError::Fatal(m))) => {

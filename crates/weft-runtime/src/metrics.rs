@@ -60,6 +60,12 @@ pub struct Metrics {
     pub sla_breaches_by_tenant: IntCounterVec,
     pub breaker_ratio: GaugeVec,
     pub dlq_oldest_unhandled_age: GaugeVec,
+    /// Keyed state: changelog records read by restores, restore durations, partitions being
+    /// restored, keys per store and partition.
+    pub state_restored: IntCounterVec,
+    pub state_restore_seconds: HistogramVec,
+    pub state_restoring: IntGaugeVec,
+    pub state_keys: IntGaugeVec,
     tenants: Arc<Mutex<HashSet<String>>>,
     loops: Arc<AtomicUsize>,
     ready: Arc<AtomicUsize>,
@@ -69,6 +75,12 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(c.clone())).expect("unique metric");
     c
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("unique metric");
+    g
 }
 
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -207,6 +219,30 @@ impl Metrics {
                 "Age of the oldest dead letter not marked handled, 0 when none",
                 &["processor", "topic"],
             ),
+            state_restored: counter(
+                &r,
+                "state_restored_records_total",
+                "Changelog records read while restoring keyed stores",
+                &["processor", "store"],
+            ),
+            state_restore_seconds: histogram(
+                &r,
+                "state_restore_seconds",
+                "Time to restore the stores of newly assigned partitions",
+                &["processor"],
+            ),
+            state_restoring: int_gauge(
+                &r,
+                "state_restoring_partitions",
+                "Partitions whose stores are being restored (not processed meanwhile)",
+                &["processor"],
+            ),
+            state_keys: int_gauge(
+                &r,
+                "state_keys",
+                "Keys in a keyed store, per partition this process owns",
+                &["processor", "store", "partition"],
+            ),
             tenants: Arc::new(Mutex::new(HashSet::new())),
             lag,
             registry: r,
@@ -241,6 +277,11 @@ impl Metrics {
     /// One loop became ready (assigned and caught up).
     pub fn loop_ready(&self) {
         self.ready.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// One loop stopped being ready (restoring the stores of new partitions).
+    pub fn loop_not_ready(&self) {
+        self.ready.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Whether every registered loop is ready.

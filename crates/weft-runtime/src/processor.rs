@@ -75,4 +75,10 @@ impl ProcessError {
 pub trait RecordProcessor: Send {
     /// Processes one record.
     fn process(&mut self, record: &Record<'_>) -> Result<Vec<Output>, ProcessError>;
+
+    /// The processor's keyed stores, when it has any: the loop restores them on assignment and
+    /// commits or drops their writes with each transaction (see [`crate::state`]).
+    fn stores(&self) -> Option<std::sync::Arc<crate::state::Stores>> {
+        None
+    }
 }

@@ -174,6 +174,19 @@ pub async fn run_processors(
             metrics.clone(),
         );
         loop_settings.inputs = inputs.iter().map(|t| format!("{prefix}{t}")).collect();
+        let stores = typed.processor().store_names();
+        if stores != group.stores {
+            return Err(RuntimeError::Config(format!(
+                "{}: the processor declares stores {stores:?} but its group spec lists {:?}; \
+                 add `stores: {stores:?}` to topics/groups/{}.yaml so `weft topics apply` \
+                 provisions their changelogs",
+                loop_settings.processor, group.stores, loop_settings.processor
+            )));
+        }
+        loop_settings.changelogs = stores
+            .iter()
+            .map(|s| (s.to_string(), typed.changelog_topic(s)))
+            .collect();
         loop_settings.dual_writes = dual
             .iter()
             .map(|t| {
@@ -341,6 +354,7 @@ fn loop_settings(
         max_retries: 5,
         max_consecutive_aborts: settings.max_consecutive_aborts,
         dual_writes: Vec::new(),
+        changelogs: Vec::new(),
         static_membership: settings.static_membership,
         shutdown: settings.shutdown.clone(),
     }

@@ -43,6 +43,11 @@ pub trait SchemaSource: Send + Sync {
     /// The id of `schema` (self-contained) under the value subject of `topic`
     /// (TopicNameStrategy: `<topic>-value`).
     fn value_schema_id(&self, topic: &str, schema: &Schema) -> Result<u32, RuntimeError>;
+    /// Registers `schema` under the value subject of `topic` (a subject the runtime owns, such
+    /// as a store's changelog) and returns its id; the registry's compatibility check applies.
+    fn register_value_schema(&self, topic: &str, schema: &Schema) -> Result<u32, RuntimeError> {
+        self.value_schema_id(topic, schema)
+    }
 }
 
 /// Attempts per registry call before the registry counts as unavailable.
@@ -235,12 +240,28 @@ impl SchemaSource for RegistrySchemas {
     }
 
     fn value_schema_id(&self, topic: &str, schema: &Schema) -> Result<u32, RuntimeError> {
+        self.resolve_subject(topic, schema, self.auto_register)
+    }
+
+    fn register_value_schema(&self, topic: &str, schema: &Schema) -> Result<u32, RuntimeError> {
+        self.resolve_subject(topic, schema, true)
+    }
+}
+
+impl RegistrySchemas {
+    /// The id of `schema` under `<topic>-value`, registering it when `register`.
+    fn resolve_subject(
+        &self,
+        topic: &str,
+        schema: &Schema,
+        register: bool,
+    ) -> Result<u32, RuntimeError> {
         if let Some(id) = lock(&self.ids)?.get(topic) {
             return Ok(*id);
         }
         let subject = format!("{topic}-value");
         let canonical = schema.canonical_form();
-        let strategy = if self.auto_register {
+        let strategy = if register {
             SubjectNameStrategy::TopicNameStrategyWithSchema(
                 topic.to_string(),
                 false,

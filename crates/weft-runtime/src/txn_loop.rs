@@ -89,6 +89,7 @@ use crate::metrics::Metrics;
 use crate::migration::{is_copy, Delivered, DualWrites};
 use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
+use crate::state::Restorer;
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
 use crate::RuntimeError;
 
@@ -141,6 +142,9 @@ pub struct LoopSettings {
     /// Migrations this loop dual-writes: (old topic, the migration's mirror group), physical
     /// names (see [`crate::migration`]). Empty normally.
     pub dual_writes: Vec<(String, String)>,
+    /// The processor's keyed stores: (store name, changelog topic), physical names (see
+    /// [`crate::state`]). Empty for a stateless processor.
+    pub changelogs: Vec<(String, String)>,
     /// Static group membership (KIP-345) with the classic protocol: `group.instance.id` is the
     /// instance id, so a replica restarted within the session timeout gets its partitions back
     /// without a rebalance of the group. See [`group_config`].
@@ -166,6 +170,7 @@ impl LoopSettings {
             .chain(self.failure.retry_tiers.iter().map(|(_, t)| t.as_str()))
             .chain([self.failure.dead_letter_topic.as_str()])
             .chain(self.failure.parking_topic.as_deref())
+            .chain(self.changelogs.iter().map(|(_, t)| t.as_str()))
             .collect();
         all.sort_unstable();
         all.dedup();
@@ -544,13 +549,14 @@ impl Held {
         Ok(())
     }
 
-    /// Resumes every partition whose record is due.
-    fn resume_due(&mut self, consumer: &LoopConsumer) {
+    /// Resumes every partition whose record is due, except those whose stores are being
+    /// restored (they resume once restored).
+    fn resume_due(&mut self, consumer: &LoopConsumer, restoring: &BTreeSet<i32>) {
         let now = chrono::Utc::now();
         let due: Vec<(String, i32)> = self
             .until
             .iter()
-            .filter(|(_, t)| **t <= now)
+            .filter(|((_, p), t)| **t <= now && !restoring.contains(p))
             .map(|(k, _)| k.clone())
             .collect();
         for (topic, partition) in due {
@@ -578,6 +584,28 @@ pub fn run_loop(
     let mut state = TxnLoop::new(kafka, settings);
     if !settings.dual_writes.is_empty() {
         state.dual = Some(DualWrites::new(kafka, &settings.dual_writes)?);
+    }
+    if let Some(stores) = processor.stores() {
+        let declared: Vec<&str> = settings
+            .changelogs
+            .iter()
+            .map(|(s, _)| s.as_str())
+            .collect();
+        if stores.names() != declared {
+            return Err(RuntimeError::Config(format!(
+                "{}: the processor declares stores {:?} but the loop has changelogs for {declared:?}",
+                settings.processor,
+                stores.names()
+            )));
+        }
+        state.state = Some(Restorer::new(
+            stores,
+            settings.changelogs.clone(),
+            kafka,
+            &settings.group_id,
+            &settings.processor,
+            settings.metrics.clone(),
+        ));
     }
     state.show_breaker();
     if let Some(m) = &settings.metrics {
@@ -610,7 +638,13 @@ impl TxnLoop<'_> {
         loop {
             self.watchdog.tick("the loop");
             let stopping = self.settings.shutdown.load(Ordering::SeqCst);
-            self.held.resume_due(consumer);
+            self.on_restored(consumer)?;
+            let restoring = self
+                .state
+                .as_ref()
+                .map(Restorer::pending)
+                .unwrap_or_default();
+            self.held.resume_due(consumer, &restoring);
             let polled = if stopping {
                 None
             } else {
@@ -655,7 +689,7 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
         })
         .map_err(|e| fatal("creating the transactional producer", e))?;
     let partitions = check_topics_exist(&producer, settings)?;
-    check_per_key_ordering(kafka, settings, &partitions)?;
+    check_co_partitioning(kafka, settings, &partitions)?;
     producer
         .init_transactions(INIT_TIMEOUT)
         .map_err(|e| fatal("init_transactions", e))?;
@@ -741,23 +775,30 @@ fn group_config(kafka: &KafkaConfig, settings: &LoopSettings) -> rdkafka::Client
     cfg
 }
 
-/// Per-key ordering needs partition `p` of every input, retry tier and the parking topic owned
-/// together (see [`crate::parking`]): equal partition counts and a co-partitioning assignor.
-fn check_per_key_ordering(
+/// Per-key ordering and keyed stores need partition `p` of every input, retry tier, the parking
+/// topic and the changelogs owned together (see [`crate::parking`], [`crate::state`]): equal
+/// partition counts and a co-partitioning assignor.
+fn check_co_partitioning(
     kafka: &KafkaConfig,
     settings: &LoopSettings,
     partitions: &BTreeMap<String, usize>,
 ) -> Result<(), RuntimeError> {
-    let Some(parking) = &settings.failure.parking_topic else {
+    let parking = settings.failure.parking_topic.as_ref();
+    if parking.is_none() && settings.changelogs.is_empty() {
         return Ok(());
+    }
+    let what = if parking.is_some() {
+        "per-key ordering"
+    } else {
+        "keyed state"
     };
     let refuse = |why: String| {
         Err(RuntimeError::Config(format!(
-            "{}: per-key ordering {why}",
+            "{}: {what} {why}",
             settings.processor
         )))
     };
-    if settings.failure.retry_tiers.is_empty() {
+    if parking.is_some() && settings.failure.retry_tiers.is_empty() {
         return refuse("needs at least one retry tier".into());
     }
     for (k, v) in &kafka.options {
@@ -766,8 +807,8 @@ fn check_per_key_ordering(
             || (k == "group.protocol" && v == "consumer")
         {
             return refuse(format!(
-                "needs the range assignor of the classic protocol (inputs, retry tiers and \
-                 parking co-partitioned); `{k}={v}` does not co-partition"
+                "needs the range assignor of the classic protocol (inputs, retry tiers, \
+                 parking and changelogs co-partitioned); `{k}={v}` does not co-partition"
             ));
         }
     }
@@ -775,13 +816,15 @@ fn check_per_key_ordering(
         .inputs
         .iter()
         .chain(settings.failure.retry_tiers.iter().map(|(_, t)| t))
-        .chain([parking])
+        .chain(parking)
+        .chain(settings.changelogs.iter().map(|(_, t)| t))
         .map(|t| (partitions.get(t).copied().unwrap_or(0), t.as_str()))
         .collect();
     let distinct: BTreeSet<usize> = counts.iter().map(|(n, _)| *n).collect();
     if distinct.len() > 1 {
         return refuse(format!(
-            "needs the same partition count on every input, retry tier and parking topic: {}",
+            "needs the same partition count on every input, retry tier, parking topic and \
+             changelog: {}",
             counts
                 .iter()
                 .map(|(n, t)| format!("{t} {n}"))
@@ -850,6 +893,8 @@ struct TxnLoop<'s> {
     watchdog: Watchdog,
     /// Migrations this loop dual-writes, when any.
     dual: Option<DualWrites>,
+    /// The processor's keyed stores and their restores, when it has any.
+    state: Option<Restorer>,
 }
 
 impl<'s> TxnLoop<'s> {
@@ -868,6 +913,7 @@ impl<'s> TxnLoop<'s> {
             aborts_in_a_row: 0,
             watchdog: Watchdog::start(&settings.transactional_id(), STALL_LIMIT),
             dual: None,
+            state: None,
         }
     }
 
@@ -890,10 +936,16 @@ impl<'s> TxnLoop<'s> {
         // the group stopped, may have moved it): the redelivery guard forgets it.
         self.committed
             .retain(|(_, partition), _| !revoked.contains(partition));
+        if let Some(state) = &mut self.state {
+            state.forget(&revoked);
+        }
         let mut rewound = false;
         let mut assigned = assigned;
         if ctx.batch_lost.swap(false, Ordering::SeqCst) {
             self.count_transaction("aborted");
+            if let Some(state) = &self.state {
+                state.stores().abort();
+            }
             self.batch.clear();
             // The kept partitions are read and judged again.
             self.breaker.abort();
@@ -935,10 +987,79 @@ impl<'s> TxnLoop<'s> {
         if rewound {
             rewind(consumer)?;
         }
+        if !assigned.is_empty() && self.state.is_some() {
+            self.restore_state(consumer, &assigned)?;
+            rewound = true;
+        }
         if !assigned.is_empty() {
             self.seed_committed(consumer)?;
         }
         Ok(rewound)
+    }
+
+    /// Keyed state: newly assigned partitions are paused (every input and retry tier), sought
+    /// to their committed offsets, and their changelogs read in the background; the other
+    /// partitions go on. [`Self::on_restored`] resumes them.
+    fn restore_state(
+        &mut self,
+        consumer: &LoopConsumer,
+        assigned: &BTreeSet<i32>,
+    ) -> Result<(), RuntimeError> {
+        let Some(state) = &mut self.state else {
+            return Ok(());
+        };
+        let owned = consumer
+            .assignment()
+            .map_err(|e| fatal("reading the assignment", e))?;
+        let mut paused = TopicPartitionList::new();
+        for e in owned.elements() {
+            if assigned.contains(&e.partition()) {
+                paused.add_partition(e.topic(), e.partition());
+            }
+        }
+        let partitions: BTreeSet<i32> = paused.elements().iter().map(|e| e.partition()).collect();
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        consumer
+            .pause(&paused)
+            .map_err(|e| fatal("pausing partitions to restore", e))?;
+        // Committed offsets are read stable (a predecessor's pending transaction is finished
+        // first), so the changelogs then hold the state those offsets were committed with.
+        rewind(consumer)?;
+        state.begin(&partitions);
+        if self.ready {
+            self.ready = false;
+            if let Some(m) = &self.settings.metrics {
+                m.loop_not_ready();
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase: restores that finished are installed and their partitions resumed (a retry
+    /// partition held until its head record is due stays paused).
+    fn on_restored(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        let Some(state) = &mut self.state else {
+            return Ok(());
+        };
+        let ready = state.take_finished()?;
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let owned = consumer
+            .assignment()
+            .map_err(|e| fatal("reading the assignment", e))?;
+        let mut resume = TopicPartitionList::new();
+        for e in owned.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            if ready.contains(&e.partition()) && !self.held.until.contains_key(&key) {
+                resume.add_partition(e.topic(), e.partition());
+            }
+        }
+        consumer
+            .resume(&resume)
+            .map_err(|e| fatal("resuming restored partitions", e))
     }
 
     /// Notes the group's committed offset of every owned partition this loop has no figure
@@ -976,7 +1097,8 @@ impl<'s> TxnLoop<'s> {
     /// Phase: nothing polled.
     fn on_idle(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         // Assigned and nothing left to fetch: caught up, so ready.
-        if !self.ready && consumer.assignment().is_ok_and(|a| a.count() > 0) {
+        let restoring = self.state.as_ref().is_some_and(Restorer::restoring);
+        if !self.ready && !restoring && consumer.assignment().is_ok_and(|a| a.count() > 0) {
             self.ready = true;
             if let Some(m) = &self.settings.metrics {
                 m.loop_ready();
@@ -1052,6 +1174,15 @@ impl<'s> TxnLoop<'s> {
                     .with_label_values(&[self.name(), record.topic])
                     .inc();
             }
+            return Ok(());
+        }
+        // A record fetched before its partition was paused for a restore: it comes again once
+        // the partition resumes (it was sought back to the committed offset).
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.is_restoring(record.partition))
+        {
             return Ok(());
         }
         // A retry record before its due time: hold its partition, not the others.
@@ -1389,6 +1520,10 @@ impl<'s> TxnLoop<'s> {
                     let next = self.committed.entry(k.clone()).or_insert(*v);
                     *next = (*next).max(*v);
                 }
+                if let Some(state) = &self.state {
+                    state.stores().commit();
+                    state.show();
+                }
                 self.batch.clear();
                 Ok(())
             }
@@ -1493,6 +1628,9 @@ impl<'s> TxnLoop<'s> {
         self.breaker.abort();
         self.show_breaker();
         self.batch.clear();
+        if let Some(state) = &self.state {
+            state.stores().abort();
+        }
         self.watchdog.tick("rewinding");
         rewind(consumer)?;
         self.restore_parking(consumer)

@@ -43,6 +43,7 @@ use crate::metrics::Metrics;
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
 use crate::schemas::SchemaSource;
 use crate::sink::{MemorySinks, SinkLine, SinkWriter};
+use crate::state::{Change, State, StateValue, StoreDecl, Stores};
 use crate::trace::TraceParent;
 use crate::RuntimeError;
 
@@ -190,12 +191,12 @@ trait Handler: Send + Sync {
     /// `reader` is `None` when the writer's schema is the contract's own (no resolution).
     fn handle(
         &self,
-        processor: &'static str,
         writer: &Schema,
         reader: Option<&Schema>,
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
+        state: &mut State<'_>,
     ) -> Result<Handled, ProcessError>;
     fn example(&self) -> Box<dyn ErasedEvent>;
 }
@@ -215,6 +216,8 @@ pub(crate) struct Seen {
 
 /// What the runtime knows of an input record besides its value.
 struct InputMeta {
+    /// The processor handling it.
+    processor: &'static str,
     topic: String,
     partition: i32,
     offset: i64,
@@ -225,7 +228,7 @@ struct InputMeta {
 
 /// A processor's function for contract `P`, its result already in the runtime's terms: output
 /// events ([`Processor::on`]) or a sink document ([`Processor::sink`]).
-type HandlerFn<P> = dyn Fn(&In<P>) -> Result<Handled, ProcessError> + Send + Sync;
+type HandlerFn<P> = dyn Fn(&In<P>, &mut State<'_>) -> Result<Handled, ProcessError> + Send + Sync;
 
 struct TypedHandler<P> {
     f: Box<HandlerFn<P>>,
@@ -240,12 +243,12 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
     /// metrics need, and calls the function.
     fn handle(
         &self,
-        processor: &'static str,
         writer: &Schema,
         reader: Option<&Schema>,
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
+        state: &mut State<'_>,
     ) -> Result<Handled, ProcessError> {
         let event: Event<P> = weft_contracts::codec::decode_resolved(writer, reader, body)
             .map_err(|e| {
@@ -257,7 +260,7 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
             sla: P::PRIORITY.sla(),
         });
         let input = In {
-            processor,
+            processor: meta.processor,
             topic: meta.topic,
             partition: meta.partition,
             offset: meta.offset,
@@ -266,7 +269,7 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
             attempt: meta.attempt,
             event,
         };
-        (self.f)(&input)
+        (self.f)(&input, state)
     }
 
     fn example(&self) -> Box<dyn ErasedEvent> {
@@ -281,6 +284,7 @@ pub struct Processor {
     name: &'static str,
     handlers: BTreeMap<&'static str, Box<dyn Handler>>,
     emits: BTreeMap<&'static str, &'static str>,
+    stores: Vec<StoreDecl>,
 }
 
 impl fmt::Debug for Processor {
@@ -289,6 +293,7 @@ impl fmt::Debug for Processor {
             .field("name", &self.name)
             .field("inputs", &self.inputs())
             .field("emits", &self.emits)
+            .field("stores", &self.store_names())
             .finish()
     }
 }
@@ -300,6 +305,7 @@ impl Processor {
             name,
             handlers: BTreeMap::new(),
             emits: BTreeMap::new(),
+            stores: Vec::new(),
         }
     }
 
@@ -308,10 +314,35 @@ impl Processor {
         mut self,
         f: impl Fn(&In<P>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
     ) -> Self {
-        let f = move |i: &In<P>| f(i).map(Handled::Outs);
+        let f = move |i: &In<P>, _: &mut State<'_>| f(i).map(Handled::Outs);
         self.handlers
             .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
         self
+    }
+
+    /// Handles events of contract `P` with `f`, which also reads and writes the processor's
+    /// keyed stores for the event's partition (see [`crate::state`]): its writes commit or abort
+    /// with its outputs and the input's offset, and a failing event changes nothing.
+    pub fn on_stateful<P: Contract + Example>(
+        mut self,
+        f: impl Fn(&In<P>, &mut State<'_>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
+    ) -> Self {
+        let f = move |i: &In<P>, s: &mut State<'_>| f(i, s).map(Handled::Outs);
+        self.handlers
+            .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
+        self
+    }
+
+    /// Declares a keyed store `name` holding values of `V` (Avro, `#[derive(AvroSchema)]`). Its
+    /// changelog is `<processor>.<name>.changelog`; the group spec must list it in `stores:`.
+    pub fn store<V: StateValue>(mut self, name: &'static str) -> Self {
+        self.stores.push(StoreDecl::of::<V>(name));
+        self
+    }
+
+    /// The declared stores' names.
+    pub fn store_names(&self) -> Vec<&'static str> {
+        self.stores.iter().map(|s| s.name).collect()
     }
 
     /// Sends events of contract `P` (from `P::TOPIC`) to the sink named `sink`: `f` returns the
@@ -322,7 +353,7 @@ impl Processor {
         sink: &'static str,
         f: impl Fn(&In<P>) -> Result<serde_json::Value, ProcessError> + Send + Sync + 'static,
     ) -> Self {
-        let f = move |i: &In<P>| {
+        let f = move |i: &In<P>, _: &mut State<'_>| {
             Ok(Handled::Line(SinkLine {
                 sink,
                 event_id: i.event.metadata.event_id.clone(),
@@ -388,6 +419,8 @@ pub struct TypedProcessor {
     /// Finished migrations whose old topic this processor emits to: it writes the new form
     /// only.
     retired: Vec<Arc<crate::migration::Transform>>,
+    /// The keyed stores (none for most processors), shared with the loop.
+    stores: Arc<Stores>,
 }
 
 impl TypedProcessor {
@@ -414,7 +447,9 @@ impl TypedProcessor {
         for (topic, schema) in &processor.emits {
             outputs.insert(*topic, load(schema)?);
         }
+        let stores = Arc::new(Stores::new(&processor.stores, schemas.clone()));
         Ok(TypedProcessor {
+            stores,
             processor,
             schemas,
             inputs,
@@ -499,13 +534,27 @@ impl TypedProcessor {
     }
 
     /// Resolves the registry id of every output schema now, so a missing or mismatched subject
-    /// stops the processor at start rather than at its first output.
+    /// stops the processor at start rather than at its first output; registers the value
+    /// schema of each store's changelog (see [`crate::state`]).
     pub fn resolve_outputs(&self) -> Result<(), RuntimeError> {
         for (topic, schema) in &self.outputs {
             self.schemas
                 .value_schema_id(&self.physical_topic(topic), schema)?;
         }
-        Ok(())
+        self.stores.resolve(|store| self.changelog_topic(store))
+    }
+
+    /// The changelog topic of `store` on the wire.
+    pub fn changelog_topic(&self, store: &str) -> String {
+        self.physical_topic(&weft_core::naming::changelog_topic(
+            self.processor.name,
+            store,
+        ))
+    }
+
+    /// The keyed stores.
+    pub fn stores(&self) -> &Arc<Stores> {
+        &self.stores
     }
 
     /// Encodes an input event of `topic` as it would arrive from Kafka (Confluent framing with the
@@ -528,7 +577,7 @@ impl TypedProcessor {
     pub(crate) fn process_typed<'r>(
         &self,
         record: &'r Record<'r>,
-    ) -> Result<Vec<Out>, ProcessError> {
+    ) -> Result<(Vec<Out>, Vec<Change>), ProcessError> {
         let value = record.value.ok_or_else(|| {
             ProcessError::Undecodable("the record has no value (a tombstone)".into())
         })?;
@@ -573,6 +622,7 @@ impl TypedProcessor {
         };
         let reader = (!identical).then_some(reader);
         let meta = InputMeta {
+            processor: self.processor.name,
             topic: topic.to_string(),
             partition: record.partition,
             offset: record.offset,
@@ -587,7 +637,8 @@ impl TypedProcessor {
                 .unwrap_or(0),
         };
         let mut seen = None;
-        let result = handler.handle(self.processor.name, &writer, reader, body, meta, &mut seen);
+        let mut state = self.stores.state(record.partition);
+        let result = handler.handle(&writer, reader, body, meta, &mut seen, &mut state);
         if let (Some(m), Some(seen)) = (&self.metrics, &seen) {
             self.observe(m, topic, seen, result.as_ref().err());
         }
@@ -597,7 +648,7 @@ impl TypedProcessor {
                 self.sinks
                     .write(&line)
                     .map_err(|e| ProcessError::Transient(format!("sink {}: {e}", line.sink)))?;
-                return Ok(Vec::new());
+                return Ok((Vec::new(), Vec::new()));
             }
         };
         for out in &outs {
@@ -610,7 +661,7 @@ impl TypedProcessor {
                 )));
             }
         }
-        Ok(outs)
+        Ok((outs, state.finish()))
     }
 
     fn observe(&self, m: &Metrics, topic: &str, seen: &Seen, err: Option<&ProcessError>) {
@@ -691,6 +742,10 @@ impl TypedProcessor {
 }
 
 impl RecordProcessor for TypedProcessor {
+    fn stores(&self) -> Option<Arc<Stores>> {
+        (!self.stores.is_empty()).then(|| self.stores.clone())
+    }
+
     fn process(&mut self, record: &Record<'_>) -> Result<Vec<Output>, ProcessError> {
         let parent = record
             .headers
@@ -713,8 +768,18 @@ impl RecordProcessor for TypedProcessor {
         let _entered = span.enter();
         // Outputs name this span as their parent: the recorded one, else a fresh child id.
         let mine = crate::trace::of_span(&span).or_else(|| parent.as_ref().map(TraceParent::child));
-        let outs = self.process_typed(record)?;
-        let mut records = Vec::with_capacity(outs.len());
+        let (outs, changes) = self.process_typed(record)?;
+        let mut records = Vec::with_capacity(outs.len() + changes.len());
+        for c in changes {
+            records.push(Output {
+                topic: self.changelog_topic(c.store),
+                key: Some(c.key.into_bytes()),
+                // An empty value goes out as a null one: a tombstone.
+                value: c.value.unwrap_or_default(),
+                headers: vec![],
+                partition: Some(c.partition),
+            });
+        }
         for out in &outs {
             if let Some(new) = self.retired.iter().find_map(|t| t.forward(out)) {
                 records.push(self.encode_output(&new, mine.as_ref())?);

@@ -1,11 +1,13 @@
 //! The replenishment service (seed 002): inventory falling below an item's threshold triggers a
 //! low-stock event and a replenishment.
 //!
-//! - `INVENTORY_UPDATED` with `available` below the item's threshold ->
-//!   `INVENTORY_LOW_STOCK` (available, threshold) and `REPLENISHMENT_TRIGGERED` (rule
-//!   `REORDER_POINT`, reorder point = the threshold, suggested quantity = what brings available up
-//!   to twice the threshold, the triggering event's id);
-//! - at or above the threshold: nothing.
+//! - `INVENTORY_UPDATED` whose `available` **crosses** below the item's threshold (the position
+//!   was at or above it, or is new) -> `INVENTORY_LOW_STOCK` (available, threshold) and
+//!   `REPLENISHMENT_TRIGGERED` (rule `REORDER_POINT`, reorder point = the threshold, suggested
+//!   quantity = what brings available up to twice the threshold, the triggering event's id);
+//! - further updates below it: nothing (one replenishment per crossing); back at or above the
+//!   threshold re-arms the rule.
+//! - State: the store `levels`, the last available per position (`<item_id>/<location_id>`).
 //!
 //! - `INVENTORY_UPDATED` v2 (`composerp.inventory.updated.v2`, quantities with their unit):
 //!   the same rule on the quantities in pieces; a quantity in another unit is poison (the
@@ -13,29 +15,43 @@
 //!   business (`weft migrate cutover`): this build handles both.
 //!
 //! Thresholds come from configuration (`WEFT_REPLENISH_THRESHOLDS="ITEM=10,ITEM2=5"`, default
-//! `WEFT_REPLENISH_DEFAULT_THRESHOLD`, 10). Poison: negative availability, or more available than
-//! on hand.
+//! `WEFT_REPLENISH_DEFAULT_THRESHOLD`, 10). Poison: more available than on hand. Negative
+//! availability is an oversold position (the ledger books every sale): below any threshold.
 
 use std::sync::Arc;
 
+use apache_avro::AvroSchema;
+use serde::{Deserialize, Serialize};
 use weft_contracts::composerp::inventory::v2::InventoryUpdated as InventoryUpdatedV2;
 use weft_contracts::composerp::inventory::{InventoryLowStock, InventoryUpdated};
 use weft_contracts::composerp::replenishment::{ReplenishmentRuleType, ReplenishmentTriggered};
 use weft_contracts::Decimal4;
 use weft_contracts::Event;
-use weft_runtime::{In, Out, ProcessError, Processor};
+use weft_runtime::{In, Out, ProcessError, Processor, State};
 
 use crate::Thresholds;
 
 /// The consumer group and processor name.
 pub const NAME: &str = "composerp.replenishment-service";
 
+/// The store of the last available per position.
+pub const LEVELS: &str = "levels";
+
+/// What the service remembers of a position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "composerp.replenishment")]
+pub struct Level {
+    /// Available at the last update, in ten-thousandths.
+    pub available_units: i64,
+}
+
 /// The registration, with the configured thresholds.
 pub fn processor(thresholds: Arc<Thresholds>) -> Processor {
     let v2 = thresholds.clone();
     Processor::new(NAME)
-        .on::<InventoryUpdated>(move |i| replenish(i, &thresholds))
-        .on::<InventoryUpdatedV2>(move |i| replenish_v2(i, &v2))
+        .store::<Level>(LEVELS)
+        .on_stateful::<InventoryUpdated>(move |i, s| replenish(i, s, &thresholds))
+        .on_stateful::<InventoryUpdatedV2>(move |i, s| replenish_v2(i, s, &v2))
         .emits::<InventoryLowStock>()
         .emits::<ReplenishmentTriggered>()
 }
@@ -45,6 +61,7 @@ pub fn processor(thresholds: Arc<Thresholds>) -> Processor {
 /// from v1 to v2 produces nothing twice.
 pub fn replenish_v2(
     update: &In<InventoryUpdatedV2>,
+    state: &mut State<'_>,
     thresholds: &Thresholds,
 ) -> Result<Vec<Out>, ProcessError> {
     let v1 = super::migration::inventory_updated_to_v1(update.payload())
@@ -59,23 +76,33 @@ pub fn replenish_v2(
         attempt: update.attempt,
         event: Event::new(update.metadata().clone(), v1),
     };
-    replenish(&as_v1, thresholds)
+    replenish(&as_v1, state, thresholds)
 }
 
-/// `INVENTORY_UPDATED` -> low stock and replenishment, below the threshold.
+/// `INVENTORY_UPDATED` -> low stock and replenishment, when available crosses below the
+/// threshold.
 pub fn replenish(
     update: &In<InventoryUpdated>,
+    state: &mut State<'_>,
     thresholds: &Thresholds,
 ) -> Result<Vec<Out>, ProcessError> {
     let u = update.payload();
-    if u.available.is_negative() || u.available > u.on_hand {
+    if u.available > u.on_hand {
         return Err(ProcessError::Poison(format!(
             "item {} at {}: available {} is impossible with {} on hand",
             u.item_id, u.location_id, u.available, u.on_hand
         )));
     }
+    let available_units = i64::try_from(u.available.units())
+        .map_err(|_| ProcessError::Poison(format!("item {}: available overflows", u.item_id)))?;
     let threshold = Decimal4::from_int(thresholds.for_item(&u.item_id));
-    if u.available >= threshold {
+    let mut levels = state.store::<Level>(LEVELS)?;
+    let key = format!("{}/{}", u.item_id, u.location_id);
+    let was_below = levels
+        .get(&key)?
+        .is_some_and(|l| i128::from(l.available_units) < threshold.units());
+    levels.put(&key, &Level { available_units })?;
+    if u.available >= threshold || was_below {
         return Ok(vec![]);
     }
     let target = threshold
@@ -151,6 +178,8 @@ mod tests {
             crate::composerp::migration::inventory_updated_to_v2(&v1.payload),
         );
         v2.metadata.event_version = "2.0".into();
+        // The v2 form meets the state the v1 form met.
+        d.clear_state();
         let from_v2 = d.feed(v2.clone()).unwrap();
         let ids = |outs: &[Out]| -> Vec<String> {
             outs.iter().map(|o| o.metadata().event_id.clone()).collect()
@@ -204,6 +233,28 @@ mod tests {
                 .threshold,
             dec("25")
         );
+    }
+
+    #[test]
+    fn it_fires_on_crossing_only_and_rearms_above_the_threshold() {
+        let mut d = driver();
+        assert_eq!(d.feed(update(ITEM, "12")).unwrap().len(), 0, "above");
+        assert_eq!(d.feed(update(ITEM, "8")).unwrap().len(), 2, "crossed");
+        assert_eq!(d.feed(update(ITEM, "5")).unwrap().len(), 0, "still below");
+        assert_eq!(
+            d.feed(update(ITEM, "-2")).unwrap().len(),
+            0,
+            "oversold, still below"
+        );
+        assert_eq!(
+            d.feed(update(ITEM, "10")).unwrap().len(),
+            0,
+            "back at it: re-armed"
+        );
+        assert_eq!(d.feed(update(ITEM, "9")).unwrap().len(), 2, "crossed again");
+        let location = InventoryUpdated::example().location_id;
+        let level: Level = d.state(LEVELS, &format!("{ITEM}/{location}")).unwrap();
+        assert_eq!(level.available_units, 90_000);
     }
 
     #[test]

@@ -109,20 +109,30 @@ fn cypher() -> Scenario {
 
 fn composerp() -> Scenario {
     use composerp::inventory::InventoryUpdated;
-    let mut ok = InventoryUpdated::example();
-    ok.position_id = id();
-    ok.available = dec("500");
-    ok.on_hand = dec("500");
-    let mut low = InventoryUpdated::example();
-    low.position_id = id();
-    low.available = dec("3");
-    low.on_hand = dec("3");
+    use composerp::receipt::ReceiptCompleted;
+    use composerp::sale::SaleCompleted;
+    let location = id();
+    let receipt = |item: &str, quantity: &str| {
+        let mut r = ReceiptCompleted::example();
+        r.receipt_id = id();
+        r.item_id = item.to_string();
+        r.location_id = location.clone();
+        r.quantity = dec(quantity);
+        r
+    };
+    let (stocked, selling) = (id(), id());
+    let mut sale = SaleCompleted::example();
+    sale.sale_id = id();
+    sale.item_id = selling.clone();
+    sale.location_id = location.clone();
+    sale.quantity = dec("45");
     Scenario {
         system: "composerp",
-        title: "Composerp (seed 002): one position well stocked, one dropping below its threshold",
+        title: "Composerp (seed 002): receipts stock two items through the ledger; a sale takes one below its threshold",
         events: vec![
-            event("inventory-service", "composerp-demo", ok),
-            event("inventory-service", "composerp-demo", low),
+            event("wms", "composerp-demo", receipt(&stocked, "500")),
+            event("wms", "composerp-demo", receipt(&selling, "50")),
+            event("pos", "composerp-demo", sale),
         ],
         junk_topics: vec![InventoryUpdated::TOPIC],
     }

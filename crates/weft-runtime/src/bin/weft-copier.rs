@@ -111,6 +111,7 @@ fn settings() -> Result<(KafkaConfig, LoopSettings, Copier), String> {
         max_retries: 5,
         max_consecutive_aborts: number("WEFT_MAX_CONSECUTIVE_ABORTS", 5)? as u32,
         dual_writes: Vec::new(),
+        changelogs: Vec::new(),
         static_membership: number("WEFT_STATIC_MEMBERSHIP", 0)? == 1,
         shutdown,
     };

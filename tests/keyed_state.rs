@@ -1,0 +1,344 @@
+//! Keyed state is exactly once under SIGKILL, modelled on Kafka Streams' EOS system test (sums
+//! per key): sale and receipt events over many items go through the inventory ledger
+//! (`composerp.inventory-ledger-service`, store `positions`) run as three `weft run` replicas,
+//! one of which is SIGKILLed and restarted every few seconds while the events flow. The replicas
+//! are static members with stable instance ids, as the Helm chart runs them: a restarted replica
+//! takes its partitions back, fences its predecessor's transaction and restores its stores from
+//! the changelog before processing them.
+//!
+//! Afterwards, counted by event id, for every item: each input event caused exactly one
+//! `INVENTORY_UPDATED` (none missing, none twice); the item's updates are gapless (each one's
+//! on hand is the previous one's plus its own transaction's delta); the last on hand is the sum
+//! of the item's receipts minus its sales; and the changelog's last value per position says the
+//! same. The ledger's duplicate detection is off (`WEFT_LEDGER_REMEMBERED_EVENTS=0`), so a
+//! record processed twice would show as a duplicate or a gap instead of being absorbed.
+//!
+//! `WEFT_STATE_CHAOS_EVENTS` (default 50,000) and `WEFT_STATE_CHAOS_ITEMS` (500) size the run.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apache_avro::AvroSchema;
+use rand::Rng;
+use support::*;
+use weft_contracts::composerp::inventory::InventoryUpdated;
+use weft_contracts::composerp::receipt::ReceiptCompleted;
+use weft_contracts::composerp::sale::SaleCompleted;
+use weft_contracts::{Decimal4, Event, EventMetadata, Example};
+use weft_processors::composerp::ledger::{self, Position};
+use weft_runtime::schemas::SchemaSource;
+
+const SALES: &str = "composerp.sale.completed.v1";
+const RECEIPTS: &str = "composerp.receipt.completed.v1";
+const UPDATES: &str = "composerp.inventory.updated.v1";
+const PARTITIONS: i32 = 6;
+const REPLICAS: usize = 3;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Every topic the ledger touches, in the prefix's namespace.
+fn provision(prefix: &str) {
+    let specs = weft_core::spec::SpecSet::load(&repo().join("topics")).unwrap();
+    let group = specs.group(ledger::NAME);
+    assert_eq!(
+        group.stores,
+        vec![ledger::POSITIONS],
+        "the group spec declares the store"
+    );
+    let topics: Vec<String> = [SALES, RECEIPTS, UPDATES]
+        .iter()
+        .map(|t| t.to_string())
+        .chain(group.retry_topics())
+        .chain(group.changelog_topics())
+        .chain([group.dead_letter_topic()])
+        .map(|t| format!("{prefix}{t}"))
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(
+        &topics.iter().map(String::as_str).collect::<Vec<_>>(),
+        PARTITIONS,
+    ));
+    rt.block_on(weft_testkit::create_topics(
+        &[&format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC)],
+        1,
+    ));
+}
+
+/// One input: its event id, item, (logical) topic, delta in ten-thousandths, key and value.
+struct Input {
+    id: String,
+    item: String,
+    topic: &'static str,
+    delta: i128,
+    key: String,
+    value: Vec<u8>,
+}
+
+/// `n` random sales and receipts of `items` (1 to 20 pieces each), encoded for their topics.
+fn inputs(n: usize, items: &[String]) -> Vec<Input> {
+    let mut rng = rand::rng();
+    let location = uuid::Uuid::new_v4().to_string();
+    (0..n)
+        .map(|_| {
+            let item = items[rng.random_range(0..items.len())].clone();
+            let quantity = Decimal4::from_int(rng.random_range(1..=20));
+            if rng.random_bool(0.5) {
+                let mut p = ReceiptCompleted::example();
+                p.receipt_id = uuid::Uuid::new_v4().to_string();
+                p.item_id = item.clone();
+                p.location_id = location.clone();
+                p.quantity = quantity;
+                let e = Event::new(EventMetadata::new_for::<ReceiptCompleted>("wms", "u"), p);
+                Input {
+                    id: e.metadata.event_id.clone(),
+                    item: item.clone(),
+                    topic: RECEIPTS,
+                    delta: quantity.units(),
+                    key: item,
+                    value: encode(&e),
+                }
+            } else {
+                let mut p = SaleCompleted::example();
+                p.sale_id = uuid::Uuid::new_v4().to_string();
+                p.item_id = item.clone();
+                p.location_id = location.clone();
+                p.quantity = quantity;
+                let e = Event::new(EventMetadata::new_for::<SaleCompleted>("pos", "u"), p);
+                Input {
+                    id: e.metadata.event_id.clone(),
+                    item: item.clone(),
+                    topic: SALES,
+                    delta: -quantity.units(),
+                    key: item,
+                    value: encode(&e),
+                }
+            }
+        })
+        .collect()
+}
+
+/// The group's committed offsets against the ends of both inputs: true when caught up.
+fn caught_up(prefix: &str) -> bool {
+    let lag = weft_lag(&format!("{prefix}{}", ledger::NAME));
+    let inputs: Vec<i64> = lag
+        .iter()
+        .filter(|((t, _), _)| {
+            *t == format!("{prefix}{SALES}") || *t == format!("{prefix}{RECEIPTS}")
+        })
+        .map(|(_, (_, _, lag))| *lag)
+        .collect();
+    inputs.len() == 2 * PARTITIONS as usize && inputs.iter().all(|l| *l == 0)
+}
+
+/// A metric's value summed over its series, from a replica's `/metrics`.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn ledger_state_is_exactly_once_with_replicas_sigkilled_and_restored_from_the_changelog() {
+    let _ = stack();
+    let events = env_usize("WEFT_STATE_CHAOS_EVENTS", 50_000);
+    let item_count = env_usize("WEFT_STATE_CHAOS_ITEMS", 500);
+    let prefix = format!("{}.", weft_testkit::unique("state"));
+    provision(&prefix);
+    let items: Vec<String> = (0..item_count)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let all = inputs(events, &items);
+    let delta_of: HashMap<&str, (&str, i128)> = all
+        .iter()
+        .map(|i| (i.id.as_str(), (i.item.as_str(), i.delta)))
+        .collect();
+
+    let env: Vec<(&str, &str)> = vec![
+        ("WEFT_TOPIC_PREFIX", prefix.as_str()),
+        ("WEFT_LEDGER_REMEMBERED_EVENTS", "0"),
+        ("WEFT_STATIC_MEMBERSHIP", "true"),
+    ];
+    let slots: Vec<String> = (0..REPLICAS)
+        .map(|n| format!("{}-ledger-{n}", prefix.trim_end_matches('.')))
+        .collect();
+    let start = |slot: &str| Running::start_as(&[ledger::NAME], &env, slot);
+    let mut replicas: Vec<Option<Running>> = slots.iter().map(|s| Some(start(s))).collect();
+
+    // The events flow in the background, in batches, while replicas are killed.
+    let published = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let publisher = {
+        let published = published.clone();
+        let prefix = prefix.clone();
+        let batches: Vec<Vec<(String, String, Vec<u8>)>> = all
+            .chunks(2_500)
+            .map(|c| {
+                c.iter()
+                    .map(|i| {
+                        (
+                            format!("{prefix}{}", i.topic),
+                            i.key.clone(),
+                            i.value.clone(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        std::thread::spawn(move || {
+            for batch in batches {
+                for topic in [SALES, RECEIPTS] {
+                    let topic = format!("{prefix}{topic}");
+                    let records: Vec<RawRecord> = batch
+                        .iter()
+                        .filter(|(t, _, _)| *t == topic)
+                        .map(|(_, k, v)| (k.clone(), v.clone(), Vec::new()))
+                        .collect();
+                    publish_raw(&topic, &records);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            published.store(true, Ordering::SeqCst);
+        })
+    };
+
+    // Chaos: every ~5 s one replica (in turn) is SIGKILLed and started again as the same pod.
+    let deadline = Duration::from_secs(600);
+    let mut kills = 0;
+    let mut next_kill = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(
+            started.elapsed() < deadline,
+            "the ledger did not catch up within {deadline:?} ({kills} kills)"
+        );
+        if published.load(Ordering::SeqCst) && caught_up(&prefix) {
+            break;
+        }
+        if Instant::now() >= next_kill {
+            let slot = kills % REPLICAS;
+            drop(replicas[slot].take()); // SIGKILL
+            replicas[slot] = Some(start(&slots[slot]));
+            kills += 1;
+            next_kill = Instant::now() + Duration::from_secs(5);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let took = started.elapsed();
+    publisher.join().unwrap();
+    let metrics: Vec<String> = replicas
+        .iter()
+        .flatten()
+        .map(|r| r.get("/metrics").1)
+        .collect();
+    let restored: f64 = metrics
+        .iter()
+        .map(|m| metric_sum(m, "weft_state_restored_records_total"))
+        .sum();
+    let restores: f64 = metrics
+        .iter()
+        .map(|m| metric_sum(m, "weft_state_restore_seconds_count"))
+        .sum();
+    let restore_secs: f64 = metrics
+        .iter()
+        .map(|m| metric_sum(m, "weft_state_restore_seconds_sum"))
+        .sum();
+    for r in replicas.into_iter().flatten() {
+        assert_eq!(r.stop(), Some(0), "a replica stops cleanly");
+    }
+    eprintln!(
+        "[keyed state] {events} events over {item_count} items, {REPLICAS} replicas, {kills} \
+         SIGKILLs: caught up in {took:.1?} ({:.0} events/s during chaos); the last replicas \
+         restored {restored} changelog records in {restores} restores, {:.3} s each on average",
+        events as f64 / took.as_secs_f64(),
+        restore_secs / restores.max(1.0)
+    );
+
+    // Each input exactly once, by the causation id of the updates.
+    let updates = read_all(&format!("{prefix}{UPDATES}"));
+    let mut per_item: BTreeMap<String, Vec<(String, i128)>> = BTreeMap::new();
+    let mut caused: HashMap<String, usize> = HashMap::new();
+    for r in &updates {
+        let e: Event<InventoryUpdated> = decode(&r.value);
+        let cause = e.metadata.causation_id.clone().expect("a causation id");
+        *caused.entry(cause.clone()).or_default() += 1;
+        per_item
+            .entry(e.payload.item_id.clone())
+            .or_default()
+            .push((cause, e.payload.on_hand.units()));
+    }
+    let twice: Vec<_> = caused.iter().filter(|(_, n)| **n > 1).take(10).collect();
+    assert!(twice.is_empty(), "inputs counted twice: {twice:?}");
+    let missing: Vec<&str> = all
+        .iter()
+        .filter(|i| !caused.contains_key(&i.id))
+        .map(|i| i.id.as_str())
+        .take(10)
+        .collect();
+    assert!(missing.is_empty(), "inputs never counted: {missing:?}");
+    assert_eq!(updates.len(), events, "one update per input");
+
+    // Per item: gapless, and the last on hand is receipts minus sales.
+    let mut expected: BTreeMap<&str, i128> = BTreeMap::new();
+    for i in &all {
+        *expected.entry(i.item.as_str()).or_default() += i.delta;
+    }
+    for (item, seq) in &per_item {
+        let mut on_hand = 0i128;
+        for (n, (cause, after)) in seq.iter().enumerate() {
+            let (of, delta) = delta_of[cause.as_str()];
+            assert_eq!(of, item, "update of {item} caused by an event of {of}");
+            assert_eq!(
+                *after,
+                on_hand + delta,
+                "{item}: update {n} has on hand {after}, the previous {on_hand} plus its delta {delta}"
+            );
+            on_hand = *after;
+        }
+        assert_eq!(on_hand, expected[item.as_str()], "{item}: final on hand");
+    }
+    assert_eq!(per_item.len(), expected.len(), "every item updated");
+
+    // The changelog's last value per position is the final on hand.
+    let changelog = read_all(&format!(
+        "{prefix}{}",
+        weft_core::naming::changelog_topic(ledger::NAME, ledger::POSITIONS)
+    ));
+    let mut last: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for r in changelog {
+        last.insert(r.key, r.value);
+    }
+    assert_eq!(last.len(), expected.len(), "one position per item");
+    let schemas = &stack().schemas;
+    for (key, value) in last {
+        let item = key.split('/').next().unwrap();
+        let (id, body) = weft_core::wire::split(&value).unwrap();
+        let writer = schemas.writer_schema(id).unwrap();
+        let p: Position =
+            weft_contracts::codec::decode_resolved(&writer, Some(&Position::get_schema()), body)
+                .unwrap();
+        assert_eq!(
+            i128::from(p.on_hand_units),
+            expected[item],
+            "{key}: changelog"
+        );
+    }
+    // Last: what the run must have gone through for the checks above to mean something.
+    assert!(
+        kills >= 3,
+        "the run was too short to kill anything ({kills})"
+    );
+    assert!(
+        restores >= 1.0,
+        "the restarted replicas restored their stores"
+    );
+}
