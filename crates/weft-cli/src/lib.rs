@@ -48,6 +48,12 @@ enum Command {
     /// The raw at-least-once pipe of `weft bench`, as its own process.
     #[command(hide = true)]
     BenchPipe(bench::PipeArgs),
+    /// Benchmark of keyed state: a stateful 1:1 pipeline against its stateless twin, and the
+    /// restore rate of a changelog against a plain read of it.
+    BenchState(bench::state::StateBenchArgs),
+    /// One system of `weft bench-state`, as its own process.
+    #[command(hide = true)]
+    BenchStateWorker(bench::state::StateWorkerArgs),
     /// Run registered processors (exactly-once loops, retries, dead letters, metrics).
     Run(run::RunArgs),
     /// The main job: provision topics, produce and consume keyed events end to end, report.
@@ -163,6 +169,8 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args, &kafka).await,
             Command::Bench(args) => bench::run(args, &kafka).await,
             Command::BenchPipe(args) => bench::pipe(args, &kafka).await,
+            Command::BenchState(args) => bench::state::run(args, &kafka).await,
+            Command::BenchStateWorker(args) => bench::state::worker(args, &kafka).await,
             Command::Schemas(args) => schemas::run(args).await,
             Command::Registry(args) => registry::run(args, &kafka).await,
             Command::Consume(args) => console::consume(args, &kafka).await,

@@ -658,9 +658,11 @@ fn read_changelogs(
     let mut out = Vec::new();
     // One reader per changelog: an end-of-partition event names the partition, not the topic.
     for (store, topic) in changelogs {
-        for (p, entries) in read_changelog(kafka, reader_group, topic, partitions, stop, || {
-            progress(store)
-        })? {
+        for (p, entries) in
+            read_changelog_until(kafka, reader_group, topic, partitions, stop, || {
+                progress(store)
+            })?
+        {
             out.push((store.clone(), p, entries));
         }
     }
@@ -681,8 +683,27 @@ impl rdkafka::ClientContext for QuietEof {
 
 impl rdkafka::consumer::ConsumerContext for QuietEof {}
 
-/// Reads `partitions` of `topic` to their end (see [`read_changelogs`]).
-fn read_changelog(
+/// Reads `partitions` of the changelog `topic` as a restore does (read_committed, from the start
+/// to the end, the latest value per key, deleted keys left out); `reader_group` names the reader.
+/// For tools and benchmarks.
+pub fn read_changelog(
+    kafka: &KafkaConfig,
+    reader_group: &str,
+    topic: &str,
+    partitions: &BTreeSet<i32>,
+) -> Result<BTreeMap<i32, HashMap<String, Vec<u8>>>, String> {
+    read_changelog_until(
+        kafka,
+        reader_group,
+        topic,
+        partitions,
+        &AtomicBool::new(false),
+        || {},
+    )
+}
+
+/// Reads `partitions` of `topic` to their end (see [`read_changelogs`]), until `stop`.
+fn read_changelog_until(
     kafka: &KafkaConfig,
     reader_group: &str,
     topic: &str,

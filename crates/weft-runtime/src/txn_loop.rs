@@ -34,6 +34,11 @@
 //!   after `max_consecutive_aborts` in a row the loop stops with [`RuntimeError::Fatal`] naming
 //!   the topic and the broker's error of the first undelivered record (a deleted or unauthorised
 //!   output topic, a record over the topic's `max.message.bytes`), instead of looping forever;
+//! - a record refused by the producer because the transaction is in an abortable error state
+//!   (`Local: Erroneous state`; seen after a revocation purged queued records, when the next
+//!   record's sequence number was out of order and librdkafka must bump the epoch): the
+//!   transaction is aborted and rewound like a failed commit, and the record being handled is
+//!   not noted (it comes again), instead of stopping the process;
 //! - *fatal* (producer fenced by a newer instance, invalid state): the loop returns
 //!   [`RuntimeError::Fatal`] and the binary exits non-zero so the orchestrator restarts the pod.
 //! - A consumer error that cannot heal (authorisation, unknown topic, a fatal client error) stops
@@ -895,6 +900,9 @@ struct TxnLoop<'s> {
     dual: Option<DualWrites>,
     /// The processor's keyed stores and their restores, when it has any.
     state: Option<Restorer>,
+    /// The open transaction was aborted while a record was being handled (a produce refused
+    /// in an abortable state): the record is not noted, it comes again after the rewind.
+    lost: bool,
 }
 
 impl<'s> TxnLoop<'s> {
@@ -914,6 +922,7 @@ impl<'s> TxnLoop<'s> {
             watchdog: Watchdog::start(&settings.transactional_id(), STALL_LIMIT),
             dual: None,
             state: None,
+            lost: false,
         }
     }
 
@@ -1217,6 +1226,10 @@ impl<'s> TxnLoop<'s> {
         } else {
             self.process_one(consumer, &record, processor)?
         };
+        if self.lost {
+            self.lost = false;
+            return Ok(());
+        }
         if let (Some((key, id)), Some(parking)) = (&ordered, &mut self.parking) {
             let state = match handled {
                 Handled::Parked => Some(parking.parked(record.partition, key, id)),
@@ -1230,6 +1243,9 @@ impl<'s> TxnLoop<'s> {
             if let Some(state) = state {
                 self.send(consumer, &state)?;
             }
+        }
+        if std::mem::take(&mut self.lost) {
+            return Ok(());
         }
         self.batch.next_offsets.insert(key, record.offset + 1);
         self.batch.records += 1;
@@ -1373,6 +1389,10 @@ impl<'s> TxnLoop<'s> {
     /// transaction and stops the loop, naming the topic.
     fn send(&mut self, consumer: &LoopConsumer, out: &Output) -> Result<(), RuntimeError> {
         // A dual write's copy waits for the commit, where its old record's place is known.
+        if self.lost {
+            // The transaction this record belonged to was aborted: nothing more of it goes out.
+            return Ok(());
+        }
         if is_copy(out) {
             self.batch.copies.push(out.clone());
             return Ok(());
@@ -1416,6 +1436,20 @@ impl<'s> TxnLoop<'s> {
                     );
                     back.partition = None;
                     record = back;
+                }
+                // The transaction is in an abortable error state (seen after a revocation purged
+                // queued records: the next record's sequence number was out of order and the
+                // epoch must be bumped): abort and rewind, as for a failed commit; the record
+                // being handled is not noted (see `lost`).
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::State), _)) => {
+                    let reason = format!(
+                        "producing to {}: the transaction is in an erroneous state (it needs an abort)",
+                        out.topic
+                    );
+                    warn!("{reason}; aborting and rewinding to the committed offsets");
+                    self.abort(consumer)?;
+                    self.lost = true;
+                    return self.back_off_after_abort(&reason);
                 }
                 Err((e, _)) => {
                     self.abort(consumer)?;
@@ -1470,6 +1504,9 @@ impl<'s> TxnLoop<'s> {
                 warn!("dual write: {reason}; aborting the transaction");
                 self.abort(consumer)?;
                 return self.back_off_after_abort(&reason);
+            }
+            if std::mem::take(&mut self.lost) {
+                return Ok(());
             }
         }
         let producer = &consumer.context().producer;

@@ -25,6 +25,7 @@
 
 mod measure;
 mod peers;
+pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
