@@ -77,6 +77,8 @@ pub struct ProcessorConfig {
     pub stock_alerts: viscount::alerts::AlertThresholds,
     /// Composerp ledger: event ids remembered per position for duplicate detection (0: off).
     pub ledger_remembered_events: usize,
+    /// Cypher credit worker: the limit of a new credit account.
+    pub credit_limit: weft_contracts::Decimal4,
 }
 
 impl Default for ProcessorConfig {
@@ -85,6 +87,7 @@ impl Default for ProcessorConfig {
             replenish: Thresholds::default(),
             stock_alerts: Default::default(),
             ledger_remembered_events: composerp::ledger::REMEMBERED,
+            credit_limit: weft_contracts::Decimal4::from_int(cypher::credit::DEFAULT_LIMIT),
         }
     }
 }
@@ -103,7 +106,7 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
         b2b::inventory::processor(),
         collector::orders::processor(),
         cypher::catalog::processor(),
-        cypher::credit::processor(),
+        cypher::credit::processor(config.credit_limit),
         cypher::sinks::search_indexer(),
         cypher::sinks::erp_sync(),
         composerp::ledger::processor(config.ledger_remembered_events),

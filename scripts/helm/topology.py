@@ -163,6 +163,8 @@ def build(procs: dict, topics_dir: Path, avro_dir: Path) -> dict:
             "deadLetterTopic": f"{name}.dlq",
             # Keyed stores' compacted changelogs (topics/groups/<name>.yaml `stores:`).
             "changelogTopics": [f"{name}.{s}.changelog" for s in group.get("stores") or []],
+            # Inputs re-keyed by another entity go through it (`repartition: true`).
+            "repartitionTopics": [f"{name}.repartition"] if group.get("repartition") else [],
             "maxReplicas": max(topics[t]["partitions"] for t in p["inputs"]),
         }
 

@@ -100,6 +100,9 @@ pub struct RunArgs {
     /// published twice upstream (0 turns duplicate detection off).
     #[arg(long, env = "WEFT_LEDGER_REMEMBERED_EVENTS", default_value_t = 32)]
     ledger_remembered_events: usize,
+    /// Cypher credit worker: the credit limit of a new customer account.
+    #[arg(long, env = "WEFT_CREDIT_DEFAULT_LIMIT", default_value = "50000")]
+    credit_default_limit: String,
     /// First Viscount: available stock below this raises a warning alert.
     #[arg(long, env = "WEFT_STOCK_WARNING", default_value_t = 10)]
     stock_warning: i32,
@@ -128,6 +131,17 @@ impl RunArgs {
                 critical: self.stock_critical,
             },
             ledger_remembered_events: self.ledger_remembered_events,
+            credit_limit: self
+                .credit_default_limit
+                .parse::<weft_contracts::Decimal4>()
+                .ok()
+                .filter(|l| !l.is_negative())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--credit-default-limit `{}` is not an amount >= 0",
+                        self.credit_default_limit
+                    )
+                })?,
         })
     }
 

@@ -31,5 +31,8 @@ pub const DLQ_FIRST_FAILURE: &str = "weft-dlq-first-failure";
 pub const DLQ_LAST_FAILURE: &str = "weft-dlq-last-failure";
 /// Epoch milliseconds before which a retry record must not be processed.
 pub const RETRY_DUE: &str = "weft-retry-due";
+/// On a record of a group's repartition topic: the (logical) topic it was first published to,
+/// whose handler processes it (see `weft_runtime::state`, re-keying).
+pub const REPARTITIONED_FROM: &str = "weft-repartitioned-from";
 /// On a record parked behind an earlier record of its key (per-key ordering): `true`.
 pub const PARKED: &str = "weft-parked";

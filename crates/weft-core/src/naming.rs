@@ -23,6 +23,12 @@ pub fn changelog_topic(group: &str, store: &str) -> String {
     format!("{group}.{store}.changelog")
 }
 
+/// The repartition topic of `group`: records of inputs the group keys by another entity,
+/// re-keyed by it, e.g. `cypher.credit-worker.repartition`.
+pub fn repartition_topic(group: &str) -> String {
+    format!("{group}.repartition")
+}
+
 /// The dead-letter topic of `group`, e.g. `cypher.catalog-worker.dlq`.
 pub fn dead_letter_topic(group: &str) -> String {
     format!("{group}.dlq")

@@ -162,6 +162,9 @@ pub struct GroupSpec {
     /// changelog topic (see [`GroupSpec::changelog_topics`]). The processor's registration must
     /// declare the same stores (the compliance test and `weft run` check it).
     pub stores: Vec<String>,
+    /// Whether the group re-keys some inputs through its repartition topic
+    /// (`repartition: true`; see [`GroupSpec::repartition_topic`]).
+    pub repartition: bool,
     pub path: Option<PathBuf>,
 }
 
@@ -176,6 +179,7 @@ impl GroupSpec {
             ordering: Ordering::Unordered,
             dead_letter_retention: DEFAULT_DEAD_LETTER_RETENTION,
             stores: Vec::new(),
+            repartition: false,
             path: None,
         }
     }
@@ -197,6 +201,12 @@ impl GroupSpec {
     /// The group's parking topic, when it keeps per-key order.
     pub fn parking_topic(&self) -> Option<String> {
         (self.ordering == Ordering::PerKey).then(|| naming::parking_topic(&self.group))
+    }
+
+    /// The group's repartition topic, when it re-keys inputs.
+    pub fn repartition_topic(&self) -> Option<String> {
+        self.repartition
+            .then(|| naming::repartition_topic(&self.group))
     }
 
     /// The changelog topic of each of the group's keyed stores, in declaration order.
@@ -250,6 +260,8 @@ struct RawGroup {
     ordering: Option<String>,
     #[serde(default)]
     stores: Vec<String>,
+    #[serde(default)]
+    repartition: bool,
 }
 
 #[derive(Deserialize)]
@@ -523,6 +535,7 @@ impl GroupSpec {
             return Err(invalid(path, "stores", "a store is declared twice"));
         }
         spec.stores = raw.stores;
+        spec.repartition = raw.repartition;
         Ok(spec)
     }
 }
@@ -719,6 +732,12 @@ impl SpecSet {
                 spec.retention = Retention::Infinite;
                 out.push(spec);
             }
+            // Re-keyed inputs go through the repartition topic, drained like an input.
+            if let Some(topic) = group.repartition_topic() {
+                let mut spec = make(topic, Duration::from_secs(7 * 24 * 3600), "repartition");
+                spec.key = "(the group's state key)".into();
+                out.push(spec);
+            }
             // Keyed stores: partition p is the state of input partition p, kept for ever (the
             // latest value per key; compaction drops the rest).
             for changelog in group.changelog_topics() {
@@ -882,10 +901,19 @@ config:
         std::fs::write(dir.path().join("cypher/cypher.order.created.v1.yaml"), GOOD).unwrap();
         std::fs::write(
             dir.path().join("groups/cypher.erp-sync.yaml"),
-            "group: cypher.erp-sync\nstores: [accounts, open-orders]\n",
+            "group: cypher.erp-sync\nstores: [accounts, open-orders]\nrepartition: true\n",
         )
         .unwrap();
         let set = SpecSet::load(dir.path()).unwrap();
+        let repartition = set
+            .derived_topics()
+            .into_iter()
+            .find(|t| t.name == "cypher.erp-sync.repartition")
+            .expect("a repartition topic");
+        assert_eq!(
+            (repartition.partitions, repartition.cleanup_policy),
+            (6, CleanupPolicy::Delete)
+        );
         let changelogs: Vec<TopicSpec> = set
             .derived_topics()
             .into_iter()

@@ -85,20 +85,34 @@ impl TestDriver {
             headers: headers.to_vec(),
         };
         // Each record is its own transaction: its state writes commit when it succeeds.
-        let result = self
-            .typed
-            .process_typed(&record)
-            .and_then(|(outs, changes)| {
-                for out in &outs {
-                    self.typed.encode_output(out, None)?;
-                }
-                Ok((outs, changes))
-            });
+        let result = self.typed.process_typed(&record).and_then(|p| {
+            for out in &p.outs {
+                self.typed.encode_output(out, None)?;
+            }
+            Ok(p)
+        });
         match result {
-            Ok((outs, changes)) => {
+            // A re-keyed input: its second pass, as the loop would read it back from the
+            // repartition topic (all of the driver's records are on partition 0).
+            Ok(p) if p.forward.is_some() => {
+                let (new_key, source) = p.forward.unwrap_or_default();
+                let forwarded = self.typed.forward(&record, new_key, &source);
+                let headers: Vec<(&str, &[u8])> = forwarded
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_slice()))
+                    .collect();
+                self.feed_bytes(
+                    &forwarded.topic,
+                    forwarded.key.as_deref(),
+                    &forwarded.value,
+                    &headers,
+                )
+            }
+            Ok(p) => {
                 self.typed.stores().commit();
-                self.changes.extend(changes);
-                Ok(outs)
+                self.changes.extend(p.changes);
+                Ok(p.outs)
             }
             Err(e) => {
                 self.typed.stores().abort();
@@ -175,7 +189,20 @@ pub fn compliance(processor: Processor, specs: &SpecSet) -> Vec<String> {
             Some(_) => {}
         }
     }
-    let declared = specs.group(name).stores;
+    let group = specs.group(name);
+    if processor.repartitions() != group.repartition {
+        problems.push(format!(
+            "{name}: {} inputs but its group spec (topics/groups/{name}.yaml) says \
+             `repartition: {}`; provisioning creates the repartition topic from the spec",
+            if processor.repartitions() {
+                "re-keys"
+            } else {
+                "re-keys no"
+            },
+            group.repartition
+        ));
+    }
+    let declared = group.stores;
     if processor.store_names() != declared {
         problems.push(format!(
             "{name}: declares stores {:?} but its group spec (topics/groups/{name}.yaml) lists \

@@ -183,6 +183,26 @@ pub async fn run_processors(
                 loop_settings.processor, group.stores, loop_settings.processor
             )));
         }
+        if typed.processor().repartitions() != group.repartition {
+            return Err(RuntimeError::Config(format!(
+                "{}: the processor {} inputs but its group spec says `repartition: {}`; fix \
+                 topics/groups/{}.yaml so `weft topics apply` provisions the repartition topic",
+                loop_settings.processor,
+                if group.repartition {
+                    "re-keys no"
+                } else {
+                    "re-keys"
+                },
+                group.repartition,
+                loop_settings.processor
+            )));
+        }
+        if let Some(topic) = group.repartition_topic() {
+            // Re-keyed inputs go out to it and come back from it.
+            let topic = format!("{prefix}{topic}");
+            loop_settings.inputs.push(topic.clone());
+            loop_settings.outputs.push(topic);
+        }
         loop_settings.changelogs = stores
             .iter()
             .map(|s| (s.to_string(), typed.changelog_topic(s)))

@@ -318,7 +318,9 @@ impl<'a> State<'a> {
                 ))
             })?;
         let s = &self.data[index];
-        if V::get_schema().canonical_form() != s.decl.schema.canonical_form() {
+        // By type: deriving V's schema and comparing canonical forms on every call costs more
+        // than the read itself.
+        if std::any::type_name::<V>() != s.decl.value_type {
             return Err(ProcessError::Fatal(format!(
                 "store {name} holds {}, not {}",
                 s.decl.value_type,

@@ -205,6 +205,8 @@ trait Handler: Send + Sync {
 enum Handled {
     Outs(Vec<Out>),
     Line(SinkLine),
+    /// A re-keyed input on its first pass: to the repartition topic under this key.
+    Forward(String),
 }
 
 /// What the metrics need of a decoded input.
@@ -218,6 +220,8 @@ pub(crate) struct Seen {
 struct InputMeta {
     /// The processor handling it.
     processor: &'static str,
+    /// Read from the group's repartition topic (a re-keyed input's second pass).
+    repartitioned: bool,
     topic: String,
     partition: i32,
     offset: i64,
@@ -232,7 +236,12 @@ type HandlerFn<P> = dyn Fn(&In<P>, &mut State<'_>) -> Result<Handled, ProcessErr
 
 struct TypedHandler<P> {
     f: Box<HandlerFn<P>>,
+    /// For an input the processor keys by another entity: that entity's id.
+    rekey: Option<Box<RekeyFn<P>>>,
 }
+
+/// The key a re-keyed input is repartitioned by.
+type RekeyFn<P> = dyn Fn(&P) -> String + Send + Sync;
 
 impl<P: Contract + Example> Handler for TypedHandler<P> {
     fn schema(&self) -> &'static str {
@@ -259,6 +268,9 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
             tenant: event.metadata.tenant_id.clone(),
             sla: P::PRIORITY.sla(),
         });
+        if let (Some(rekey), false) = (&self.rekey, meta.repartitioned) {
+            return Ok(Handled::Forward(rekey(&event.payload)));
+        }
         let input = In {
             processor: meta.processor,
             topic: meta.topic,
@@ -285,6 +297,8 @@ pub struct Processor {
     handlers: BTreeMap<&'static str, Box<dyn Handler>>,
     emits: BTreeMap<&'static str, &'static str>,
     stores: Vec<StoreDecl>,
+    /// Inputs re-keyed through the repartition topic.
+    rekeyed: std::collections::BTreeSet<&'static str>,
 }
 
 impl fmt::Debug for Processor {
@@ -306,6 +320,7 @@ impl Processor {
             handlers: BTreeMap::new(),
             emits: BTreeMap::new(),
             stores: Vec::new(),
+            rekeyed: Default::default(),
         }
     }
 
@@ -315,8 +330,13 @@ impl Processor {
         f: impl Fn(&In<P>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
     ) -> Self {
         let f = move |i: &In<P>, _: &mut State<'_>| f(i).map(Handled::Outs);
-        self.handlers
-            .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
+        self.handlers.insert(
+            P::TOPIC,
+            Box::new(TypedHandler {
+                f: Box::new(f),
+                rekey: None,
+            }),
+        );
         self
     }
 
@@ -328,9 +348,41 @@ impl Processor {
         f: impl Fn(&In<P>, &mut State<'_>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
     ) -> Self {
         let f = move |i: &In<P>, s: &mut State<'_>| f(i, s).map(Handled::Outs);
-        self.handlers
-            .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
+        self.handlers.insert(
+            P::TOPIC,
+            Box::new(TypedHandler {
+                f: Box::new(f),
+                rekey: None,
+            }),
+        );
         self
+    }
+
+    /// Handles events of contract `P` with `f` and the stores of *another* key than the input's:
+    /// each event is first re-keyed by `key` (the entity the state belongs to, a customer for
+    /// orders keyed by order id) through the group's repartition topic
+    /// `<processor>.repartition`, exactly once like any output, and `f` runs when it comes back
+    /// from there, on the partition of that key. The group spec must say `repartition: true`.
+    pub fn on_stateful_by<P: Contract + Example>(
+        mut self,
+        key: impl Fn(&P) -> String + Send + Sync + 'static,
+        f: impl Fn(&In<P>, &mut State<'_>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
+    ) -> Self {
+        let f = move |i: &In<P>, s: &mut State<'_>| f(i, s).map(Handled::Outs);
+        self.handlers.insert(
+            P::TOPIC,
+            Box::new(TypedHandler {
+                f: Box::new(f),
+                rekey: Some(Box::new(key)),
+            }),
+        );
+        self.rekeyed.insert(P::TOPIC);
+        self
+    }
+
+    /// Whether some input is re-keyed through the repartition topic.
+    pub fn repartitions(&self) -> bool {
+        !self.rekeyed.is_empty()
     }
 
     /// Declares a keyed store `name` holding values of `V` (Avro, `#[derive(AvroSchema)]`). Its
@@ -360,8 +412,13 @@ impl Processor {
                 document: f(i)?,
             }))
         };
-        self.handlers
-            .insert(P::TOPIC, Box::new(TypedHandler { f: Box::new(f) }));
+        self.handlers.insert(
+            P::TOPIC,
+            Box::new(TypedHandler {
+                f: Box::new(f),
+                rekey: None,
+            }),
+        );
         self
     }
 
@@ -398,6 +455,15 @@ impl Processor {
     }
 }
 
+/// What one input made: output events, store writes, or (a re-keyed input's first pass) the
+/// key and source topic it goes to the repartition topic with.
+#[derive(Default)]
+pub(crate) struct Processed {
+    pub(crate) outs: Vec<Out>,
+    pub(crate) changes: Vec<Change>,
+    pub(crate) forward: Option<(String, String)>,
+}
+
 /// A [`Processor`] with the schemas it needs: the record-level processor the loop drives.
 pub struct TypedProcessor {
     processor: Arc<Processor>,
@@ -421,6 +487,8 @@ pub struct TypedProcessor {
     retired: Vec<Arc<crate::migration::Transform>>,
     /// The keyed stores (none for most processors), shared with the loop.
     stores: Arc<Stores>,
+    /// The group's repartition topic (logical; used when some input is re-keyed).
+    repartition: String,
 }
 
 impl TypedProcessor {
@@ -450,6 +518,7 @@ impl TypedProcessor {
         let stores = Arc::new(Stores::new(&processor.stores, schemas.clone()));
         Ok(TypedProcessor {
             stores,
+            repartition: weft_core::naming::repartition_topic(processor.name),
             processor,
             schemas,
             inputs,
@@ -577,7 +646,7 @@ impl TypedProcessor {
     pub(crate) fn process_typed<'r>(
         &self,
         record: &'r Record<'r>,
-    ) -> Result<(Vec<Out>, Vec<Change>), ProcessError> {
+    ) -> Result<Processed, ProcessError> {
         let value = record.value.ok_or_else(|| {
             ProcessError::Undecodable("the record has no value (a tombstone)".into())
         })?;
@@ -600,9 +669,25 @@ impl TypedProcessor {
         // A retried record is dispatched as if it came from its original topic.
         let topic = logical(
             header(h::DLQ_SOURCE_TOPIC)
-                .filter(|_| !self.inputs.contains_key(logical(record.topic)))
+                .filter(|_| {
+                    let own = logical(record.topic);
+                    !self.inputs.contains_key(own) && own != self.repartition_topic()
+                })
                 .unwrap_or(record.topic),
         );
+        // A re-keyed input's second pass: dispatched by the topic it was first published to.
+        let repartitioned = topic == self.repartition_topic();
+        let topic = if repartitioned {
+            header(h::REPARTITIONED_FROM).ok_or_else(|| {
+                ProcessError::Poison(format!(
+                    "a record of {} without its `{}` header",
+                    record.topic,
+                    h::REPARTITIONED_FROM
+                ))
+            })?
+        } else {
+            topic
+        };
         let (topic_key, handler) =
             self.processor
                 .handlers
@@ -623,6 +708,7 @@ impl TypedProcessor {
         let reader = (!identical).then_some(reader);
         let meta = InputMeta {
             processor: self.processor.name,
+            repartitioned,
             topic: topic.to_string(),
             partition: record.partition,
             offset: record.offset,
@@ -648,7 +734,13 @@ impl TypedProcessor {
                 self.sinks
                     .write(&line)
                     .map_err(|e| ProcessError::Transient(format!("sink {}: {e}", line.sink)))?;
-                return Ok((Vec::new(), Vec::new()));
+                return Ok(Processed::default());
+            }
+            Handled::Forward(key) => {
+                return Ok(Processed {
+                    forward: Some((key, topic.to_string())),
+                    ..Processed::default()
+                })
             }
         };
         for out in &outs {
@@ -661,7 +753,35 @@ impl TypedProcessor {
                 )));
             }
         }
-        Ok((outs, state.finish()))
+        Ok(Processed {
+            outs,
+            changes: state.finish(),
+            forward: None,
+        })
+    }
+
+    /// The group's repartition topic (logical name).
+    fn repartition_topic(&self) -> &str {
+        &self.repartition
+    }
+
+    /// The record that takes a re-keyed input (`record`, first published to `source`) to the
+    /// repartition topic under `key`: its bytes and headers unchanged, its source noted.
+    pub(crate) fn forward(&self, record: &Record<'_>, key: String, source: &str) -> Output {
+        let mut headers: Vec<(String, Vec<u8>)> = record
+            .headers
+            .iter()
+            .filter(|(k, _)| *k != h::REPARTITIONED_FROM)
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect();
+        headers.push((h::REPARTITIONED_FROM.into(), source.as_bytes().to_vec()));
+        Output {
+            topic: self.physical_topic(&self.repartition),
+            key: Some(key.into_bytes()),
+            value: record.value.unwrap_or_default().to_vec(),
+            headers,
+            partition: None,
+        }
     }
 
     fn observe(&self, m: &Metrics, topic: &str, seen: &Seen, err: Option<&ProcessError>) {
@@ -768,7 +888,14 @@ impl RecordProcessor for TypedProcessor {
         let _entered = span.enter();
         // Outputs name this span as their parent: the recorded one, else a fresh child id.
         let mine = crate::trace::of_span(&span).or_else(|| parent.as_ref().map(TraceParent::child));
-        let (outs, changes) = self.process_typed(record)?;
+        let Processed {
+            outs,
+            changes,
+            forward,
+        } = self.process_typed(record)?;
+        if let Some((key, source)) = forward {
+            return Ok(vec![self.forward(record, key, &source)]);
+        }
         let mut records = Vec::with_capacity(outs.len() + changes.len());
         for c in changes {
             records.push(Output {

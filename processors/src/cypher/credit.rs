@@ -1,32 +1,250 @@
-//! The credit worker (seed 000): a paid order becomes a payment on its customer's credit account.
+//! The credit worker (seed 000 section 6): B2B orders reserve credit on their customer's account,
+//! and payments are recorded.
 //!
-//! - `order.paid` -> `credit.payment_received`, applied to the order (`applied_to` `order`,
-//!   `reference_id` the order id), with the amount, currency, time and bank reference of the
-//!   payment. The output is keyed by `customer_id`, not by the order: one customer's payments and
-//!   credit changes stay in order on one partition, whichever orders they settle.
+//! - `order.created` (B2B only) -> reserves the order total against the customer's available
+//!   credit (limit - balance - open reservations) and emits `credit.changed` (`balance_decreased`,
+//!   as the seed names it: available went down by the total), or, when the total is above what is
+//!   available, `credit.order_rejected` (`INSUFFICIENT_CREDIT`) and reserves nothing. B2C orders
+//!   are not the credit worker's business.
+//! - `order.cancelled` -> the order's reservation is released: `credit.changed`
+//!   (`balance_increased`); an order with nothing reserved changes nothing.
+//! - `order.paid` -> `credit.payment_received` applied to the order (as before), and the order's
+//!   reservation is settled: `credit.changed` (`payment_received`).
+//! - State: the store `accounts`, keyed by customer. The order events are keyed by order, so they
+//!   are **re-keyed** by `customer_id` through the group's repartition topic (exactly once, like
+//!   any output) before the account is touched; one customer's events are then handled in order
+//!   on one partition.
+//! - A new account starts with the configured limit (`WEFT_CREDIT_DEFAULT_LIMIT`, 50,000) in the
+//!   first order's currency; the seed's credit service owns limits, and no limit event reaches the
+//!   worker yet.
+//! - Idempotent by order id: a reservation is made once per order.
 //!
-//! Updating the balance (`credit.changed`, change type `payment_received`) needs the account's
-//! current figures and waits for keyed state; this stateless step only moves the fact into the
-//! credit domain. Poison: a payment of zero or less (nothing to credit), a currency that is not
-//! a three-letter ISO 4217 code, an order without a customer (no account to credit).
+//! Poison: a payment of zero or less, a currency that is not a three-letter ISO 4217 code, an
+//! order without a customer, an order in another currency than its customer's account.
 
-use weft_contracts::cypher::credit::{CreditPaymentReceived, CreditPaymentTarget};
-use weft_contracts::cypher::order::OrderPaid;
-use weft_contracts::Decimal4;
-use weft_runtime::{In, Out, ProcessError, Processor};
+use apache_avro::AvroSchema;
+use serde::{Deserialize, Serialize};
+use weft_contracts::cypher::credit::{
+    CreditChangeType, CreditChanged, CreditCustomerType, CreditOrderRejected,
+    CreditPaymentReceived, CreditPaymentTarget, CreditPaymentTerm, CreditRejectionReason,
+};
+use weft_contracts::cypher::order::{OrderCancelled, OrderCreated, OrderCustomerType, OrderPaid};
+use weft_contracts::{Contract, Decimal4};
+use weft_runtime::{In, Out, ProcessError, Processor, State};
 
 /// The consumer group and processor name.
 pub const NAME: &str = "cypher.credit-worker";
 
-/// The registration.
-pub fn processor() -> Processor {
-    Processor::new(NAME)
-        .on::<OrderPaid>(payment_from_order)
-        .emits::<CreditPaymentReceived>()
+/// The store of credit accounts, by customer.
+pub const ACCOUNTS: &str = "accounts";
+
+/// The limit of a new account, by default.
+pub const DEFAULT_LIMIT: i64 = 50_000;
+
+/// A customer's credit account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "cypher.credit.state")]
+pub struct Account {
+    /// Amounts in ten-thousandths of `currency`.
+    pub credit_limit_units: i64,
+    /// Invoiced and not paid (no invoice flow reaches the worker yet: 0).
+    pub balance_units: i64,
+    /// Open orders' reservations.
+    pub reservations: Vec<Reservation>,
+    pub currency: String,
 }
 
-/// `order.paid` -> `credit.payment_received`.
-pub fn payment_from_order(paid: &In<OrderPaid>) -> Result<Vec<Out>, ProcessError> {
+/// Credit held for one open order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "cypher.credit.state")]
+pub struct Reservation {
+    pub order_id: String,
+    pub amount_units: i64,
+}
+
+impl Account {
+    fn reserved(&self) -> i64 {
+        self.reservations.iter().map(|r| r.amount_units).sum()
+    }
+
+    fn available(&self) -> i64 {
+        self.credit_limit_units - self.balance_units - self.reserved()
+    }
+}
+
+/// The registration; new accounts get `limit`.
+pub fn processor(limit: Decimal4) -> Processor {
+    Processor::new(NAME)
+        .store::<Account>(ACCOUNTS)
+        .on_stateful_by::<OrderCreated>(
+            |o| o.customer_id.trim().to_string(),
+            move |i, s| reserve(i, s, limit),
+        )
+        .on_stateful_by::<OrderCancelled>(|o| o.customer_id.trim().to_string(), release)
+        .on_stateful_by::<OrderPaid>(|o| o.customer_id.trim().to_string(), payment_from_order)
+        .emits::<CreditPaymentReceived>()
+        .emits::<CreditChanged>()
+        .emits::<CreditOrderRejected>()
+}
+
+fn units(d: Decimal4, what: &str) -> Result<i64, ProcessError> {
+    i64::try_from(d.units()).map_err(|_| ProcessError::Poison(format!("{what} {d} overflows")))
+}
+
+fn decimal(units: i64) -> Decimal4 {
+    Decimal4::from_units(i128::from(units)).unwrap_or(Decimal4::ZERO)
+}
+
+/// `credit.changed` for `account` after a change of `kind` by `amount`.
+fn changed<P: Contract>(
+    input: &In<P>,
+    customer: &str,
+    account: &Account,
+    kind: CreditChangeType,
+    amount: i64,
+) -> Out {
+    let limit = account.credit_limit_units;
+    let in_use = account.balance_units + account.reserved();
+    // Percent with four decimals: units of in-use per unit of limit, times 100.
+    let utilization = if limit > 0 {
+        (i128::from(in_use) * 100 * 10_000) / i128::from(limit)
+    } else {
+        0
+    };
+    input.emit(
+        0,
+        CreditChanged {
+            customer_id: customer.to_string(),
+            customer_type: CreditCustomerType::B2b,
+            change_type: kind,
+            changed_at: input.metadata().occurred_at,
+            changed_by: NAME.to_string(),
+            previous_credit_limit: None,
+            new_credit_limit: None,
+            credit_limit: decimal(limit),
+            available_credit: decimal(account.available()),
+            credit_utilization: Decimal4::from_units(utilization).unwrap_or(Decimal4::ZERO),
+            previous_balance: Some(decimal(account.balance_units)),
+            new_balance: Some(decimal(account.balance_units)),
+            balance_change_amount: Some(decimal(amount)),
+            currency: account.currency.clone(),
+            payment_term: CreditPaymentTerm::Unknown,
+        },
+    )
+}
+
+/// `order.created` -> reservation and `credit.changed`, or `credit.order_rejected`.
+pub fn reserve(
+    order: &In<OrderCreated>,
+    state: &mut State<'_>,
+    limit: Decimal4,
+) -> Result<Vec<Out>, ProcessError> {
+    let o = order.payload();
+    if o.customer_type != OrderCustomerType::B2b {
+        return Ok(vec![]);
+    }
+    let customer = o.customer_id.trim();
+    if customer.is_empty() {
+        return Err(ProcessError::Poison(format!(
+            "order {} has no customer",
+            o.order_number
+        )));
+    }
+    let total = units(o.totals.total, "order total")?;
+    let mut accounts = state.store::<Account>(ACCOUNTS)?;
+    let mut account = accounts.get(customer)?.unwrap_or(Account {
+        credit_limit_units: units(limit, "credit limit")?,
+        balance_units: 0,
+        reservations: vec![],
+        currency: o.totals.currency.clone(),
+    });
+    if account.currency != o.totals.currency {
+        return Err(ProcessError::Poison(format!(
+            "order {} is in {}, the account of {customer} in {}",
+            o.order_number, o.totals.currency, account.currency
+        )));
+    }
+    if account
+        .reservations
+        .iter()
+        .any(|r| r.order_id == o.order_id)
+    {
+        return Ok(vec![]);
+    }
+    if account.available() < total {
+        return Ok(vec![order.emit(
+            0,
+            CreditOrderRejected {
+                order_id: o.order_id.clone(),
+                customer_id: customer.to_string(),
+                reason: CreditRejectionReason::InsufficientCredit,
+                order_total: o.totals.total,
+                available_credit: decimal(account.available()),
+                currency: account.currency.clone(),
+            },
+        )]);
+    }
+    account.reservations.push(Reservation {
+        order_id: o.order_id.clone(),
+        amount_units: total,
+    });
+    accounts.put(customer, &account)?;
+    Ok(vec![changed(
+        order,
+        customer,
+        &account,
+        CreditChangeType::BalanceDecreased,
+        total,
+    )])
+}
+
+/// Takes the reservation of `order_id` off `customer`'s account; `None` when there was none.
+fn settle(
+    state: &mut State<'_>,
+    customer: &str,
+    order_id: &str,
+) -> Result<Option<(Account, i64)>, ProcessError> {
+    let mut accounts = state.store::<Account>(ACCOUNTS)?;
+    let Some(mut account) = accounts.get(customer)? else {
+        return Ok(None);
+    };
+    let Some(at) = account
+        .reservations
+        .iter()
+        .position(|r| r.order_id == order_id)
+    else {
+        return Ok(None);
+    };
+    let released = account.reservations.remove(at);
+    accounts.put(customer, &account)?;
+    Ok(Some((account, released.amount_units)))
+}
+
+/// `order.cancelled` -> the reservation released, `credit.changed`.
+pub fn release(
+    cancelled: &In<OrderCancelled>,
+    state: &mut State<'_>,
+) -> Result<Vec<Out>, ProcessError> {
+    let o = cancelled.payload();
+    let customer = o.customer_id.trim();
+    Ok(match settle(state, customer, &o.order_id)? {
+        Some((account, amount)) => vec![changed(
+            cancelled,
+            customer,
+            &account,
+            CreditChangeType::BalanceIncreased,
+            amount,
+        )],
+        None => vec![],
+    })
+}
+
+/// `order.paid` -> `credit.payment_received`, and the order's reservation settled
+/// (`credit.changed`, `payment_received`).
+pub fn payment_from_order(
+    paid: &In<OrderPaid>,
+    state: &mut State<'_>,
+) -> Result<Vec<Out>, ProcessError> {
     let p = paid.payload();
     let poison = |why: String| ProcessError::Poison(format!("order {}: {why}", p.order_number));
     if p.customer_id.trim().is_empty() {
@@ -41,10 +259,11 @@ pub fn payment_from_order(paid: &In<OrderPaid>) -> Result<Vec<Out>, ProcessError
             p.currency
         )));
     }
-    Ok(vec![paid.emit(
+    let customer = p.customer_id.trim();
+    let mut outs = vec![paid.emit(
         0,
         CreditPaymentReceived {
-            customer_id: p.customer_id.trim().to_string(),
+            customer_id: customer.to_string(),
             applied_to: CreditPaymentTarget::Order,
             reference_id: p.order_id.clone(),
             amount: p.amount,
@@ -52,7 +271,17 @@ pub fn payment_from_order(paid: &In<OrderPaid>) -> Result<Vec<Out>, ProcessError
             received_at: p.paid_at,
             payment_reference: p.payment_reference.clone(),
         },
-    )])
+    )];
+    if let Some((account, amount)) = settle(state, customer, &p.order_id)? {
+        outs.push(changed(
+            paid,
+            customer,
+            &account,
+            CreditChangeType::PaymentReceived,
+            amount,
+        ));
+    }
+    Ok(outs)
 }
 
 #[cfg(test)]
@@ -69,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_paid_order_becomes_a_payment_keyed_by_its_customer() {
-        let mut driver = TestDriver::new(processor()).unwrap();
+        let mut driver = TestDriver::new(processor(Decimal4::from_int(DEFAULT_LIMIT))).unwrap();
         let input = paid(|_| {});
         let outs = driver.feed(input.clone()).unwrap();
         assert_eq!(outs.len(), 1);
@@ -100,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_payment_without_a_bank_reference_is_still_recorded() {
-        let mut driver = TestDriver::new(processor()).unwrap();
+        let mut driver = TestDriver::new(processor(Decimal4::from_int(DEFAULT_LIMIT))).unwrap();
         let outs = driver
             .feed(paid(|p| {
                 p.payment_reference = None;
@@ -112,9 +341,86 @@ mod tests {
         assert_eq!(p.amount, dec("0.01"));
     }
 
+    fn created(customer: &str, total: &str) -> Event<OrderCreated> {
+        let mut o = OrderCreated::example();
+        o.order_id = uuid::Uuid::new_v4().to_string();
+        o.customer_id = customer.into();
+        o.customer_type = OrderCustomerType::B2b;
+        o.totals.total = dec(total);
+        Event::new(EventMetadata::new_for::<OrderCreated>("checkout", "u"), o)
+    }
+
+    fn available(outs: &[Out]) -> Decimal4 {
+        outs.iter()
+            .find_map(|o| o.event::<CreditChanged>())
+            .expect("a credit.changed")
+            .payload
+            .available_credit
+    }
+
+    #[test]
+    fn orders_reserve_credit_by_customer_until_it_runs_out_and_cancellation_releases_it() {
+        let mut driver = TestDriver::new(processor(dec("1000"))).unwrap();
+        let first = created("CUST-1", "600");
+        let outs = driver.feed(first.clone()).unwrap();
+        assert_eq!(available(&outs), dec("400"));
+        assert_eq!(outs[0].key(), "CUST-1", "credit.changed keyed by customer");
+        // Another customer has an account of its own.
+        assert_eq!(
+            available(&driver.feed(created("CUST-2", "100")).unwrap()),
+            dec("900")
+        );
+        // Above what is left: rejected, nothing reserved.
+        let outs = driver.feed(created("CUST-1", "500")).unwrap();
+        let rejected = outs[0].event::<CreditOrderRejected>().unwrap();
+        assert_eq!(
+            rejected.payload.reason,
+            CreditRejectionReason::InsufficientCredit
+        );
+        assert_eq!(rejected.payload.available_credit, dec("400"));
+        // The same order again reserves nothing more.
+        assert!(driver.feed(first.clone()).unwrap().is_empty());
+        // Cancelling the first releases its reservation.
+        let mut c = OrderCancelled::example();
+        c.order_id = first.payload.order_id.clone();
+        c.customer_id = "CUST-1".into();
+        let cancelled = Event::new(EventMetadata::new_for::<OrderCancelled>("checkout", "u"), c);
+        let outs = driver.feed(cancelled.clone()).unwrap();
+        assert_eq!(available(&outs), dec("1000"));
+        assert!(driver.feed(cancelled).unwrap().is_empty(), "released once");
+        let account: Account = driver.state(ACCOUNTS, "CUST-1").unwrap();
+        assert!(account.reservations.is_empty());
+        // Every input went through the repartition topic first.
+        assert!(driver.changes().iter().all(|c| c.store == ACCOUNTS));
+    }
+
+    #[test]
+    fn a_payment_settles_the_orders_reservation_and_b2c_orders_are_left_alone() {
+        let mut driver = TestDriver::new(processor(dec("1000"))).unwrap();
+        let mut b2c = created("CUST-9", "10");
+        b2c.payload.customer_type = OrderCustomerType::B2c;
+        assert!(driver.feed(b2c).unwrap().is_empty());
+        let order = created("CUST-1", "300");
+        driver.feed(order.clone()).unwrap();
+        let outs = driver
+            .feed(paid(|p| {
+                p.order_id = order.payload.order_id.clone();
+                p.customer_id = "CUST-1".into();
+                p.currency = order.payload.totals.currency.clone();
+            }))
+            .unwrap();
+        assert_eq!(outs.len(), 2);
+        assert_eq!(available(&outs), dec("1000"));
+        let change = outs[1].event::<CreditChanged>().unwrap();
+        assert_eq!(
+            change.payload.change_type,
+            CreditChangeType::PaymentReceived
+        );
+    }
+
     #[test]
     fn payments_that_cannot_be_credited_are_poison() {
-        let mut driver = TestDriver::new(processor()).unwrap();
+        let mut driver = TestDriver::new(processor(Decimal4::from_int(DEFAULT_LIMIT))).unwrap();
         for (what, input) in [
             ("no customer", paid(|p| p.customer_id = " ".into())),
             ("not positive", paid(|p| p.amount = dec("0"))),

@@ -28,6 +28,7 @@ use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use weft_contracts::composerp::inventory::{InventoryUpdated, TransactionType};
+use weft_contracts::composerp::receipt::ReceiptCompleted;
 use weft_contracts::composerp::sale::SaleCompleted;
 use weft_contracts::{Catalog, Contract, Decimal4, Event, EventMetadata, Example};
 use weft_core::kafka::KafkaConfig;
@@ -52,6 +53,10 @@ pub struct StateBenchArgs {
     /// Items the sales are spread over (store keys).
     #[arg(long, default_value_t = 10_000)]
     items: usize,
+    /// Event ids the ledger remembers per position (its duplicate detection; 0: off, so the
+    /// figures are the store's own cost).
+    #[arg(long, default_value_t = 0)]
+    remembered: usize,
     /// Records of the changelog the restore reads.
     #[arg(long, default_value_t = 1_000_000)]
     restore_records: usize,
@@ -79,6 +84,8 @@ pub struct StateWorkerArgs {
     prefix: String,
     #[arg(long)]
     registry_url: String,
+    #[arg(long, default_value_t = 0)]
+    remembered: usize,
     #[arg(long, default_value = "avro")]
     avro_dir: PathBuf,
     #[arg(long, default_value = "topics")]
@@ -108,7 +115,7 @@ fn twin() -> Processor {
 
 pub async fn worker(args: StateWorkerArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
     let processor = match args.variant.as_str() {
-        "stateful" => ledger::processor(ledger::REMEMBERED),
+        "stateful" => ledger::processor(args.remembered),
         "stateless" => twin(),
         other => bail!("--variant {other}: `stateful` or `stateless`"),
     };
@@ -185,8 +192,8 @@ fn bench(args: &StateBenchArgs, kafka: &KafkaConfig, registry_url: &str) -> anyh
         backlog.push((e.key(), weft_core::wire::frame(sale_id, &body)));
     }
     out(&format!(
-        "weft bench-state: {} sales over {} items, {} partitions, {} round(s); restore of {} records; broker {}\n",
-        args.events, args.items, args.partitions, args.rounds, args.restore_records, kafka.bootstrap_servers
+        "weft bench-state: {} sales over {} items, {} partitions, {} round(s), ledger remembering {} event ids per position; restore of {} records; broker {}\n",
+        args.events, args.items, args.partitions, args.rounds, args.remembered, args.restore_records, kafka.bootstrap_servers
     ));
     let (mut stateful, mut stateless) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds {
@@ -255,14 +262,19 @@ fn pipeline(
     } else {
         TWIN
     });
-    let topics: Vec<String> = [SaleCompleted::TOPIC, InventoryUpdated::TOPIC]
-        .iter()
-        .map(|t| t.to_string())
-        .chain(group.retry_topics())
-        .chain(group.changelog_topics())
-        .chain([group.dead_letter_topic()])
-        .map(|t| format!("{prefix}{t}"))
-        .collect();
+    // The ledger also reads receipts (none are sent).
+    let topics: Vec<String> = [
+        SaleCompleted::TOPIC,
+        ReceiptCompleted::TOPIC,
+        InventoryUpdated::TOPIC,
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .chain(group.retry_topics())
+    .chain(group.changelog_topics())
+    .chain([group.dead_letter_topic()])
+    .map(|t| format!("{prefix}{t}"))
+    .collect();
     create_topics(kafka, &topics, args.partitions)?;
     let input = format!("{prefix}{}", SaleCompleted::TOPIC);
     let output = format!("{prefix}{}", InventoryUpdated::TOPIC);
@@ -278,6 +290,8 @@ fn pipeline(
             "--registry-url",
             registry_url,
         ])
+        .arg("--remembered")
+        .arg(args.remembered.to_string())
         .arg("--avro-dir")
         .arg(&args.avro_dir)
         .arg("--topics-dir")

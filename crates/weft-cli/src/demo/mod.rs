@@ -136,9 +136,15 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
     let groups: Vec<(String, Vec<String>)> = processors
         .iter()
         .map(|p| {
+            // A re-keying group also drains its repartition topic before it has settled.
+            let repartition = specs.group(p.name()).repartition_topic();
             (
                 p.name().to_string(),
-                p.inputs().iter().map(|t| t.to_string()).collect(),
+                p.inputs()
+                    .iter()
+                    .map(|t| t.to_string())
+                    .chain(repartition)
+                    .collect(),
             )
         })
         .collect();

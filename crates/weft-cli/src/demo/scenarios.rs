@@ -93,14 +93,22 @@ fn cypher() -> Scenario {
     stock.product_id = product.clone();
     let mut price = PriceChanged::example();
     price.product_id = product;
+    // A B2B order reserves credit on its customer's account; its payment settles it.
+    let mut created = cypher::order::OrderCreated::example();
+    created.order_id = id();
+    created.customer_id = format!("CUST-{}", &id()[..8]);
+    created.customer_type = cypher::order::OrderCustomerType::B2b;
     let mut paid = OrderPaid::example();
-    paid.order_id = id();
+    paid.order_id = created.order_id.clone();
+    paid.customer_id = created.customer_id.clone();
+    paid.currency = created.totals.currency.clone();
     Scenario {
         system: "cypher",
-        title: "Cypher ERP (seed 000): stock and price of a product change, an order is paid",
+        title: "Cypher ERP (seed 000): stock and price of a product change, a B2B order reserves credit and is paid",
         events: vec![
             event("inventory-service", "cypher-retail", stock),
             event("pricing-service", "cypher-retail", price),
+            event("checkout-service", "cypher-retail", created),
             event("payment-service", "cypher-retail", paid),
         ],
         junk_topics: vec![StockChanged::TOPIC],
