@@ -28,7 +28,7 @@ use support::*;
 use weft_contracts::composerp::inventory::InventoryUpdated;
 use weft_contracts::composerp::receipt::ReceiptCompleted;
 use weft_contracts::composerp::sale::SaleCompleted;
-use weft_contracts::{Decimal4, Event, EventMetadata, Example};
+use weft_contracts::{Contract, Decimal4, Event, EventMetadata, Example};
 use weft_processors::composerp::ledger::{self, Position};
 use weft_runtime::schemas::SchemaSource;
 
@@ -139,6 +139,20 @@ fn caught_up(prefix: &str) -> bool {
     inputs.len() == 2 * PARTITIONS as usize && inputs.iter().all(|l| *l == 0)
 }
 
+/// Restarts, as an orchestrator would, every replica that ended by itself (a fatal client error
+/// makes `weft run` exit non-zero so its pod is restarted); returns how many were.
+fn restart_exited(replicas: &mut [Option<Running>], start: &dyn Fn(usize) -> Running) -> usize {
+    let mut restarted = 0;
+    for (slot, r) in replicas.iter_mut().enumerate() {
+        if let Some(code) = r.as_mut().and_then(Running::exited) {
+            eprintln!("[keyed state] replica {slot} exited by itself ({code:?}): restarted");
+            *r = Some(start(slot));
+            restarted += 1;
+        }
+    }
+    restarted
+}
+
 /// A metric's value summed over its series, from a replica's `/metrics`.
 fn metric_sum(text: &str, name: &str) -> f64 {
     text.lines()
@@ -214,13 +228,14 @@ fn ledger_state_is_exactly_once_with_replicas_sigkilled_and_restored_from_the_ch
 
     // Chaos: every ~5 s one replica (in turn) is SIGKILLed and started again as the same pod.
     let deadline = Duration::from_secs(600);
-    let mut kills = 0;
+    let (mut kills, mut crashes) = (0, 0);
     let mut next_kill = Instant::now() + Duration::from_secs(5);
     loop {
         assert!(
             started.elapsed() < deadline,
             "the ledger did not catch up within {deadline:?} ({kills} kills)"
         );
+        crashes += restart_exited(&mut replicas, &|slot| start(&slots[slot]));
         if published.load(Ordering::SeqCst) && caught_up(&prefix) {
             break;
         }
@@ -257,7 +272,8 @@ fn ledger_state_is_exactly_once_with_replicas_sigkilled_and_restored_from_the_ch
     }
     eprintln!(
         "[keyed state] {events} events over {item_count} items, {REPLICAS} replicas, {kills} \
-         SIGKILLs: caught up in {took:.1?} ({:.0} events/s during chaos); the last replicas \
+         SIGKILLs, {crashes} replicas restarted after exiting by themselves: caught up in \
+         {took:.1?} ({:.0} events/s during chaos); the last replicas \
          restored {restored} changelog records in {restores} restores, {:.3} s each on average",
         events as f64 / took.as_secs_f64(),
         restore_secs / restores.max(1.0)
@@ -340,5 +356,268 @@ fn ledger_state_is_exactly_once_with_replicas_sigkilled_and_restored_from_the_ch
     assert!(
         restores >= 1.0,
         "the restarted replicas restored their stores"
+    );
+}
+
+/// The group is caught up on every one of `topics` (lag 0 on each partition).
+fn group_caught_up(group: &str, topics: &[String]) -> bool {
+    let lag = weft_lag(group);
+    let rows: Vec<i64> = lag
+        .iter()
+        .filter(|((t, _), _)| topics.contains(t))
+        .map(|(_, (_, _, lag))| *lag)
+        .collect();
+    rows.len() == topics.len() * PARTITIONS as usize && rows.iter().all(|l| *l == 0)
+}
+
+/// Re-keyed state: B2B orders keyed by order reserve credit on accounts keyed by customer, through
+/// the credit worker's repartition topic, with two replicas and one SIGKILLed every few seconds;
+/// then a third of the orders is cancelled under the same chaos. Counted by event id: each order
+/// was reserved or rejected exactly once, each cancellation of a reserved order released it
+/// exactly once (and of a rejected one nothing), each customer's `credit.changed` sequence is
+/// gapless (available moves by exactly each change's amount, from the limit), and the last
+/// available is the limit minus the orders still open.
+#[test]
+fn credit_reserved_by_customer_through_the_repartition_topic_is_exactly_once_under_sigkill() {
+    use weft_contracts::cypher::credit::{CreditChangeType, CreditChanged, CreditOrderRejected};
+    use weft_contracts::cypher::order::{OrderCancelled, OrderCreated, OrderCustomerType};
+    use weft_processors::cypher::credit;
+
+    let _ = stack();
+    let orders = env_usize("WEFT_CREDIT_CHAOS_ORDERS", 3_000);
+    let limit: i128 = 2_000 * 10_000;
+    let prefix = format!("{}.", weft_testkit::unique("credit"));
+    let specs = weft_core::spec::SpecSet::load(&repo().join("topics")).unwrap();
+    let group = specs.group(credit::NAME);
+    assert!(group.repartition, "the group spec re-keys");
+    let topics: Vec<String> = [
+        OrderCreated::TOPIC,
+        OrderCancelled::TOPIC,
+        "cypher.order.paid.v1",
+        CreditChanged::TOPIC,
+        CreditOrderRejected::TOPIC,
+        "cypher.credit.payment-received.v1",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .chain(group.retry_topics())
+    .chain(group.changelog_topics())
+    .chain(group.repartition_topic())
+    .chain([group.dead_letter_topic()])
+    .map(|t| format!("{prefix}{t}"))
+    .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(
+        &topics.iter().map(String::as_str).collect::<Vec<_>>(),
+        PARTITIONS,
+    ));
+    rt.block_on(weft_testkit::create_topics(
+        &[&format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC)],
+        1,
+    ));
+
+    let mut rng = rand::rng();
+    let customers: Vec<String> = (0..50).map(|n| format!("CUST-{n:03}")).collect();
+    let created: Vec<Event<OrderCreated>> = (0..orders)
+        .map(|_| {
+            let mut o = OrderCreated::example();
+            o.order_id = uuid::Uuid::new_v4().to_string();
+            o.customer_id = customers[rng.random_range(0..customers.len())].clone();
+            o.customer_type = OrderCustomerType::B2b;
+            o.totals.total = Decimal4::from_int(rng.random_range(1..=100));
+            Event::new(EventMetadata::new_for::<OrderCreated>("checkout", "u"), o)
+        })
+        .collect();
+    let cancelled: Vec<Event<OrderCancelled>> = created
+        .iter()
+        .filter(|_| rng.random_bool(1.0 / 3.0))
+        .map(|o| {
+            let mut c = OrderCancelled::example();
+            c.order_id = o.payload.order_id.clone();
+            c.customer_id = o.payload.customer_id.clone();
+            Event::new(EventMetadata::new_for::<OrderCancelled>("checkout", "u"), c)
+        })
+        .collect();
+    let raw = |e: &[(String, Vec<u8>)]| -> Vec<RawRecord> {
+        e.iter()
+            .map(|(k, v)| (k.clone(), v.clone(), Vec::new()))
+            .collect()
+    };
+
+    let env: Vec<(&str, &str)> = vec![
+        ("WEFT_TOPIC_PREFIX", prefix.as_str()),
+        ("WEFT_CREDIT_DEFAULT_LIMIT", "2000"),
+        ("WEFT_STATIC_MEMBERSHIP", "true"),
+    ];
+    let slots: Vec<String> = (0..2)
+        .map(|n| format!("{}-credit-{n}", prefix.trim_end_matches('.')))
+        .collect();
+    let start = |slot: &str| Running::start_as(&[credit::NAME], &env, slot);
+    let mut replicas: Vec<Option<Running>> = slots.iter().map(|s| Some(start(s))).collect();
+    let gname = format!("{prefix}{}", credit::NAME);
+    let repartition = format!("{prefix}{}", group.repartition_topic().unwrap());
+    let mut kills = 0;
+    // Each wave is published in batches in the background while a replica is SIGKILLed (and
+    // started again as the same pod) every 3 s, until the group has caught up on it.
+    let mut crashes = 0;
+    let mut chaos =
+        |topic: String, records: Vec<RawRecord>, kills: &mut usize, crashes: &mut usize| {
+            let published = Arc::new(AtomicBool::new(false));
+            let publisher = {
+                let (published, topic) = (published.clone(), topic.clone());
+                std::thread::spawn(move || {
+                    for batch in records.chunks(200) {
+                        publish_raw(&topic, batch);
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    published.store(true, Ordering::SeqCst);
+                })
+            };
+            let watched = [topic, repartition.clone()];
+            let started = Instant::now();
+            let mut next_kill = Instant::now() + Duration::from_millis(1500);
+            loop {
+                assert!(
+                    started.elapsed() < Duration::from_secs(300),
+                    "the credit worker did not catch up on {watched:?}"
+                );
+                *crashes += restart_exited(&mut replicas, &|slot| start(&slots[slot]));
+                if published.load(Ordering::SeqCst) && group_caught_up(&gname, &watched) {
+                    break;
+                }
+                if Instant::now() >= next_kill {
+                    let slot = *kills % slots.len();
+                    drop(replicas[slot].take());
+                    replicas[slot] = Some(start(&slots[slot]));
+                    *kills += 1;
+                    next_kill = Instant::now() + Duration::from_secs(3);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            publisher.join().unwrap();
+        };
+    let encoded: Vec<(String, Vec<u8>)> = created.iter().map(|e| (e.key(), encode(e))).collect();
+    chaos(
+        format!("{prefix}{}", OrderCreated::TOPIC),
+        raw(&encoded),
+        &mut kills,
+        &mut crashes,
+    );
+    let encoded: Vec<(String, Vec<u8>)> = cancelled.iter().map(|e| (e.key(), encode(e))).collect();
+    chaos(
+        format!("{prefix}{}", OrderCancelled::TOPIC),
+        raw(&encoded),
+        &mut kills,
+        &mut crashes,
+    );
+    for r in replicas.into_iter().flatten() {
+        assert_eq!(r.stop(), Some(0), "a replica stops cleanly");
+    }
+
+    // What each input caused, by causation id.
+    let changes: Vec<Event<CreditChanged>> = read_all(&format!("{prefix}{}", CreditChanged::TOPIC))
+        .iter()
+        .map(|r| decode(&r.value))
+        .collect();
+    let rejections: Vec<Event<CreditOrderRejected>> =
+        read_all(&format!("{prefix}{}", CreditOrderRejected::TOPIC))
+            .iter()
+            .map(|r| decode(&r.value))
+            .collect();
+    let mut caused: HashMap<String, usize> = HashMap::new();
+    for id in changes
+        .iter()
+        .map(|c| &c.metadata.causation_id)
+        .chain(rejections.iter().map(|r| &r.metadata.causation_id))
+    {
+        *caused
+            .entry(id.clone().expect("a causation id"))
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = caused.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(
+        twice.is_empty(),
+        "inputs that caused two outcomes: {twice:?}"
+    );
+    let rejected: std::collections::HashSet<&str> = rejections
+        .iter()
+        .map(|r| r.payload.order_id.as_str())
+        .collect();
+    for o in &created {
+        assert_eq!(
+            caused.get(&o.metadata.event_id),
+            Some(&1),
+            "order {} reserved or rejected exactly once",
+            o.payload.order_id
+        );
+    }
+    for c in &cancelled {
+        let expected = usize::from(!rejected.contains(c.payload.order_id.as_str()));
+        assert_eq!(
+            caused.get(&c.metadata.event_id).copied().unwrap_or(0),
+            expected,
+            "cancellation of {} released once iff it was reserved",
+            c.payload.order_id
+        );
+    }
+
+    // Per customer: gapless from the limit, and the last available is the limit minus what is
+    // still open.
+    let total_of: HashMap<&str, i128> = created
+        .iter()
+        .map(|o| (o.payload.order_id.as_str(), o.payload.totals.total.units()))
+        .collect();
+    let cancelled_ids: std::collections::HashSet<&str> = cancelled
+        .iter()
+        .map(|c| c.payload.order_id.as_str())
+        .collect();
+    let mut available: BTreeMap<&str, i128> = BTreeMap::new();
+    for c in &changes {
+        let p = &c.payload;
+        let before = available
+            .get(p.customer_id.as_str())
+            .copied()
+            .unwrap_or(limit);
+        let amount = p.balance_change_amount.expect("an amount").units();
+        let after = match p.change_type {
+            CreditChangeType::BalanceDecreased => before - amount,
+            CreditChangeType::BalanceIncreased => before + amount,
+            other => panic!("unexpected change {other:?}"),
+        };
+        assert_eq!(
+            p.available_credit.units(),
+            after,
+            "{}: available after a {:?} of {amount}",
+            p.customer_id,
+            p.change_type
+        );
+        assert!(after >= 0, "{}: credit over the limit", p.customer_id);
+        available.insert(p.customer_id.as_str(), after);
+    }
+    let mut open: BTreeMap<&str, i128> = BTreeMap::new();
+    for o in &created {
+        let id = o.payload.order_id.as_str();
+        if !rejected.contains(id) && !cancelled_ids.contains(id) {
+            *open.entry(o.payload.customer_id.as_str()).or_default() += total_of[id];
+        }
+    }
+    for (customer, last) in &available {
+        assert_eq!(
+            *last,
+            limit - open.get(customer).copied().unwrap_or(0),
+            "{customer}: last available"
+        );
+    }
+    eprintln!(
+        "[keyed state, re-keyed] {orders} orders ({} rejected), {} cancelled, 50 customers, 2 \
+         replicas, {kills} SIGKILLs, {crashes} replicas restarted after exiting by themselves: \
+         every outcome once, every customer gapless",
+        rejected.len(),
+        cancelled.len()
+    );
+    assert!(!rejected.is_empty(), "some orders ran out of credit");
+    assert!(
+        kills >= 2,
+        "the run was too short to kill anything ({kills})"
     );
 }

@@ -300,6 +300,12 @@ impl Running {
         }
     }
 
+    /// `Some(exit code)` when the process has ended by itself.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        let child = self.child.as_mut()?;
+        child.try_wait().ok().flatten().map(|s| s.code())
+    }
+
     /// Sends SIGTERM and returns the exit code.
     pub fn stop(mut self) -> Option<i32> {
         let mut child = self.child.take().unwrap();
