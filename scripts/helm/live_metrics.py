@@ -17,7 +17,9 @@ Traffic, so that every metric family the runtime registers appears: viscount.inv
 gets a low-stock update (outputs), an impossible one (poison: dead letter, failure by tenant) and
 one that occurred two hours ago (SLA breach); cypher.search-indexer gets a product update while its
 sink directory cannot be created (transient: retry); the events carry tenant ids (the per-tenant
-counters); the breaker's ratio gauge is set when a loop starts and the dead-letter age gauge when the
+counters); composerp.replenishment-service (a keyed store) gets an inventory update in the first
+run, so the second run restores its store from the changelog (the weft_state_* families); the
+breaker's ratio gauge is set when a loop starts and the dead-letter age gauge when the
 runtime's dead-letter watch first looks (at start). weft_consumer_lag comes from librdkafka's
 statistics, which know a committed offset only after the group re-joins (the transactional producer
 commits the offsets, not the consumer), so the processors run twice: a first run commits offsets,
@@ -47,7 +49,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PROCESSORS = ["viscount.inventory-service", "cypher.search-indexer"]
+PROCESSORS = ["viscount.inventory-service", "cypher.search-indexer", "composerp.replenishment-service"]
 
 
 def registered_families() -> set[str]:
@@ -197,7 +199,12 @@ class Scenario:
         self.wait("the first run to be ready", lambda: self.get(base + "/health/ready")[0] == 200, 90, first)
         for n in range(3):
             self.produce(registry, "viscount.inventory.updated.v1", inventory(f"SKU-{n}", 100, 80, "tenant-a"))
-        self.wait("the first run to consume 3 records", lambda: consumed(self.get(base + "/metrics")[1]) >= 3, 60, first)
+        # A keyed store's write: the second run restores it from the changelog.
+        self.produce(registry, "composerp.inventory.updated.v1", {"metadata": {"tenant_id": "tenant-a"}, "payload": {
+            "position_id": "0d9c8b7a-6f5e-4d3c-8b2a-1f0e9d8c7b6a", "item_id": "1e2d3c4b-5a69-4788-9a6b-5c4d3e2f1a0b",
+            "location_id": "2f3e4d5c-6b7a-4899-8a7b-6c5d4e3f2a1b", "on_hand": "100.0000", "available": "85.0000",
+            "transaction_id": "3a4b5c6d-7e8f-4091-a2b3-c4d5e6f7a8b9", "transaction_type": "SALE"}})
+        self.wait("the first run to consume 4 records", lambda: consumed(self.get(base + "/metrics")[1]) >= 4, 60, first)
         code = self.stop(first)
         if code != 0:
             raise RuntimeError(f"weft run exited {code} after SIGTERM (expected 0)")
