@@ -546,20 +546,24 @@ impl Restorer {
             .name(format!("{}-restore", self.processor))
             .spawn(move || {
                 let started = Instant::now();
-                let result = read_changelogs(
-                    &kafka,
-                    &reader_group,
-                    &changelogs,
-                    &partitions,
-                    &stop,
-                    |store| {
-                        if let Some(m) = &metrics {
-                            m.state_restored
-                                .with_label_values(&[processor.as_str(), store])
-                                .inc();
-                        }
-                    },
-                );
+                // A panic in the reader must still answer, or its partitions stay paused.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    read_changelogs(
+                        &kafka,
+                        &reader_group,
+                        &changelogs,
+                        &partitions,
+                        &stop,
+                        |store| {
+                            if let Some(m) = &metrics {
+                                m.state_restored
+                                    .with_label_values(&[processor.as_str(), store])
+                                    .inc();
+                            }
+                        },
+                    )
+                }))
+                .unwrap_or_else(|_| Err("the restore thread panicked".into()));
                 let _ = tx.send(Finished {
                     generation,
                     result,
@@ -579,19 +583,20 @@ impl Restorer {
     pub(crate) fn take_finished(&mut self) -> Result<BTreeSet<i32>, RuntimeError> {
         let mut ready = BTreeSet::new();
         while let Ok(done) = self.rx.try_recv() {
-            let restored = done.result.map_err(|e| RuntimeError::Fatal {
-                operation: format!("restoring the stores of {}", self.processor),
-                message: e,
-            })?;
             let mine: BTreeSet<i32> = self
                 .pending
                 .iter()
                 .filter(|(_, g)| **g == done.generation)
                 .map(|(p, _)| *p)
                 .collect();
+            // A restore of partitions revoked meanwhile is not wanted any more, failed or not.
             if mine.is_empty() {
                 continue;
             }
+            let restored = done.result.map_err(|e| RuntimeError::Fatal {
+                operation: format!("restoring the stores of {}", self.processor),
+                message: e,
+            })?;
             let mut records = 0;
             for (store, partition, entries) in restored {
                 if mine.contains(&partition) {

@@ -1185,14 +1185,25 @@ impl<'s> TxnLoop<'s> {
             }
             return Ok(());
         }
-        // A record fetched before its partition was paused for a restore: it comes again once
-        // the partition resumes (it was sought back to the committed offset).
+        // A record of a partition being restored (fetched before the pause): sought back to it,
+        // so it comes again once the partition resumes.
         if self
             .state
             .as_ref()
             .is_some_and(|s| s.is_restoring(record.partition))
         {
-            return Ok(());
+            warn!(
+                "{}[{}]@{} arrived while its stores are restored: it comes again",
+                record.topic, record.partition, record.offset
+            );
+            return consumer
+                .seek(
+                    record.topic,
+                    record.partition,
+                    Offset::Offset(record.offset),
+                    LOOKUP_TIMEOUT,
+                )
+                .map_err(|e| fatal("seeking back to a record of a restoring partition", e));
         }
         // A retry record before its due time: hold its partition, not the others.
         if self.is_retry_topic(record.topic) {

@@ -263,14 +263,15 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
             .map_err(|e| {
                 ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA))
             })?;
+        // A re-keyed input's first pass: observed on its second one only.
+        if let (Some(rekey), false) = (&self.rekey, meta.repartitioned) {
+            return Ok(Handled::Forward(rekey(&event.payload)));
+        }
         *seen = Some(Seen {
             occurred_at: event.metadata.occurred_at,
             tenant: event.metadata.tenant_id.clone(),
             sla: P::PRIORITY.sla(),
         });
-        if let (Some(rekey), false) = (&self.rekey, meta.repartitioned) {
-            return Ok(Handled::Forward(rekey(&event.payload)));
-        }
         let input = In {
             processor: meta.processor,
             topic: meta.topic,

@@ -17,7 +17,10 @@
 //! - A new account starts with the configured limit (`WEFT_CREDIT_DEFAULT_LIMIT`, 50,000) in the
 //!   first order's currency; the seed's credit service owns limits, and no limit event reaches the
 //!   worker yet.
-//! - Idempotent by order id: a reservation is made once per order.
+//! - Idempotent by order id: a reservation is made once per order, and an order already
+//!   cancelled or paid (its last [`CLOSED_KEPT`] ids are kept per account) reserves nothing, also
+//!   when its cancellation overtook its creation (two topics, re-keyed into one partition in the
+//!   order they arrive).
 //!
 //! Poison: a payment of zero or less, a currency that is not a three-letter ISO 4217 code, an
 //! order without a customer, an order in another currency than its customer's account.
@@ -38,6 +41,9 @@ pub const NAME: &str = "cypher.credit-worker";
 /// The store of credit accounts, by customer.
 pub const ACCOUNTS: &str = "accounts";
 
+/// Closed (cancelled or paid) order ids an account keeps.
+pub const CLOSED_KEPT: usize = 256;
+
 /// The limit of a new account, by default.
 pub const DEFAULT_LIMIT: i64 = 50_000;
 
@@ -52,6 +58,8 @@ pub struct Account {
     /// Open orders' reservations.
     pub reservations: Vec<Reservation>,
     pub currency: String,
+    /// The last orders cancelled or paid (at most [`CLOSED_KEPT`]), oldest first.
+    pub closed_orders: Vec<String>,
 }
 
 /// Credit held for one open order.
@@ -63,6 +71,24 @@ pub struct Reservation {
 }
 
 impl Account {
+    fn new(limit: Decimal4, currency: &str) -> Result<Self, ProcessError> {
+        Ok(Account {
+            credit_limit_units: units(limit, "credit limit")?,
+            balance_units: 0,
+            reservations: vec![],
+            currency: currency.to_string(),
+            closed_orders: vec![],
+        })
+    }
+
+    fn close(&mut self, order_id: &str) {
+        if !self.closed_orders.iter().any(|o| o == order_id) {
+            self.closed_orders.push(order_id.to_string());
+        }
+        let excess = self.closed_orders.len().saturating_sub(CLOSED_KEPT);
+        self.closed_orders.drain(..excess);
+    }
+
     fn reserved(&self) -> i64 {
         self.reservations.iter().map(|r| r.amount_units).sum()
     }
@@ -80,8 +106,14 @@ pub fn processor(limit: Decimal4) -> Processor {
             |o| o.customer_id.trim().to_string(),
             move |i, s| reserve(i, s, limit),
         )
-        .on_stateful_by::<OrderCancelled>(|o| o.customer_id.trim().to_string(), release)
-        .on_stateful_by::<OrderPaid>(|o| o.customer_id.trim().to_string(), payment_from_order)
+        .on_stateful_by::<OrderCancelled>(
+            |o| o.customer_id.trim().to_string(),
+            move |i, s| release(i, s, limit),
+        )
+        .on_stateful_by::<OrderPaid>(
+            |o| o.customer_id.trim().to_string(),
+            move |i, s| payment_from_order(i, s, limit),
+        )
         .emits::<CreditPaymentReceived>()
         .emits::<CreditChanged>()
         .emits::<CreditOrderRejected>()
@@ -152,23 +184,22 @@ pub fn reserve(
     }
     let total = units(o.totals.total, "order total")?;
     let mut accounts = state.store::<Account>(ACCOUNTS)?;
-    let mut account = accounts.get(customer)?.unwrap_or(Account {
-        credit_limit_units: units(limit, "credit limit")?,
-        balance_units: 0,
-        reservations: vec![],
-        currency: o.totals.currency.clone(),
-    });
+    let mut account = match accounts.get(customer)? {
+        Some(a) => a,
+        None => Account::new(limit, &o.totals.currency)?,
+    };
     if account.currency != o.totals.currency {
         return Err(ProcessError::Poison(format!(
             "order {} is in {}, the account of {customer} in {}",
             o.order_number, o.totals.currency, account.currency
         )));
     }
-    if account
+    let seen = account
         .reservations
         .iter()
         .any(|r| r.order_id == o.order_id)
-    {
+        || account.closed_orders.contains(&o.order_id);
+    if seen {
         return Ok(vec![]);
     }
     if account.available() < total {
@@ -198,45 +229,53 @@ pub fn reserve(
     )])
 }
 
-/// Takes the reservation of `order_id` off `customer`'s account; `None` when there was none.
+/// Closes `order_id` on `customer`'s account (a new one with `limit` in `currency` when there is
+/// none) and takes its reservation off; `None` when it had none.
 fn settle(
     state: &mut State<'_>,
     customer: &str,
     order_id: &str,
+    limit: Decimal4,
+    currency: &str,
 ) -> Result<Option<(Account, i64)>, ProcessError> {
     let mut accounts = state.store::<Account>(ACCOUNTS)?;
-    let Some(mut account) = accounts.get(customer)? else {
-        return Ok(None);
+    let mut account = match accounts.get(customer)? {
+        Some(a) => a,
+        None => Account::new(limit, currency)?,
     };
-    let Some(at) = account
+    if account.closed_orders.iter().any(|c| c == order_id) {
+        return Ok(None);
+    }
+    account.close(order_id);
+    let released = account
         .reservations
         .iter()
         .position(|r| r.order_id == order_id)
-    else {
-        return Ok(None);
-    };
-    let released = account.reservations.remove(at);
+        .map(|at| account.reservations.remove(at));
     accounts.put(customer, &account)?;
-    Ok(Some((account, released.amount_units)))
+    Ok(released.map(|r| (account, r.amount_units)))
 }
 
 /// `order.cancelled` -> the reservation released, `credit.changed`.
 pub fn release(
     cancelled: &In<OrderCancelled>,
     state: &mut State<'_>,
+    limit: Decimal4,
 ) -> Result<Vec<Out>, ProcessError> {
     let o = cancelled.payload();
     let customer = o.customer_id.trim();
-    Ok(match settle(state, customer, &o.order_id)? {
-        Some((account, amount)) => vec![changed(
-            cancelled,
-            customer,
-            &account,
-            CreditChangeType::BalanceIncreased,
-            amount,
-        )],
-        None => vec![],
-    })
+    Ok(
+        match settle(state, customer, &o.order_id, limit, &o.totals.currency)? {
+            Some((account, amount)) => vec![changed(
+                cancelled,
+                customer,
+                &account,
+                CreditChangeType::BalanceIncreased,
+                amount,
+            )],
+            None => vec![],
+        },
+    )
 }
 
 /// `order.paid` -> `credit.payment_received`, and the order's reservation settled
@@ -244,6 +283,7 @@ pub fn release(
 pub fn payment_from_order(
     paid: &In<OrderPaid>,
     state: &mut State<'_>,
+    limit: Decimal4,
 ) -> Result<Vec<Out>, ProcessError> {
     let p = paid.payload();
     let poison = |why: String| ProcessError::Poison(format!("order {}: {why}", p.order_number));
@@ -272,7 +312,7 @@ pub fn payment_from_order(
             payment_reference: p.payment_reference.clone(),
         },
     )];
-    if let Some((account, amount)) = settle(state, customer, &p.order_id)? {
+    if let Some((account, amount)) = settle(state, customer, &p.order_id, limit, &p.currency)? {
         outs.push(changed(
             paid,
             customer,
@@ -390,8 +430,20 @@ mod tests {
         assert!(driver.feed(cancelled).unwrap().is_empty(), "released once");
         let account: Account = driver.state(ACCOUNTS, "CUST-1").unwrap();
         assert!(account.reservations.is_empty());
-        // Every input went through the repartition topic first.
-        assert!(driver.changes().iter().all(|c| c.store == ACCOUNTS));
+        // A cancellation that overtakes its order's creation: the order reserves nothing later.
+        let late = created("CUST-3", "100");
+        let mut c = OrderCancelled::example();
+        c.order_id = late.payload.order_id.clone();
+        c.customer_id = "CUST-3".into();
+        c.totals.currency = late.payload.totals.currency.clone();
+        let early = Event::new(EventMetadata::new_for::<OrderCancelled>("checkout", "u"), c);
+        assert!(driver.feed(early).unwrap().is_empty());
+        assert!(
+            driver.feed(late).unwrap().is_empty(),
+            "a cancelled order reserves nothing"
+        );
+        let account: Account = driver.state(ACCOUNTS, "CUST-3").unwrap();
+        assert_eq!(account.available(), 1000 * 10_000);
     }
 
     #[test]
