@@ -45,20 +45,18 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Every topic the ledger touches, in the prefix's namespace.
-fn provision(prefix: &str) {
+/// Every topic `group` touches in the prefix's namespace: `contracts` and what its group spec
+/// derives (retry tiers, dead-letter topic, changelogs, repartition topic), and the migrations'
+/// control topic `weft run` reads at start. Returns the group spec.
+fn provision(prefix: &str, group: &str, contracts: &[&str]) -> weft_core::spec::GroupSpec {
     let specs = weft_core::spec::SpecSet::load(&repo().join("topics")).unwrap();
-    let group = specs.group(ledger::NAME);
-    assert_eq!(
-        group.stores,
-        vec![ledger::POSITIONS],
-        "the group spec declares the store"
-    );
-    let topics: Vec<String> = [SALES, RECEIPTS, UPDATES]
+    let group = specs.group(group);
+    let topics: Vec<String> = contracts
         .iter()
         .map(|t| t.to_string())
         .chain(group.retry_topics())
         .chain(group.changelog_topics())
+        .chain(group.repartition_topic())
         .chain([group.dead_letter_topic()])
         .map(|t| format!("{prefix}{t}"))
         .collect();
@@ -71,6 +69,7 @@ fn provision(prefix: &str) {
         &[&format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC)],
         1,
     ));
+    group
 }
 
 /// One input: its event id, item, (logical) topic, delta in ten-thousandths, key and value.
@@ -168,7 +167,12 @@ fn ledger_state_is_exactly_once_with_replicas_sigkilled_and_restored_from_the_ch
     let events = env_usize("WEFT_STATE_CHAOS_EVENTS", 50_000);
     let item_count = env_usize("WEFT_STATE_CHAOS_ITEMS", 500);
     let prefix = format!("{}.", weft_testkit::unique("state"));
-    provision(&prefix);
+    let group = provision(&prefix, ledger::NAME, &[SALES, RECEIPTS, UPDATES]);
+    assert_eq!(
+        group.stores,
+        vec![ledger::POSITIONS],
+        "the group spec declares the store"
+    );
     let items: Vec<String> = (0..item_count)
         .map(|_| uuid::Uuid::new_v4().to_string())
         .collect();
@@ -387,34 +391,19 @@ fn credit_reserved_by_customer_through_the_repartition_topic_is_exactly_once_und
     let orders = env_usize("WEFT_CREDIT_CHAOS_ORDERS", 3_000);
     let limit: i128 = 2_000 * 10_000;
     let prefix = format!("{}.", weft_testkit::unique("credit"));
-    let specs = weft_core::spec::SpecSet::load(&repo().join("topics")).unwrap();
-    let group = specs.group(credit::NAME);
+    let group = provision(
+        &prefix,
+        credit::NAME,
+        &[
+            OrderCreated::TOPIC,
+            OrderCancelled::TOPIC,
+            "cypher.order.paid.v1",
+            CreditChanged::TOPIC,
+            CreditOrderRejected::TOPIC,
+            "cypher.credit.payment-received.v1",
+        ],
+    );
     assert!(group.repartition, "the group spec re-keys");
-    let topics: Vec<String> = [
-        OrderCreated::TOPIC,
-        OrderCancelled::TOPIC,
-        "cypher.order.paid.v1",
-        CreditChanged::TOPIC,
-        CreditOrderRejected::TOPIC,
-        "cypher.credit.payment-received.v1",
-    ]
-    .iter()
-    .map(|t| t.to_string())
-    .chain(group.retry_topics())
-    .chain(group.changelog_topics())
-    .chain(group.repartition_topic())
-    .chain([group.dead_letter_topic()])
-    .map(|t| format!("{prefix}{t}"))
-    .collect();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(weft_testkit::create_topics(
-        &topics.iter().map(String::as_str).collect::<Vec<_>>(),
-        PARTITIONS,
-    ));
-    rt.block_on(weft_testkit::create_topics(
-        &[&format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC)],
-        1,
-    ));
 
     let mut rng = rand::rng();
     let customers: Vec<String> = (0..50).map(|n| format!("CUST-{n:03}")).collect();
