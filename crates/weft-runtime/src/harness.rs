@@ -189,27 +189,7 @@ pub fn compliance(processor: Processor, specs: &SpecSet) -> Vec<String> {
             Some(_) => {}
         }
     }
-    let group = specs.group(name);
-    if processor.repartitions() != group.repartition {
-        problems.push(format!(
-            "{name}: {} inputs but its group spec (topics/groups/{name}.yaml) says \
-             `repartition: {}`; provisioning creates the repartition topic from the spec",
-            if processor.repartitions() {
-                "re-keys"
-            } else {
-                "re-keys no"
-            },
-            group.repartition
-        ));
-    }
-    let declared = group.stores;
-    if processor.store_names() != declared {
-        problems.push(format!(
-            "{name}: declares stores {:?} but its group spec (topics/groups/{name}.yaml) lists \
-             `stores: {declared:?}`; provisioning creates changelogs from the spec",
-            processor.store_names()
-        ));
-    }
+    problems.extend(processor.state_mismatches(&specs.group(name)));
     for (topic, _) in processor.outputs() {
         if specs.topic(topic).is_none() {
             problems.push(format!(

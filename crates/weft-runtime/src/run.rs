@@ -174,28 +174,9 @@ pub async fn run_processors(
             metrics.clone(),
         );
         loop_settings.inputs = inputs.iter().map(|t| format!("{prefix}{t}")).collect();
-        let stores = typed.processor().store_names();
-        if stores != group.stores {
-            return Err(RuntimeError::Config(format!(
-                "{}: the processor declares stores {stores:?} but its group spec lists {:?}; \
-                 add `stores: {stores:?}` to topics/groups/{}.yaml so `weft topics apply` \
-                 provisions their changelogs",
-                loop_settings.processor, group.stores, loop_settings.processor
-            )));
-        }
-        if typed.processor().repartitions() != group.repartition {
-            return Err(RuntimeError::Config(format!(
-                "{}: the processor {} inputs but its group spec says `repartition: {}`; fix \
-                 topics/groups/{}.yaml so `weft topics apply` provisions the repartition topic",
-                loop_settings.processor,
-                if group.repartition {
-                    "re-keys no"
-                } else {
-                    "re-keys"
-                },
-                group.repartition,
-                loop_settings.processor
-            )));
+        let mismatches = typed.processor().state_mismatches(&group);
+        if !mismatches.is_empty() {
+            return Err(RuntimeError::Config(mismatches.join("; ")));
         }
         if let Some(topic) = group.repartition_topic() {
             // Re-keyed inputs go out to it and come back from it.
@@ -203,7 +184,9 @@ pub async fn run_processors(
             loop_settings.inputs.push(topic.clone());
             loop_settings.outputs.push(topic);
         }
-        loop_settings.changelogs = stores
+        loop_settings.changelogs = typed
+            .processor()
+            .store_names()
             .iter()
             .map(|s| (s.to_string(), typed.changelog_topic(s)))
             .collect();

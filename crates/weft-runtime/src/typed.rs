@@ -381,6 +381,35 @@ impl Processor {
         self
     }
 
+    /// Where this registration and its group spec disagree on keyed stores or re-keying (empty
+    /// when they agree): provisioning creates changelogs and the repartition topic from the spec,
+    /// so `weft run` and the compliance test both refuse a mismatch.
+    pub fn state_mismatches(&self, group: &weft_core::spec::GroupSpec) -> Vec<String> {
+        let name = self.name;
+        let mut problems = Vec::new();
+        if self.store_names() != group.stores {
+            problems.push(format!(
+                "{name}: declares stores {:?} but its group spec (topics/groups/{name}.yaml) lists \
+                 `stores: {:?}`; provisioning creates changelogs from the spec",
+                self.store_names(),
+                group.stores
+            ));
+        }
+        if self.repartitions() != group.repartition {
+            problems.push(format!(
+                "{name}: {} inputs but its group spec (topics/groups/{name}.yaml) says \
+                 `repartition: {}`; provisioning creates the repartition topic from the spec",
+                if self.repartitions() {
+                    "re-keys"
+                } else {
+                    "re-keys no"
+                },
+                group.repartition
+            ));
+        }
+        problems
+    }
+
     /// Whether some input is re-keyed through the repartition topic.
     pub fn repartitions(&self) -> bool {
         !self.rekeyed.is_empty()

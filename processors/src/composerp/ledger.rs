@@ -51,27 +51,13 @@ pub fn processor(remembered: usize) -> Processor {
         .store::<Position>(POSITIONS)
         .on_stateful::<SaleCompleted>(move |i, state| {
             let p = i.payload();
-            book(
-                i,
-                state,
-                remembered,
-                &p.item_id,
-                &p.location_id,
-                p.quantity,
-                TransactionType::Sale,
-            )
+            let line = (&*p.item_id, &*p.location_id, p.quantity);
+            book(i, state, remembered, line, TransactionType::Sale)
         })
         .on_stateful::<ReceiptCompleted>(move |i, state| {
             let p = i.payload();
-            book(
-                i,
-                state,
-                remembered,
-                &p.item_id,
-                &p.location_id,
-                p.quantity,
-                TransactionType::Receipt,
-            )
+            let line = (&*p.item_id, &*p.location_id, p.quantity);
+            book(i, state, remembered, line, TransactionType::Receipt)
         })
         .emits::<InventoryUpdated>()
 }
@@ -90,9 +76,7 @@ fn book<P: Contract>(
     input: &In<P>,
     state: &mut State<'_>,
     remembered: usize,
-    item: &str,
-    location: &str,
-    quantity: Decimal4,
+    (item, location, quantity): (&str, &str, Decimal4),
     kind: TransactionType,
 ) -> Result<Vec<Out>, ProcessError> {
     if quantity.is_negative() || quantity == Decimal4::ZERO {
@@ -113,7 +97,7 @@ fn book<P: Contract>(
         recent_events: Vec::new(),
     });
     if position.recent_events.iter().any(|e| e == event_id) {
-        tracing::info!("{kind:?} {event_id} of {key} was booked already: skipped");
+        tracing::info!("{kind:?} {event_id} of {key} was booked already: nothing booked again");
         return Ok(vec![]);
     }
     let on_hand = i128::from(position.on_hand_units) + delta;
