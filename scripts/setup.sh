@@ -17,6 +17,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "setup.sh: a Rust toolchain (cargo) is required" >&2; exit 1; }
 bash scripts/broker.sh install
+# PostgreSQL for the outbox relay and the PostgreSQL sinks (Debian's package).
+bash scripts/postgres.sh install
 
 # Python venv for the registry's compatibility check against Confluent's own client
 # (scripts/registry_python_check.py): ~/.weft/venv with confluent-kafka[avro,schemaregistry].

@@ -12,6 +12,7 @@ mod console;
 mod demo;
 mod migrate;
 mod offsets;
+mod outbox;
 mod registry;
 mod run;
 mod schemas;
@@ -77,6 +78,8 @@ enum Command {
     Trace(console::TraceArgs),
     /// Topic migrations (v1 -> v2): plan, start, mirror (backfill), status, cutover, rollback.
     Migrate(migrate::MigrateArgs),
+    /// The transactional outbox: migrate the table, relay rows to Kafka exactly once, status.
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Outcome of a subcommand that can end in something other than plain success.
@@ -180,6 +183,7 @@ pub fn main() -> ExitCode {
             Command::Offsets(args) => console::offsets(args, &kafka).await,
             Command::Trace(args) => console::trace(args, &kafka).await,
             Command::Migrate(args) => migrate::run(args, &kafka).await,
+            Command::Outbox(args) => outbox::run(args, &kafka).await,
         }
     });
     if let Some(provider) = tracer {

@@ -199,7 +199,7 @@ impl RunArgs {
 }
 
 /// The host name: `HOSTNAME` (set in every Kubernetes pod to the pod name), else the kernel's.
-fn host_name() -> Option<String> {
+pub(crate) fn host_name() -> Option<String> {
     std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())

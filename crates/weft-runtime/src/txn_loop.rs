@@ -86,7 +86,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use weft_core::kafka::KafkaConfig;
 
 use crate::failure::{self, FailurePolicy, Route};
@@ -102,6 +102,9 @@ use crate::RuntimeError;
 /// times out retriably is called again (`retrying`, `abort_retrying`), so this bounds one wait,
 /// not the operation: a coordinator moving after a broker failure takes a few attempts.
 const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an abort waits for the records in flight first (see `abort_retrying`).
+const ABORT_FLUSH_LIMIT: Duration = Duration::from_secs(3);
 
 /// Timeout of the lookups that are not retried: committed offsets of a rewind, seeks, metadata.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -1773,6 +1776,18 @@ fn abort_retrying(
     retries: u32,
     watchdog: Option<&Watchdog>,
 ) -> KafkaResult<()> {
+    // librdkafka counts a partition into the transaction when its AddPartitionsToTxn request is
+    // sent, not when it is answered, and decides on that count to send EndTxn: an abort right
+    // after a first produce can reach the coordinator before the partition was added, is refused
+    // with INVALID_TXN_STATE, and that error is fatal (librdkafka #4849, seen here as replicas
+    // exiting on revocation). Waiting for what is in flight closes the window; what it writes is
+    // aborted with the rest. Bounded: with a broker down it gives up and aborts anyway.
+    if let Some(dog) = watchdog {
+        dog.tick_within("flush before abort", CLIENT_CALL_LIMIT);
+    }
+    if let Err(e) = producer.flush(ABORT_FLUSH_LIMIT) {
+        debug!("flush before abort: {e}");
+    }
     let mut attempt = 0;
     loop {
         if let Some(dog) = watchdog {

@@ -57,6 +57,43 @@ pub fn broker() -> KafkaConfig {
         .clone()
 }
 
+/// The project's PostgreSQL server (`scripts/postgres.sh start`, once per test binary; or
+/// `WEFT_TEST_DATABASE_URL`), as a URL.
+pub fn postgres() -> String {
+    static STARTED: OnceLock<String> = OnceLock::new();
+    STARTED
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("WEFT_TEST_DATABASE_URL") {
+                return url;
+            }
+            let script = repo_root().join("scripts/postgres.sh");
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg("start")
+                .output()
+                .expect("bash runs scripts/postgres.sh");
+            assert!(
+                out.status.success(),
+                "scripts/postgres.sh start failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let url = Command::new("bash")
+                .arg(&script)
+                .arg("url")
+                .output()
+                .expect("bash runs scripts/postgres.sh");
+            String::from_utf8_lossy(&url.stdout).trim().to_string()
+        })
+        .clone()
+}
+
+/// `url` with its sessions' `search_path` set to `schema` (a private namespace per test).
+pub fn postgres_in_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-csearch_path%3D{schema}")
+}
+
 /// Runs one of Apache Kafka's own tools (`ConfigCommand`, `TransactionsCommand`,
 /// `ConsoleConsumer`, `ConsumerGroupCommand`, ... or a fully qualified class) through
 /// `scripts/broker.sh tool`, against the test cluster: the reference when weft's view of the

@@ -1,0 +1,22 @@
+-- Sinks into PostgreSQL: each sink's documents, upserted by document key, and the Kafka offsets
+-- the sink has written up to, updated in the same database transaction as the documents.
+CREATE TABLE IF NOT EXISTS sink_documents (
+  sink TEXT NOT NULL,
+  doc_key TEXT NOT NULL,
+  document JSONB NOT NULL,
+  event_id TEXT NOT NULL,
+  source_topic TEXT NOT NULL,
+  source_partition INTEGER NOT NULL,
+  source_offset BIGINT NOT NULL,
+  updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
+  PRIMARY KEY (sink, doc_key)
+);
+
+CREATE TABLE IF NOT EXISTS sink_offsets (
+  consumer_group TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  next_offset BIGINT NOT NULL,
+  updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
+  PRIMARY KEY (consumer_group, topic, partition)
+);
