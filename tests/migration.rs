@@ -225,6 +225,7 @@ fn settings(prefix: &str, dir: &tempfile::TempDir) -> RunSettings {
         shutdown: Arc::new(AtomicBool::new(false)),
         metrics: None,
         sink_dir: dir.path().join("sinks"),
+        sink_store: None,
         topic_prefix: prefix.to_string(),
         migrations: weft_processors::migrations(),
     }

@@ -8,6 +8,8 @@
 //! restarted every 2-4 s until the table is drained, and once (at 40% written) the database is killed (SIGKILL of the postmaster: crash
 //! recovery) and started again. Asserted by row id (the event id) as multisets: every good row
 //! exactly once in the topic (read_committed), each order's rows in the order they were written,
+//! every good row applied exactly once by the ERP sync (two `weft run cypher.erp-sync` replicas
+//! writing into PostgreSQL, SIGKILLed like the relays) with its document from the order's last row,
 //! every poison row exactly once in the dead-letter topic and nothing else there, and the table
 //! left with every good row `published` and every poison row `failed` after its attempts.
 //!
@@ -180,33 +182,39 @@ async fn write(url: String, rows: Vec<Planned>, written: Arc<AtomicUsize>) -> us
     reconnects
 }
 
-struct Relays {
+/// The relays (`relay-<i>`) and the ERP sync replicas (`sink-<i>`), as processes.
+struct Fleet {
     url: String,
     prefix: String,
     registry: String,
     logs: std::path::PathBuf,
-    children: BTreeMap<usize, Child>,
+    children: BTreeMap<String, Child>,
 }
 
-impl Relays {
-    fn spawn(&mut self, i: usize) {
+impl Fleet {
+    fn spawn(&mut self, name: &str) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.logs.join(format!("relay-{i}.log")))
+            .open(self.logs.join(format!("{name}.log")))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_weft"))
-            .current_dir(repo())
-            .args(["outbox", "relay", "--system", "cypher", "--auto-register"])
-            .args(["--instance-id", &format!("r{i}")])
-            .args([
-                "--interval",
-                "50ms",
-                "--retry-backoff",
-                "1s",
-                "--batch-size",
-                "50",
-            ])
+        let mut c = Command::new(env!("CARGO_BIN_EXE_weft"));
+        c.current_dir(repo());
+        if name.starts_with("relay") {
+            c.args(["outbox", "relay", "--system", "cypher", "--auto-register"])
+                .args([
+                    "--interval",
+                    "50ms",
+                    "--retry-backoff",
+                    "1s",
+                    "--batch-size",
+                    "50",
+                ]);
+        } else {
+            c.args(["run", "cypher.erp-sync", "--max-batch", "200"]);
+        }
+        let child = c
+            .args(["--instance-id", name])
             .args(["--topic-prefix", &self.prefix])
             .args(["--registry-url", &self.registry])
             .args(["--metrics-listen", "off"])
@@ -220,26 +228,28 @@ impl Relays {
             .stderr(log)
             .spawn()
             .unwrap();
-        self.children.insert(i, child);
+        self.children.insert(name.to_string(), child);
     }
 
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.children.remove(&i) {
+    /// SIGKILLs `name` and starts it again.
+    fn kill(&mut self, name: &str) {
+        if let Some(mut c) = self.children.remove(name) {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.spawn(name);
     }
 
-    /// Relays that exited on their own (they should not): restarted, counted.
+    /// Members that exited on their own (they should not): restarted, counted.
     fn exited(&mut self) -> usize {
-        let gone: Vec<usize> = self
+        let gone: Vec<String> = self
             .children
             .iter_mut()
-            .filter_map(|(i, c)| c.try_wait().unwrap().map(|_| *i))
+            .filter_map(|(n, c)| c.try_wait().unwrap().map(|_| n.clone()))
             .collect();
-        for i in &gone {
-            self.children.remove(i);
-            self.spawn(*i);
+        for n in &gone {
+            self.children.remove(n);
+            self.spawn(n);
         }
         gone.len()
     }
@@ -250,10 +260,10 @@ impl Relays {
                 .args(["-TERM", &c.id().to_string()])
                 .status();
         }
-        for (i, c) in self.children.iter_mut() {
+        for (n, c) in self.children.iter_mut() {
             let end = Instant::now() + Duration::from_secs(30);
             while c.try_wait().unwrap().is_none() {
-                assert!(Instant::now() < end, "relay {i} did not stop on SIGTERM");
+                assert!(Instant::now() < end, "{n} did not stop on SIGTERM");
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -261,7 +271,7 @@ impl Relays {
     }
 }
 
-impl Drop for Relays {
+impl Drop for Fleet {
     fn drop(&mut self) {
         for c in self.children.values_mut() {
             let _ = c.kill();
@@ -292,7 +302,22 @@ async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_c
     let aggregates = env_usize("WEFT_OUTBOX_CHAOS_AGGREGATES", 1_000);
     let run = weft_testkit::unique("outbox");
     let prefix = format!("{run}.");
-    weft_testkit::create_topics(&[&format!("{prefix}{TOPIC}")], 6).await;
+    let erp = weft_core::spec::SpecSet::load(&repo().join("topics"))
+        .unwrap()
+        .group("cypher.erp-sync");
+    weft_testkit::create_topics(
+        &[
+            &format!("{prefix}{TOPIC}"),
+            &format!("{prefix}{}", erp.dead_letter_topic()),
+        ],
+        6,
+    )
+    .await;
+    weft_testkit::create_topics(
+        &[&format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC)],
+        1,
+    )
+    .await;
     let base = weft_testkit::postgres();
     let schema = run.replace(['-', '.'], "_");
     connect(&base)
@@ -315,15 +340,17 @@ async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_c
     let planned = plan(rows_n, aggregates);
     let logs = std::env::temp_dir().join(&run);
     std::fs::create_dir_all(&logs).unwrap();
-    let mut relays = Relays {
+    let mut fleet = Fleet {
         url: url.clone(),
         prefix: prefix.clone(),
         registry: stack.registry_url.clone(),
         logs: logs.clone(),
         children: BTreeMap::new(),
     };
-    relays.spawn(0);
-    relays.spawn(1);
+    const MEMBERS: [&str; 4] = ["relay-0", "relay-1", "sink-0", "sink-1"];
+    for m in MEMBERS {
+        fleet.spawn(m);
+    }
 
     let written = Arc::new(AtomicUsize::new(0));
     let writer = tokio::spawn(write(url.clone(), planned.clone(), written.clone()));
@@ -341,7 +368,7 @@ async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_c
             "the outbox was not drained within 600 s; relay logs in {logs:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-        crashes += relays.exited();
+        crashes += fleet.exited();
         let writing = writer.as_ref().is_some_and(|w| !w.is_finished());
         if !writing {
             if let Some(w) = writer.take() {
@@ -350,9 +377,7 @@ async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_c
         }
         // Kills go on until the outbox is drained.
         if Instant::now() >= next_kill {
-            let i = rand::rng().random_range(0..2);
-            relays.kill(i);
-            relays.spawn(i);
+            fleet.kill(MEMBERS[rand::rng().random_range(0..MEMBERS.len())]);
             kills += 1;
             next_kill =
                 Instant::now() + Duration::from_millis(rand::rng().random_range(2_000..4_000));
@@ -384,8 +409,67 @@ async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_c
     }
     drop(watcher);
     let drained = started.elapsed();
-    relays.stop();
+
     assert!(db_crashed, "the run ended before the database was crashed");
+
+    // The ERP sync: one document per order, each good event of the order applied exactly once
+    // (`writes`), the last one written last.
+    let mut per_order: BTreeMap<&str, (i64, Uuid)> = BTreeMap::new();
+    for p in planned.iter().filter(|p| !p.poison) {
+        let e = per_order.entry(p.order.as_str()).or_insert((0, p.id));
+        *e = (e.0 + 1, p.id);
+    }
+    let c = connect(&url).await;
+    let events: i64 = per_order.values().map(|(n, _)| n).sum();
+    let sink_deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let r = c
+            .query_one(
+                "SELECT count(*), COALESCE(sum(writes), 0)::bigint FROM sink_documents \
+                 WHERE sink = 'erp-orders'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (docs, writes): (i64, i64) = (r.get(0), r.get(1));
+        if docs == per_order.len() as i64 && writes >= events {
+            break;
+        }
+        assert!(
+            Instant::now() < sink_deadline,
+            "the ERP sync holds {docs} documents with {writes} writes, expected {} and {events}; \
+             logs in {logs:?}",
+            per_order.len()
+        );
+        crashes += fleet.exited();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sink_done = started.elapsed();
+    fleet.stop();
+    let docs: BTreeMap<String, (i64, String)> = c
+        .query(
+            "SELECT doc_key, writes, event_id FROM sink_documents WHERE sink = 'erp-orders'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    for (order, (n, last)) in &per_order {
+        let (writes, event_id) = docs
+            .get(*order)
+            .unwrap_or_else(|| panic!("no ERP document for order {order}"));
+        assert_eq!(
+            writes, n,
+            "order {order}: events applied to its ERP document"
+        );
+        assert_eq!(
+            event_id,
+            &last.to_string(),
+            "order {order}: its ERP document is from its last event"
+        );
+    }
 
     // Kafka: every good row once, each order's rows in write order.
     let good: BTreeMap<Uuid, &Planned> = planned
@@ -444,7 +528,6 @@ async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_c
     );
 
     // The table: good rows published, poison rows failed after their 3 attempts.
-    let c = connect(&url).await;
     let by_status: BTreeMap<String, i64> = c
         .query("SELECT status, count(*) FROM outbox GROUP BY status", &[])
         .await
@@ -474,12 +557,14 @@ async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_c
         "poison rows failed after 3 attempts each"
     );
     println!(
-        "outbox chaos: {} rows ({} poison) over {aggregates} orders, 2 relays, {kills} SIGKILLs, \
-         {crashes} self-exits, 1 database crash (writer reconnected {reconnects} times): drained \
-         in {:.1} s, every row once, order kept",
+        "outbox chaos: {} rows ({} poison) over {aggregates} orders, 2 relays and 2 ERP sync \
+         replicas, {kills} SIGKILLs, {crashes} self-exits, 1 database crash (writer reconnected \
+         {reconnects} times): outbox drained in {:.1} s, ERP documents complete at {:.1} s; every \
+         row once in Kafka in order, every event once in PostgreSQL",
         rows_n,
         poison.len(),
-        drained.as_secs_f64()
+        drained.as_secs_f64(),
+        sink_done.as_secs_f64()
     );
     assert_eq!(crashes, 0, "relays exited on their own; logs in {logs:?}");
 }

@@ -86,6 +86,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
         shutdown: Arc::new(AtomicBool::new(false)),
         metrics: None,
         sink_dir: topics.path().join("sinks"),
+        sink_store: None,
         topic_prefix: String::new(),
         migrations: Vec::new(),
     }

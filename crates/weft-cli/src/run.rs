@@ -84,9 +84,14 @@ pub struct RunArgs {
     /// Where /health/live, /health/ready and /metrics are served ("off" to disable).
     #[arg(long, env = "WEFT_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     metrics_listen: String,
-    /// Where sink processors (search indexer, ERP sync) write `<sink>.jsonl`.
+    /// Where sink processors (search indexer, ERP sync) write `<sink>.jsonl` when no database is
+    /// given: a development option (once per event id, on the pod's disk).
     #[arg(long, env = "WEFT_SINK_DIR", default_value = "sinks")]
     sink_dir: std::path::PathBuf,
+    /// PostgreSQL for the sink processors (else DATABASE_URL): documents and consumed positions
+    /// in one database transaction, exactly once (`weft outbox migrate` creates the tables).
+    #[arg(long, env = "WEFT_DATABASE_URL")]
+    database_url: Option<String>,
     /// Prefix of every contract topic on the wire (a private namespace, e.g. `dev-alice.`).
     #[arg(long, env = "WEFT_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
@@ -192,6 +197,15 @@ impl RunArgs {
             shutdown,
             metrics: None,
             sink_dir: self.sink_dir.clone(),
+            sink_store: self
+                .database_url
+                .clone()
+                .or_else(|| std::env::var("DATABASE_URL").ok())
+                .filter(|u| !u.is_empty())
+                .map(|url| {
+                    Arc::new(weft_outbox::sink::PgSinkStore::new(&url))
+                        as Arc<dyn weft_runtime::SinkStore>
+                }),
             topic_prefix: self.topic_prefix.clone(),
             migrations: weft_processors::migrations(),
         })

@@ -8,6 +8,8 @@ CREATE TABLE IF NOT EXISTS sink_documents (
   source_topic TEXT NOT NULL,
   source_partition INTEGER NOT NULL,
   source_offset BIGINT NOT NULL,
+  -- Events applied to this document: with exactly-once writes, the number of events of its key.
+  writes BIGINT NOT NULL DEFAULT 1,
   updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
   PRIMARY KEY (sink, doc_key)
 );

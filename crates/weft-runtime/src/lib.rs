@@ -21,6 +21,7 @@ pub mod processor;
 pub mod run;
 pub mod schemas;
 pub mod sink;
+pub mod sink_loop;
 pub mod state;
 pub mod trace;
 pub mod txn_loop;
@@ -33,7 +34,10 @@ pub use harness::{compliance, TestDriver};
 pub use metrics::Metrics;
 pub use processor::{Output, ProcessError, Record, RecordProcessor};
 pub use run::{run_processors, RunSettings};
-pub use sink::{FileSinks, MemorySinks, SinkLine, SinkWriter};
+pub use sink::{
+    BufferedSinks, FileSinks, MemorySinks, PositionMove, SinkDoc, SinkLine, SinkStore,
+    SinkStoreError, SinkWriter,
+};
 pub use state::{State, StateValue, Store};
 pub use txn_loop::{run_loop, BreakerSettings, LoopSettings, LoopStats};
 pub use typed::{In, Out, Processor, TypedProcessor};

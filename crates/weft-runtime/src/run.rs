@@ -27,7 +27,7 @@ use crate::failure::FailurePolicy;
 use crate::metrics::{self, Metrics};
 use crate::migration::{self, Transform};
 use crate::schemas::{RegistrySchemas, SchemaSource};
-use crate::sink::{FileSinks, SinkWriter};
+use crate::sink::{BufferedSinks, FileSinks, SinkStore, SinkWriter};
 use crate::txn_loop::{run_loop, BreakerSettings, LoopSettings, LoopStats};
 use crate::typed::{Processor, TypedProcessor};
 use crate::RuntimeError;
@@ -63,8 +63,12 @@ pub struct RunSettings {
     pub shutdown: Arc<AtomicBool>,
     /// The metrics to record into (a fresh set when `None`); lets an embedding program read them.
     pub metrics: Option<Metrics>,
-    /// Where sink processors write their documents (`<dir>/<sink>.jsonl`).
+    /// Where sink processors write their documents (`<dir>/<sink>.jsonl`) when there is no
+    /// `sink_store`: a development option (effectively once by event id, on the pod's disk).
     pub sink_dir: PathBuf,
+    /// The store sink processors write into, with their positions (PostgreSQL): they run in
+    /// the sink loop ([`crate::sink_loop`]), exactly once into the store.
+    pub sink_store: Option<Arc<dyn SinkStore>>,
     /// Prepended to every contract topic (see [`TypedProcessor::with_topic_prefix`]); empty
     /// normally.
     pub topic_prefix: String,
@@ -127,10 +131,19 @@ pub async fn run_processors(
             .map(|(t, _)| format!("{prefix}{t}"))
             .collect();
         let inputs = migrated_inputs(&processor, &settings.migrations, &states)?;
+        // A sink processor with a store runs in the sink loop, its lines buffered for it.
+        let sink_loop = match (&settings.sink_store, processor.sink_names().is_empty()) {
+            (Some(store), false) => Some((Arc::new(BufferedSinks::default()), store.clone())),
+            _ => None,
+        };
+        let writer: Arc<dyn SinkWriter> = match &sink_loop {
+            Some((buffer, _)) => buffer.clone(),
+            None => sinks.clone(),
+        };
         let mut typed = TypedProcessor::new(Arc::new(processor), &catalog, schemas.clone())?
             .with_metrics(metrics.clone())
             .with_topic_prefix(&settings.topic_prefix)
-            .with_sinks(sinks.clone());
+            .with_sinks(writer);
         let dual: Vec<Arc<Transform>> = settings
             .migrations
             .iter()
@@ -205,12 +218,12 @@ pub async fn run_processors(
                 loop_settings.processor, loop_settings.dual_writes
             );
         }
-        prepared.push((typed, loop_settings));
+        prepared.push((typed, loop_settings, sink_loop));
     }
     if settings.metrics_listen.is_some() || settings.metrics.is_some() {
         let watched = prepared
             .iter()
-            .map(|(_, s)| crate::dlq_watch::Watched {
+            .map(|(_, s, _)| crate::dlq_watch::Watched {
                 processor: s.processor.clone(),
                 group: s.group_id.clone(),
                 topic: s.failure.dead_letter_topic.clone(),
@@ -225,7 +238,7 @@ pub async fn run_processors(
     }
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut pending: std::collections::BTreeSet<String> = BTreeSet::new();
-    for (mut typed, loop_settings) in prepared {
+    for (mut typed, loop_settings, sink_loop) in prepared {
         let kafka = kafka.clone();
         let done = done_tx.clone();
         let shutdown = settings.shutdown.clone();
@@ -235,12 +248,20 @@ pub async fn run_processors(
             .spawn(move || {
                 // A panic in the loop's own machinery (the processor function's panics are
                 // caught inside the loop) must still end the run with an error.
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_loop(&kafka, &loop_settings, &mut typed)
-                }))
-                .unwrap_or_else(|_| {
-                    Err(RuntimeError::LoopVanished(loop_settings.processor.clone()))
-                });
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match sink_loop {
+                        Some((buffer, store)) => crate::sink_loop::run_sink_loop(
+                            &kafka,
+                            &loop_settings,
+                            &mut typed,
+                            buffer,
+                            store,
+                        ),
+                        None => run_loop(&kafka, &loop_settings, &mut typed),
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(RuntimeError::LoopVanished(loop_settings.processor.clone()))
+                    });
                 if result.is_err() {
                     // One processor down: let the others finish cleanly.
                     shutdown.store(true, Ordering::SeqCst);
@@ -384,6 +405,7 @@ mod tests {
             shutdown: Arc::new(AtomicBool::new(false)),
             metrics: None,
             sink_dir: PathBuf::new(),
+            sink_store: None,
             topic_prefix: prefix.into(),
             migrations: Vec::new(),
         }

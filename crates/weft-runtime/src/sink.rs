@@ -181,3 +181,90 @@ mod tests {
         assert!(err.contains("sinks"), "{err}");
     }
 }
+
+/// A sink document with its key and where it came from: what a [`SinkStore`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkDoc {
+    pub sink: &'static str,
+    /// The document's key (the input's Kafka key, the entity id): a later event of the same
+    /// entity replaces the document.
+    pub key: String,
+    pub event_id: String,
+    pub document: serde_json::Value,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// How a partition's position moves in one write: from what the store held (None: nothing yet)
+/// to the next offset to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PositionMove {
+    pub topic: String,
+    pub partition: i32,
+    pub from: Option<i64>,
+    pub to: i64,
+}
+
+/// Why a [`SinkStore`] write did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkStoreError {
+    /// A partition's stored position is not the `from` of its move: another member (or an
+    /// earlier write whose answer was lost) moved it. Nothing was written.
+    Conflict(String),
+    /// The store is unreachable or refused; nothing was written (or, when the answer was lost,
+    /// everything was: the next write's positions tell).
+    Unavailable(String),
+}
+
+impl std::fmt::Display for SinkStoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkStoreError::Conflict(m) => write!(f, "position conflict: {m}"),
+            SinkStoreError::Unavailable(m) => write!(f, "sink store unavailable: {m}"),
+        }
+    }
+}
+
+/// A sink that stores its consumed positions with its documents, in one transaction of its own
+/// (a database): the sink loop ([`crate::sink_loop`]) reads from those positions, so every
+/// input is written exactly once without a Kafka transaction.
+pub trait SinkStore: Send + Sync + std::fmt::Debug {
+    /// The stored next offset of each of `partitions` that has one, for `group`.
+    fn positions(
+        &self,
+        group: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<BTreeMap<(String, i32), i64>, SinkStoreError>;
+
+    /// Upserts `docs` by (sink, key) and applies `moves`, all or nothing.
+    fn write(
+        &self,
+        group: &str,
+        docs: &[SinkDoc],
+        moves: &[PositionMove],
+    ) -> Result<(), SinkStoreError>;
+}
+
+/// Keeps the lines a processor hands over until the sink loop takes them.
+#[derive(Default)]
+pub struct BufferedSinks {
+    lines: Mutex<Vec<SinkLine>>,
+}
+
+impl BufferedSinks {
+    /// The lines handed over since the last call.
+    pub fn take(&self) -> Vec<SinkLine> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl SinkWriter for BufferedSinks {
+    fn write(&self, line: &SinkLine) -> Result<bool, String> {
+        self.lines
+            .lock()
+            .map_err(|_| "the sink buffer's lock was poisoned".to_string())?
+            .push(line.clone());
+        Ok(true)
+    }
+}

@@ -419,6 +419,25 @@ impl ConsumerContext for LoopContext {
 
 type LoopConsumer = BaseConsumer<LoopContext>;
 
+/// The runtime's view of a consumed message.
+pub(crate) fn record_of<'m>(msg: &'m BorrowedMessage<'_>) -> Record<'m> {
+    Record {
+        topic: msg.topic(),
+        partition: msg.partition(),
+        offset: msg.offset(),
+        key: msg.key(),
+        value: msg.payload(),
+        headers: msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| h.value.map(|v| (h.key, v)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// `topic[p1,p2] other[p3]`, for the rebalance log lines.
 fn partition_list(list: &TopicPartitionList) -> String {
     let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
@@ -760,7 +779,7 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
 /// group when it stops, so on a scale-down its partitions wait for the session timeout (6 s)
 /// before moving. KIP-848 groups are left dynamic: the broker refuses a restarted static member
 /// until its predecessor's session has expired, which is no faster than reassigning.
-fn group_config(kafka: &KafkaConfig, settings: &LoopSettings) -> rdkafka::ClientConfig {
+pub(crate) fn group_config(kafka: &KafkaConfig, settings: &LoopSettings) -> rdkafka::ClientConfig {
     let mut cfg = kafka.client_config();
     let set_by_user = |key: &str| kafka.options.iter().any(|(k, _)| k == key);
     let kip848 = kafka
@@ -1153,22 +1172,7 @@ impl<'s> TxnLoop<'s> {
         msg: &BorrowedMessage<'_>,
         processor: &mut dyn RecordProcessor,
     ) -> Result<(), RuntimeError> {
-        let headers: Vec<(&str, &[u8])> = msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .filter_map(|h| h.value.map(|v| (h.key, v)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let record = Record {
-            topic: msg.topic(),
-            partition: msg.partition(),
-            offset: msg.offset(),
-            key: msg.key(),
-            value: msg.payload(),
-            headers,
-        };
+        let record = record_of(msg);
         let key = (record.topic.to_string(), record.partition);
         if is_redelivery(
             &self.committed,

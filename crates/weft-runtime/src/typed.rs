@@ -300,6 +300,8 @@ pub struct Processor {
     stores: Vec<StoreDecl>,
     /// Inputs re-keyed through the repartition topic.
     rekeyed: std::collections::BTreeSet<&'static str>,
+    /// The sinks its handlers write to.
+    sinks: std::collections::BTreeSet<&'static str>,
 }
 
 impl fmt::Debug for Processor {
@@ -322,7 +324,13 @@ impl Processor {
             emits: BTreeMap::new(),
             stores: Vec::new(),
             rekeyed: Default::default(),
+            sinks: Default::default(),
         }
+    }
+
+    /// The sinks its handlers write to (empty for a processor that emits events).
+    pub fn sink_names(&self) -> Vec<&'static str> {
+        self.sinks.iter().copied().collect()
     }
 
     /// Handles events of contract `P` (from `P::TOPIC`) with `f`.
@@ -435,6 +443,7 @@ impl Processor {
         sink: &'static str,
         f: impl Fn(&In<P>) -> Result<serde_json::Value, ProcessError> + Send + Sync + 'static,
     ) -> Self {
+        self.sinks.insert(sink);
         let f = move |i: &In<P>, _: &mut State<'_>| {
             Ok(Handled::Line(SinkLine {
                 sink,

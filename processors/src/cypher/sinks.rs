@@ -1,6 +1,8 @@
 //! The sinks of seed 000: the search indexer and the ERP sync. Each is a pure function from an
 //! event to the document it would send; the runtime writes the document once per event id
-//! (`weft_runtime::sink`, files `<WEFT_SINK_DIR>/<sink>.jsonl`).
+//! into PostgreSQL with `WEFT_DATABASE_URL` (`weft_runtime::sink_loop`: documents and consumed
+//! positions in one database transaction, exactly once), else, for development, into files
+//! `<WEFT_SINK_DIR>/<sink>.jsonl` (`weft_runtime::sink`).
 //!
 //! - search indexer: `product.updated` -> a search document (id, sku, status, stock, the changed
 //!   values);

@@ -144,6 +144,7 @@ pub async fn worker(args: StateWorkerArgs, kafka: &KafkaConfig) -> anyhow::Resul
         shutdown,
         metrics: None,
         sink_dir: std::env::temp_dir(),
+        sink_store: None,
         topic_prefix: args.prefix,
         migrations: Vec::new(),
     };

@@ -189,6 +189,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         shutdown: shutdown.clone(),
         metrics: Some(metrics.clone()),
         sink_dir: args.sink_dir.clone(),
+        sink_store: None,
         topic_prefix: String::new(),
         migrations: weft_processors::migrations(),
     };
