@@ -16,8 +16,8 @@
 # fsync=off: the data survives a crash of the server (the test kills it), not of the machine; commits
 # stay synchronous, so an acknowledged commit survives the server's SIGKILL.
 #
-# Failure modes: a start that does not answer within 60 s fails with the log's tail; a port taken by
-# another server is reported, not reused.
+# Failure modes: a start that does not answer within 60 s fails with the log's tail. A server already
+# answering on the port is used as it is (said on stdout), as broker.sh does.
 set -euo pipefail
 
 # Not under $HOME: as root the server runs as `postgres`, who cannot enter /root.

@@ -1,13 +1,16 @@
 //! The README's main job: `weft demo` runs to completion on the local broker, prints a causation
-//! tree per scenario and the summary, and exits 0.
+//! tree per scenario and the summary, and exits 0. With PostgreSQL, as `scripts/demo.sh` runs it:
+//! Cypher's checkout goes through the outbox and its relay, the ERP sync writes into the database.
 
 use std::process::Command;
 
 #[test]
 fn the_demo_runs_every_scenario_and_prints_trees_and_a_summary() {
     weft_testkit::broker();
+    let database = weft_testkit::postgres();
     let out = Command::new(env!("CARGO_BIN_EXE_weft"))
         .current_dir(weft_testkit::repo_root())
+        .env("WEFT_DATABASE_URL", &database)
         .args([
             "demo",
             "--registry-listen",
@@ -76,5 +79,11 @@ fn the_demo_runs_every_scenario_and_prints_trees_and_a_summary() {
         "{summary}"
     );
     assert!(!stdout.contains("was not read back"), "{stdout}");
+    // The checkout's order.created went through the outbox; the ERP sync wrote it to PostgreSQL.
+    assert!(
+        stdout.contains("checkout rows: 1 written with their order, 1 published by the relay")
+            && stdout.contains("ERP sync: 1 of them in sink_documents"),
+        "{stdout}"
+    );
     assert!(stdout.contains("stopped cleanly"), "{stdout}");
 }

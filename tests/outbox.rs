@@ -3,9 +3,9 @@
 //!
 //! `every_row_once_in_aggregate_order_with_relays_killed_and_the_database_crashed`: a checkout
 //! writer inserts `order.created` rows over many orders (the aggregates), in transactions of
-//! 1-20 rows, 1% of them poison (an unknown event type, or a payload that does not fit the
-//! schema), while two `weft outbox relay` processes publish them; one relay is SIGKILLed and
-//! restarted every 2-4 s until the table is drained, and once (at 40% written) the database is killed (SIGKILL of the postmaster: crash
+//! 1-20 rows, 2% of them poison (an unknown event type, or a payload that does not fit the
+//! schema), while two `weft outbox relay` processes publish them; one of the four processes (two relays,
+//! two ERP sync replicas) is SIGKILLed and restarted every 2-4 s until the table is drained, and once (at 40% written) the database is killed (SIGKILL of the postmaster: crash
 //! recovery) and started again. Asserted by row id (the event id) as multisets: every good row
 //! exactly once in the topic (read_committed), each order's rows in the order they were written,
 //! every good row applied exactly once by the ERP sync (two `weft run cypher.erp-sync` replicas
@@ -14,7 +14,8 @@
 //! left with every good row `published` and every poison row `failed` after its attempts.
 //!
 //! `WEFT_OUTBOX_CHAOS_ROWS` / `WEFT_OUTBOX_CHAOS_AGGREGATES` size it (20,000 over 1,000 by
-//! default, the figures).
+//! default, the figures). The database is crashed through `scripts/postgres.sh`, so the
+//! test needs the project's own server (not `WEFT_TEST_DATABASE_URL`).
 
 mod support;
 

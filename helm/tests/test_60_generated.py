@@ -32,11 +32,14 @@ def test_app_version_is_the_workspace_version():
 
 def test_the_ci_matrix():
     names = {p.name for p in CI_FILES}
-    assert names == {"minimal-values.yaml", "production-values.yaml", "keda-values.yaml", "hpa-values.yaml"}
+    assert names == {"minimal-values.yaml", "production-values.yaml", "keda-values.yaml", "hpa-values.yaml",
+                     "outbox-values.yaml"}
     prod = yaml.safe_load((CHART / "ci" / "production-values.yaml").read_text())
     assert prod["kafka"]["sasl"]["enabled"] and prod["kafka"]["tls"]["enabled"]
     assert yaml.safe_load((CHART / "ci" / "keda-values.yaml").read_text())["autoscaling"]["mode"] == "keda"
     assert yaml.safe_load((CHART / "ci" / "hpa-values.yaml").read_text())["autoscaling"]["mode"] == "hpa"
+    outbox = yaml.safe_load((CHART / "ci" / "outbox-values.yaml").read_text())
+    assert outbox["outbox"]["enabled"] and outbox["database"]["existingSecret"]
 
 
 def test_every_value_is_documented():

@@ -56,6 +56,8 @@ ANY_OBJECT = {"type": "object"}
 LIST_OF_OBJECTS = {"type": "array", "items": {"type": "object"}}
 DURATION = s(pattern=r"^[0-9]+(ms|s|m|h)$", description="<n>ms, <n>s, <n>m or <n>h")
 PROM_DURATION = s(pattern=r"^[0-9]+(ms|s|m|h|d|w|y)$")
+# The outbox relay's durations: humantime, restricted to one number and one unit.
+RELAY_DURATION = s(pattern=r"^[0-9]+(ms|s|m|h|d)$", description="<n>ms, <n>s, <n>m, <n>h or <n>d")
 QUANTITY = {"type": ["string", "integer", "number"]}
 RESOURCES = obj(
     {
@@ -116,7 +118,13 @@ PROCESSOR_SETTINGS = {
     ),
 }
 
+SINK_EXTRAS = {
+    "sinkDatabase": {"type": "boolean", "description": "WEFT_DATABASE_URL from database.existingSecret."},
+}
+
 PROCESSOR_EXTRAS = {
+    "cypher.erp-sync": SINK_EXTRAS,
+    "cypher.search-indexer": SINK_EXTRAS,
     "composerp.replenishment-service": {
         "replenish": obj(
             {
@@ -234,6 +242,7 @@ def schema() -> dict:
                     "enabled": B,
                     "topics": B,
                     "schemas": B,
+                    "database": B,
                     "backoffLimit": i(0),
                     "activeDeadlineSeconds": i(1),
                     "ttlSecondsAfterFinished": i(60),
@@ -242,6 +251,35 @@ def schema() -> dict:
                     "nodeSelector": FREE_MAP,
                     "tolerations": LIST_OF_OBJECTS,
                     "extraEnv": LIST_OF_OBJECTS,
+                }
+            ),
+            "database": obj({"existingSecret": s(), "urlKey": s(minLength=1)}),
+            "outbox": obj(
+                {
+                    "enabled": B,
+                    "replicas": i(0),
+                    "system": s(),
+                    "batchSize": i(1),
+                    "interval": RELAY_DURATION,
+                    "maxRetries": i(1),
+                    "retryBackoff": RELAY_DURATION,
+                    "breaker": obj({"threshold": i(1), "timeout": RELAY_DURATION}),
+                    "retention": RELAY_DURATION,
+                    "autoRegisterSchemas": B,
+                    "logLevel": s(minLength=1),
+                    "terminationGracePeriodSeconds": i(1),
+                    "resources": RESOURCES,
+                    "probes": obj(
+                        {
+                            kind: obj({"periodSeconds": i(1), "failureThreshold": i(1)})
+                            for kind in ("startup", "liveness", "readiness")
+                        }
+                    ),
+                    **SCHEDULING,
+                    "extraEnv": LIST_OF_OBJECTS,
+                    "extraVolumes": LIST_OF_OBJECTS,
+                    "extraVolumeMounts": LIST_OF_OBJECTS,
+                    "pdb": obj({"enabled": B, "maxUnavailable": {"type": ["integer", "string"]}}),
                 }
             ),
             "autoscaling": obj({"mode": s(enum=["none", "keda", "hpa"])}),

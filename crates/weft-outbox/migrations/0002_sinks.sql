@@ -14,6 +14,9 @@ CREATE TABLE IF NOT EXISTS sink_documents (
   PRIMARY KEY (sink, doc_key)
 );
 
+-- A table from before `writes` was added.
+ALTER TABLE sink_documents ADD COLUMN IF NOT EXISTS writes BIGINT NOT NULL DEFAULT 1;
+
 CREATE TABLE IF NOT EXISTS sink_offsets (
   consumer_group TEXT NOT NULL,
   topic TEXT NOT NULL,

@@ -13,6 +13,27 @@ use crate::error::{OutboxError, Result};
 /// The outbox table and weft's additions to it (idempotent).
 pub const MIGRATION: &str = include_str!("../migrations/0001_outbox.sql");
 
+/// The database's own message and SQLSTATE when it sent one (`db error` alone says nothing).
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// `<database>.<schema>`: what, with the instance name, names a relay across deployments that
+/// share a Kafka cluster (its transactional id, its ledger key).
+pub async fn scope(client: &Client) -> Result<String> {
+    let r = client
+        .query_one(
+            "SELECT current_database()::text || '.' || current_schema()::text",
+            &[],
+        )
+        .await
+        .map_err(|e| OutboxError::db("reading the database and schema", e))?;
+    Ok(r.get(0))
+}
+
 /// Connects; the connection's task runs on the current runtime and ends with the client.
 pub async fn connect(url: &str) -> Result<Client> {
     let (client, connection) = tokio_postgres::connect(url, NoTls)
@@ -70,6 +91,9 @@ pub async fn unlock(client: &Client, instance: &str) -> Result<()> {
 /// those it handed back.
 pub struct Claimed {
     pub rows: Vec<Row>,
+    /// How many rows were locked (taken or not), and the last one's `seq`.
+    pub locked: usize,
+    pub last_seq: i64,
 }
 
 const ROW_COLUMNS: &str = "id, seq, event_type, event_version, payload, headers, \
@@ -106,6 +130,7 @@ pub struct Decision {
 pub async fn claim(
     client: &mut Client,
     instance: &str,
+    after: i64,
     limit: i64,
     default_max_retries: i32,
     backoff: Duration,
@@ -119,11 +144,11 @@ pub async fn claim(
         .query(
             &format!(
                 "SELECT {ROW_COLUMNS} FROM outbox \
-                 WHERE status = 'pending' \
+                 WHERE status = 'pending' AND seq > $4 \
                    AND (failed_at IS NULL OR failed_at <= now() - make_interval(secs => $3)) \
                  ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
             ),
-            &[&limit, &default_max_retries, &backoff.as_secs_f64()],
+            &[&limit, &default_max_retries, &backoff.as_secs_f64(), &after],
         )
         .await
         .map_err(|e| OutboxError::db("claiming rows", e))?
@@ -134,7 +159,11 @@ pub async fn claim(
         tx.commit()
             .await
             .map_err(|e| OutboxError::db("ending an empty claim", e))?;
-        return Ok(Claimed { rows: vec![] });
+        return Ok(Claimed {
+            rows: vec![],
+            locked: 0,
+            last_seq: after,
+        });
     }
     let max_seq = locked.iter().map(|r| r.seq).max().unwrap_or(0);
     let mine: Vec<Uuid> = locked.iter().map(|r| r.id).collect();
@@ -175,6 +204,8 @@ pub async fn claim(
         .map_err(|e| OutboxError::db("committing a claim", e))?;
     let taken: std::collections::HashSet<Uuid> = decision.take.iter().copied().collect();
     Ok(Claimed {
+        locked: locked.len(),
+        last_seq: max_seq,
         rows: locked
             .into_iter()
             .filter(|r| taken.contains(&r.id))

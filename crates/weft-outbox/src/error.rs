@@ -18,10 +18,20 @@ pub enum OutboxError {
 }
 
 impl OutboxError {
-    pub(crate) fn db(operation: &str, e: impl std::fmt::Display) -> Self {
+    /// A statement the database cannot run at all (a table or column missing: SQLSTATE class
+    /// 42) is a setting, not bad luck.
+    pub(crate) fn db(operation: &str, e: tokio_postgres::Error) -> Self {
+        if e.as_db_error()
+            .is_some_and(|db| db.code().code().starts_with("42"))
+        {
+            return OutboxError::Config(format!(
+                "PostgreSQL, {operation}: {} (has `weft outbox migrate` run on this database?)",
+                crate::db::describe(&e)
+            ));
+        }
         OutboxError::Database {
             operation: operation.to_string(),
-            message: e.to_string(),
+            message: crate::db::describe(&e),
         }
     }
 

@@ -111,6 +111,9 @@ pub struct Relay {
     encoder: Arc<Encoder>,
     metrics: RelayMetrics,
     shutdown: Arc<AtomicBool>,
+    /// `<database>.<schema>` of the table (read at each session's start): with an instance
+    /// name, the relay's transactional id and ledger key, unique across deployments.
+    scope: std::sync::Mutex<String>,
 }
 
 impl Relay {
@@ -127,7 +130,14 @@ impl Relay {
             encoder: Arc::new(encoder),
             metrics,
             shutdown,
+            scope: std::sync::Mutex::new(String::new()),
         }
+    }
+
+    /// `instance` within the table's database and schema.
+    fn scoped(&self, instance: &str) -> String {
+        let scope = self.scope.lock().expect("scope lock");
+        format!("{scope}.{instance}")
     }
 
     fn stopping(&self) -> bool {
@@ -171,6 +181,7 @@ impl Relay {
     async fn session(&self) -> Result<()> {
         let me = self.settings.instance.clone();
         let mut client = db::connect(&self.settings.database_url).await?;
+        *self.scope.lock().expect("scope lock") = db::scope(&client).await?;
         // This instance's lock: a relay taking over this instance's rows holds it meanwhile.
         while !db::try_lock(&client, &me).await? {
             if self.stopping() {
@@ -244,30 +255,40 @@ impl Relay {
         Ok(())
     }
 
-    /// Phase: claim a batch and decide each row (see `decide`).
+    /// Phase: claim a batch and decide each row (see `decide`). A page whose rows all wait
+    /// behind earlier rows of their aggregates does not stop the claim: the next page is
+    /// looked at (up to `CLAIM_PAGES`), so other aggregates go on.
     async fn claim(&self, client: &mut Client) -> Result<Vec<Planned>> {
-        let encoder = self.encoder.clone();
-        let mut planned = Vec::new();
-        let mut failures = 0u64;
-        db::claim(
-            client,
-            &self.settings.instance,
-            self.settings.batch_size as i64,
-            self.settings.max_retries,
-            self.settings.retry_backoff,
-            |locked, blockers| {
-                let (decision, plan) = decide(&encoder, locked, blockers)?;
-                failures = decision.failed.len() as u64;
-                for (id, error) in &decision.failed {
-                    warn!("outbox row {id} not published (will retry): {error}");
-                }
-                planned = plan;
-                Ok(decision)
-            },
-        )
-        .await?;
-        self.metrics.failures.inc_by(failures);
-        Ok(planned)
+        let mut after = 0;
+        for _ in 0..CLAIM_PAGES {
+            let encoder = self.encoder.clone();
+            let mut planned = Vec::new();
+            let mut failures = 0u64;
+            let claimed = db::claim(
+                client,
+                &self.settings.instance,
+                after,
+                self.settings.batch_size as i64,
+                self.settings.max_retries,
+                self.settings.retry_backoff,
+                |locked, blockers| {
+                    let (decision, plan) = decide(&encoder, locked, blockers)?;
+                    failures = decision.failed.len() as u64;
+                    for (id, error) in &decision.failed {
+                        warn!("outbox row {id} not published (will retry): {error}");
+                    }
+                    planned = plan;
+                    Ok(decision)
+                },
+            )
+            .await?;
+            self.metrics.failures.inc_by(failures);
+            if !planned.is_empty() || claimed.locked < self.settings.batch_size {
+                return Ok(planned);
+            }
+            after = claimed.last_seq;
+        }
+        Ok(Vec::new())
     }
 
     /// Phase: the batch's records, its dead letters and its ledger entry, in one transaction.
@@ -282,10 +303,7 @@ impl Relay {
             .map_err(|e| txn("begin_transaction", e))?;
         let result = self.send_all(producer, planned, entry).await;
         let result = match result {
-            Ok(()) => {
-                tokio::task::block_in_place(|| producer.commit_transaction(Duration::from_secs(30)))
-                    .map_err(|e| txn("commit_transaction", e))
-            }
+            Ok(()) => commit(producer),
             Err(e) => Err(e),
         };
         match result {
@@ -342,7 +360,8 @@ impl Relay {
             };
             deliveries.push(send(producer, topic, &key, &value, &hs).await?);
         }
-        deliveries.push(send(producer, &ledger_topic, &entry.instance, &ledger_value, &[]).await?);
+        let ledger_key = self.scoped(&entry.instance);
+        deliveries.push(send(producer, &ledger_topic, &ledger_key, &ledger_value, &[]).await?);
         for d in deliveries {
             match d.await {
                 Ok(Ok(_)) => {}
@@ -372,7 +391,10 @@ impl Relay {
         let topic = self.settings.ledger_topic();
         let entries: BTreeMap<String, Entry> =
             tokio::task::block_in_place(|| ledger::read(&kafka, &topic))?;
-        let entry = entries.get(instance).cloned().unwrap_or_default();
+        let entry = entries
+            .get(&self.scoped(instance))
+            .cloned()
+            .unwrap_or_default();
         let (p, d, back) = db::reconcile(client, instance, &entry.published, &entry.dead).await?;
         if p + d + back > 0 {
             info!(
@@ -445,7 +467,10 @@ impl Relay {
         let producer: FutureProducer = self
             .kafka
             .client_config()
-            .set("transactional.id", self.settings.transactional_id(instance))
+            .set(
+                "transactional.id",
+                self.settings.transactional_id(&self.scoped(instance)),
+            )
             .set("transaction.timeout.ms", "30000")
             .set("message.timeout.ms", "25000")
             .set("linger.ms", "5")
@@ -459,6 +484,8 @@ impl Relay {
 }
 
 const TAKEOVER_EVERY: Duration = Duration::from_secs(5);
+/// Pages of blocked rows a claim looks past before it waits for the next poll.
+const CLAIM_PAGES: usize = 20;
 const CLEAN_UP_EVERY: Duration = Duration::from_secs(60);
 const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
@@ -583,6 +610,25 @@ fn classify(what: &str, e: KafkaError) -> Attempt {
     }
 }
 
+/// Commits; a commit that times out is called again (librdkafka goes on committing in the
+/// background: aborting then could race it). Out of attempts, the outcome is unknown: the
+/// session ends, and the next one's `init_transactions` and ledger read settle it.
+fn commit(producer: &FutureProducer) -> std::result::Result<(), Attempt> {
+    for attempt in 1..=3 {
+        match tokio::task::block_in_place(|| producer.commit_transaction(Duration::from_secs(30))) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Transaction(rd)) if rd.is_retriable() && !rd.txn_requires_abort() => {
+                warn!("commit_transaction, attempt {attempt}: {rd}; calling it again");
+            }
+            Err(e) => return Err(classify("commit_transaction", e)),
+        }
+    }
+    Err(Attempt::Fatal(OutboxError::kafka(
+        "commit_transaction",
+        "no answer after 3 attempts: the batch's outcome is settled by the next session",
+    )))
+}
+
 /// Aborts the open transaction, waiting for records in flight first (librdkafka #4849: an abort
 /// racing the first AddPartitionsToTxn is refused as fatal).
 fn abort(producer: &FutureProducer) -> Result<()> {
@@ -612,8 +658,13 @@ async fn ensure_topics(kafka: &KafkaConfig, settings: &RelaySettings) -> Result<
     let ledger = settings.ledger_topic();
     let dlq = settings.dead_letter_topic();
     let topics = [
+        // Small segments, so compaction keeps the ledger (read whole at every session start)
+        // near one record per relay.
         NewTopic::new(&ledger, 1, TopicReplication::Fixed(rf))
             .set("cleanup.policy", "compact")
+            .set("segment.ms", "600000")
+            .set("segment.bytes", "16777216")
+            .set("min.cleanable.dirty.ratio", "0.1")
             .set("min.insync.replicas", &min_isr),
         NewTopic::new(&dlq, 6, TopicReplication::Fixed(rf))
             .set("retention.ms", "1209600000")

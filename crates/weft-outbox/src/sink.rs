@@ -32,6 +32,18 @@ impl std::fmt::Debug for PgSinkStore {
     }
 }
 
+impl Drop for PgSinkStore {
+    /// The blocking client closes its connection on a runtime of its own, which must not happen
+    /// on an async thread (the store may be dropped there, with the run's settings): it is
+    /// closed on a thread of its own.
+    fn drop(&mut self) {
+        let client = self.client.get_mut().ok().and_then(Option::take);
+        if let Some(c) = client {
+            let _ = std::thread::spawn(move || drop(c)).join();
+        }
+    }
+}
+
 impl PgSinkStore {
     /// A store on the database at `url`; it connects at first use.
     pub fn new(url: &str) -> Self {
@@ -65,8 +77,25 @@ impl PgSinkStore {
     }
 }
 
+/// A connection lost, the server shutting down, a serialization failure or deadlock: worth
+/// another try; anything else the database says (a missing table, no permission) is not.
 fn unavailable(what: &str) -> impl Fn(postgres::Error) -> SinkStoreError + '_ {
-    move |e| SinkStoreError::Unavailable(format!("{what}: {e}"))
+    move |e| {
+        let text = format!("{what}: {}", crate::db::describe(&e));
+        let retriable = e.is_closed()
+            || e.as_db_error().is_none_or(|db| {
+                let code = db.code().code();
+                code.starts_with("08")
+                    || code.starts_with("57")
+                    || code.starts_with("40")
+                    || code.starts_with("53")
+            });
+        if retriable {
+            SinkStoreError::Unavailable(text)
+        } else {
+            SinkStoreError::Broken(text)
+        }
+    }
 }
 
 impl SinkStore for PgSinkStore {

@@ -215,6 +215,9 @@ pub enum SinkStoreError {
     /// The store is unreachable or refused; nothing was written (or, when the answer was lost,
     /// everything was: the next write's positions tell).
     Unavailable(String),
+    /// The store refuses for a reason retrying does not cure (a table or column missing, no
+    /// permission): the loop stops.
+    Broken(String),
 }
 
 impl std::fmt::Display for SinkStoreError {
@@ -222,6 +225,7 @@ impl std::fmt::Display for SinkStoreError {
         match self {
             SinkStoreError::Conflict(m) => write!(f, "position conflict: {m}"),
             SinkStoreError::Unavailable(m) => write!(f, "sink store unavailable: {m}"),
+            SinkStoreError::Broken(m) => write!(f, "sink store refuses: {m}"),
         }
     }
 }

@@ -23,7 +23,10 @@
 //! - a record the processor rejects (poison, undecodable, or transient: a sink has no retry
 //!   tiers) goes to the group's dead-letter topic with the runtime's headers, flushed before the
 //!   batch's store write: at least once (a crash between the two sends it again);
-//! - a fatal error or an unavailable registry stops the loop.
+//! - a stored position past the partition's end (the topic was recreated): reset to the
+//!   partition's start in the store, with a warning;
+//! - a store that refuses for good (a table missing: `weft outbox migrate` not run) stops the
+//!   loop, as do a fatal error and an unavailable registry.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
@@ -94,6 +97,8 @@ struct Batch {
     /// Next offset per partition, once a record of it is in the batch.
     next: BTreeMap<(String, i32), i64>,
     dead_letters: usize,
+    /// Records taken (with or without a document).
+    records: usize,
     started: Option<Instant>,
 }
 
@@ -130,9 +135,12 @@ pub fn run_sink_loop(
     };
     let mut state = SinkState {
         group: settings.group_id.clone(),
+        shutdown: settings.shutdown.clone(),
         store,
         positions: BTreeMap::new(),
         unsought: BTreeSet::new(),
+        marked: BTreeMap::new(),
+        last_mark: Instant::now(),
         batch: Batch::default(),
         stats: LoopStats::default(),
     };
@@ -151,14 +159,20 @@ pub fn run_sink_loop(
             Some(Err(e)) => warn!("consuming: {e}"),
             None => {}
         }
-        let due = state.batch.started.is_some_and(|s| {
-            s.elapsed() >= settings.commit_interval || state.batch.next.len() >= settings.max_batch
-        }) || state.batch.docs.len() >= settings.max_batch;
+        let due = state
+            .batch
+            .started
+            .is_some_and(|s| s.elapsed() >= settings.commit_interval)
+            || state.batch.records >= settings.max_batch;
         if due {
             state.write(&consumer, &dlq)?;
             if let Some(m) = &settings.metrics {
                 m.loop_ready();
             }
+        } else if state.batch.started.is_none()
+            && state.last_mark.elapsed() >= settings.commit_interval
+        {
+            state.mark_positions(&consumer);
         }
     }
     if !state.batch.next.is_empty() {
@@ -169,12 +183,16 @@ pub fn run_sink_loop(
 
 struct SinkState {
     group: String,
+    shutdown: Arc<std::sync::atomic::AtomicBool>,
     store: Arc<dyn SinkStore>,
     /// The store's position of each owned partition (None: nothing stored yet); a partition
     /// absent here is not read until its position is known.
     positions: BTreeMap<(String, i32), Option<i64>>,
     /// Owned partitions whose seek to their position has not taken yet.
     unsought: BTreeSet<(String, i32)>,
+    /// What `mark_positions` last committed to Kafka, and when it last looked.
+    marked: BTreeMap<(String, i32), i64>,
+    last_mark: Instant,
     batch: Batch,
     stats: LoopStats,
 }
@@ -219,14 +237,25 @@ impl SinkState {
         let stored = loop {
             match self.store.positions(&self.group, &owned) {
                 Ok(s) => break s,
+                Err(e @ SinkStoreError::Broken(_)) => {
+                    return Err(fatal("reading the sink's positions", e))
+                }
                 Err(e) => {
+                    if self.shutdown.load(Ordering::SeqCst) {
+                        // Nothing read, nothing to write: the loop ends at its next turn.
+                        self.positions.clear();
+                        return Ok(());
+                    }
                     warn!("reading the sink's positions: {e}; trying again");
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
         };
         for p in owned {
-            let at = stored.get(&p).copied();
+            let mut at = stored.get(&p).copied();
+            if let Some(o) = at {
+                at = Some(self.in_range(consumer, &p, o));
+            }
             self.positions.insert(p.clone(), at);
             let to = at.map_or(Offset::Beginning, Offset::Offset);
             if consumer.seek(&p.0, p.1, to, LOOKUP_TIMEOUT).is_err() {
@@ -235,6 +264,38 @@ impl SinkState {
             }
         }
         Ok(())
+    }
+
+    /// `stored`, or, when it lies past the partition's end (the topic was deleted and created
+    /// again, or truncated), the partition's start, written to the store as a reset: reading
+    /// from a position past the end would skip every new record.
+    fn in_range(&self, consumer: &SinkConsumer, p: &(String, i32), stored: i64) -> i64 {
+        let Ok((low, high)) = consumer.fetch_watermarks(&p.0, p.1, LOOKUP_TIMEOUT) else {
+            return stored;
+        };
+        if stored <= high {
+            return stored;
+        }
+        let reset = PositionMove {
+            topic: p.0.clone(),
+            partition: p.1,
+            from: Some(stored),
+            to: low,
+        };
+        match self.store.write(&self.group, &[], &[reset]) {
+            Ok(()) => {
+                warn!(
+                    "{}[{}]: the stored position {stored} lies past the end ({high}): the topic \
+                     was recreated or truncated; reading from its start ({low})",
+                    p.0, p.1
+                );
+                low
+            }
+            Err(e) => {
+                warn!("{}[{}]: resetting a position past the end: {e}", p.0, p.1);
+                stored
+            }
+        }
     }
 
     /// Phase: one record into the batch (or skipped, or sought past).
@@ -328,8 +389,32 @@ impl SinkState {
             }
         }
         self.batch.next.insert(key, record.offset + 1);
+        self.batch.records += 1;
         self.batch.started.get_or_insert_with(Instant::now);
         Ok(())
+    }
+
+    /// Idle: commits to Kafka the consumer's positions that lie past what was committed there
+    /// (past transaction markers after the last record), so the group's lag reads 0 when all
+    /// is written. For tools only, as every Kafka commit of this loop.
+    fn mark_positions(&mut self, consumer: &SinkConsumer) {
+        self.last_mark = Instant::now();
+        let Ok(at) = consumer.position() else { return };
+        let mut tpl = TopicPartitionList::new();
+        for e in at.elements() {
+            let key = (e.topic().to_string(), e.partition());
+            let (Offset::Offset(o), Some(Some(stored))) = (e.offset(), self.positions.get(&key))
+            else {
+                continue;
+            };
+            if o >= *stored && self.marked.get(&key) != Some(&o) {
+                let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(o));
+                self.marked.insert(key, o);
+            }
+        }
+        if tpl.count() > 0 {
+            let _ = consumer.commit(&tpl, CommitMode::Async);
+        }
     }
 
     /// Phase: the batch into the store, in one store transaction with the positions.
@@ -382,6 +467,7 @@ impl SinkState {
                         warn!("sink write failed: {e}; reading the batch again in 1 s");
                         std::thread::sleep(Duration::from_secs(1));
                     }
+                    SinkStoreError::Broken(_) => return Err(fatal("writing to the sink store", e)),
                 }
                 self.reposition(consumer)
             }

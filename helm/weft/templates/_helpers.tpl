@@ -388,4 +388,26 @@ an entry for a processor the release does not have is refused. */ -}}
 {{- if and .Values.priorityClass.create (not .Values.priorityClass.name) -}}
 {{- fail "priorityClass.name is required when priorityClass.create is true" -}}
 {{- end -}}
+{{- /* The database: its URL only from an existing Secret. */ -}}
+{{- if and (include "weft.usesDatabase" .) (not .Values.database.existingSecret) -}}
+{{- fail "database.existingSecret is required with outbox.enabled or a processor's sinkDatabase: the Secret holding the PostgreSQL URL (under database.urlKey)" -}}
+{{- end -}}
+{{- $envLists := dict "outbox.extraEnv" .Values.outbox.extraEnv "provisioning.extraEnv" .Values.provisioning.extraEnv "processorDefaults.extraEnv" .Values.processorDefaults.extraEnv "registry.extraEnv" .Values.registry.extraEnv -}}
+{{- range $name, $p := .Values.processors | default dict -}}
+{{- with ($p | default dict).extraEnv -}}
+{{- $_ := set $envLists (printf "processors.%s.extraEnv" $name) . -}}
+{{- end -}}
+{{- end -}}
+{{- range $where, $list := $envLists -}}
+{{- range $e := $list -}}
+{{- if and (has $e.name (list "WEFT_DATABASE_URL" "DATABASE_URL")) (hasKey $e "value") -}}
+{{- fail (printf "%s: %s as a plain value is refused (the URL holds the database password): set database.existingSecret, whose URL the relay, the sinks with sinkDatabase and the provisioning Job get through secretKeyRef" $where $e.name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- /* The relay has no registry credentials (no WEFT_REGISTRY_USERNAME/PASSWORD): refused where the
+registry asks for them, i.e. the built-in one with a users file, or an external one given credentials. */ -}}
+{{- if and .Values.outbox.enabled (or $ra.usersSecret (and (not .Values.registry.enabled) $ra.existingSecret)) -}}
+{{- fail "outbox.enabled: `weft outbox relay` sends no registry credentials (it reads no WEFT_REGISTRY_USERNAME/PASSWORD), so it cannot use a registry that requires them (registry.auth.usersSecret, or an external registry with registry.auth.existingSecret)" -}}
+{{- end -}}
 {{- end -}}

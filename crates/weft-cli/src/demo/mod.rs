@@ -6,7 +6,10 @@
 //! 3. registers every schema (`weft schemas register`), then starts every registered processor
 //!    in this process (`weft run --all`);
 //! 4. publishes a realistic scenario per seed system ([`scenarios`]), poison and undecodable
-//!    records included;
+//!    records included; with a database (`--database-url` / `WEFT_DATABASE_URL`), Cypher's
+//!    checkout goes through the transactional outbox ([`outbox`]): the order row and its
+//!    `order.created` outbox row in one database transaction, published by `weft outbox relay`
+//!    running in this process, and the ERP sync writes into PostgreSQL;
 //! 5. waits until every processor group has committed everything (no lag), or fails after
 //!    `--settle-timeout`;
 //! 6. prints, per scenario, the causation tree of what happened (topics, processors, times) and a
@@ -14,6 +17,7 @@
 //! 7. stops the processors cleanly, or with `--keep` leaves everything running for the console
 //!    commands until Ctrl-C.
 
+mod outbox;
 mod report;
 mod scenarios;
 
@@ -68,6 +72,10 @@ pub struct DemoArgs {
     /// Where the sink processors (search indexer, ERP sync) write their documents.
     #[arg(long, env = "WEFT_SINK_DIR", default_value = "target/weft-demo-sinks")]
     sink_dir: PathBuf,
+    /// PostgreSQL: Cypher's checkout goes through the outbox and its relay, the ERP sync writes
+    /// into the database (without it, the events are produced directly and sinks write files).
+    #[arg(long, env = "WEFT_DATABASE_URL")]
+    database_url: Option<String>,
     /// Keep the broker topics, registry and processors running after the report (Ctrl-C stops).
     #[arg(long, env = "WEFT_DEMO_KEEP")]
     keep: bool,
@@ -172,6 +180,13 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
             .join(", ")
     );
     let shutdown = Arc::new(AtomicBool::new(false));
+    let outbox = match &args.database_url {
+        Some(url) => Some(
+            outbox::Outbox::start(url, kafka, &registry_url, &args, &specs, shutdown.clone())
+                .await?,
+        ),
+        None => None,
+    };
     let metrics = weft_runtime::Metrics::new();
     let settings = RunSettings {
         instance_id: "demo".into(),
@@ -189,7 +204,9 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         shutdown: shutdown.clone(),
         metrics: Some(metrics.clone()),
         sink_dir: args.sink_dir.clone(),
-        sink_store: None,
+        sink_store: args.database_url.as_deref().map(|url| {
+            Arc::new(weft_outbox::sink::PgSinkStore::new(url)) as Arc<dyn weft_runtime::SinkStore>
+        }),
         topic_prefix: String::new(),
         migrations: weft_processors::migrations(),
     };
@@ -207,6 +224,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         &scenarios,
         &shutdown,
         &running,
+        outbox.as_ref(),
     )
     .await;
     // Whatever happened, the processors finish their transactions and leave their groups.
@@ -219,6 +237,9 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         tokio::signal::ctrl_c().await?;
     }
     shutdown.store(true, Ordering::SeqCst);
+    if let Some(o) = outbox {
+        o.stop().await?;
+    }
     let stopped = running.await?;
     let unaccounted = outcome?;
     let stats = stopped?;
@@ -246,6 +267,7 @@ async fn publish_and_report(
     running: &tokio::task::JoinHandle<
         Result<Vec<(String, weft_runtime::LoopStats)>, weft_runtime::RuntimeError>,
     >,
+    outbox: Option<&outbox::Outbox>,
 ) -> anyhow::Result<usize> {
     // 4. The scenarios, from the current end of every watched topic.
     let start_offsets = {
@@ -283,7 +305,13 @@ async fn publish_and_report(
                 tokio::task::spawn_blocking(move || schemas.value_schema_id(topic, &schema))
                     .await??
             };
-            let value = weft_core::wire::frame(id, &e.encode(&schema)?);
+            let body = e.encode(&schema)?;
+            if let Some(o) = outbox.filter(|_| o_routes(e.topic())) {
+                o.checkout(e, &schema, &body).await?;
+                published += 1;
+                continue;
+            }
+            let value = weft_core::wire::frame(id, &body);
             let m = e.metadata();
             let mut headers = OwnedHeaders::new();
             for (k, v) in m.headers() {
@@ -311,8 +339,13 @@ async fn publish_and_report(
         }
     }
     println!(
-        "published:  {published} events in {} scenarios",
-        scenarios.len()
+        "published:  {published} events in {} scenarios{}",
+        scenarios.len(),
+        if outbox.is_some() {
+            " (Cypher's order.created through the outbox and its relay)"
+        } else {
+            ""
+        }
     );
 
     // 5. Settle: every processor group has committed up to the end of its inputs.
@@ -341,7 +374,15 @@ async fn publish_and_report(
         .flat_map(|(_, inputs)| inputs.iter().cloned())
         .collect();
     report::print(scenarios, &consumed, &mut report);
+    if let Some(o) = outbox {
+        o.report().await?;
+    }
     Ok(report.unaccounted())
+}
+
+/// Whether the demo sends events of `topic` through the outbox (Cypher's checkout).
+fn o_routes(topic: &str) -> bool {
+    topic == <weft_contracts::cypher::order::OrderCreated as weft_contracts::Contract>::TOPIC
 }
 
 async fn send(

@@ -38,3 +38,10 @@ volumeMounts:
   {{- . | nindent 2 }}
   {{- end }}
 {{- end -}}
+
+{{/* Env of one step of the Job beyond the shared one: the database URL for `outbox migrate`. */}}
+{{- define "weft.provisioningStepEnv" -}}
+{{- if eq .step "database" -}}
+{{ include "weft.databaseEnv" .root }}
+{{- end -}}
+{{- end -}}
