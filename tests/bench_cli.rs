@@ -67,3 +67,47 @@ fn a_small_bench_runs_every_system_and_counts_exactly() {
         "{svg}"
     );
 }
+
+/// `weft bench-outbox` keeps working: a small drain by the relay (two batch sizes) and by the
+/// baseline, and a short latency run, each counted exactly (figures: docs/outbox.md).
+#[test]
+fn a_small_outbox_bench_drains_and_measures_latency_exactly_once() {
+    weft_testkit::broker();
+    let database = weft_testkit::postgres();
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .current_dir(weft_testkit::repo_root())
+        .env("WEFT_DATABASE_URL", &database)
+        .args(["bench-outbox", "--rows", "1000", "--latency-rows", "100"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for run in [
+        "drain relay, batch 500:",
+        "drain relay, batch 50:",
+        "drain baseline",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(run))
+            .unwrap_or_else(|| panic!("no `{run}` line:\n{stdout}"));
+        assert!(
+            line.contains("rows/s")
+                && line.contains("CPU s/100k rows")
+                && line.contains("exactly once"),
+            "{line}"
+        );
+    }
+    let latency = stdout
+        .lines()
+        .find(|l| l.starts_with("latency at"))
+        .unwrap_or_else(|| panic!("no latency line:\n{stdout}"));
+    assert!(
+        latency.contains("p50") && latency.contains("p99") && latency.contains("over 100 rows"),
+        "{latency}"
+    );
+}

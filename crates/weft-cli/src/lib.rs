@@ -55,6 +55,12 @@ enum Command {
     /// One system of `weft bench-state`, as its own process.
     #[command(hide = true)]
     BenchStateWorker(bench::state::StateWorkerArgs),
+    /// Benchmark of the outbox relay: a backlog drained against a plain read-and-produce
+    /// baseline, and insert-to-visible latency at a steady rate.
+    BenchOutbox(bench::outbox::OutboxBenchArgs),
+    /// The baseline of `weft bench-outbox`, as its own process.
+    #[command(hide = true)]
+    BenchOutboxBaseline(bench::outbox::BaselineArgs),
     /// Run registered processors (exactly-once loops, retries, dead letters, metrics).
     Run(run::RunArgs),
     /// The main job: provision topics, produce and consume keyed events end to end, report.
@@ -174,6 +180,8 @@ pub fn main() -> ExitCode {
             Command::BenchPipe(args) => bench::pipe(args, &kafka).await,
             Command::BenchState(args) => bench::state::run(args, &kafka).await,
             Command::BenchStateWorker(args) => bench::state::worker(args, &kafka).await,
+            Command::BenchOutbox(args) => bench::outbox::run(args, &kafka).await,
+            Command::BenchOutboxBaseline(args) => bench::outbox::baseline(args, &kafka).await,
             Command::Schemas(args) => schemas::run(args).await,
             Command::Registry(args) => registry::run(args, &kafka).await,
             Command::Consume(args) => console::consume(args, &kafka).await,

@@ -80,6 +80,12 @@ struct RelayArgs {
         default_value = "http://127.0.0.1:8081"
     )]
     registry_url: String,
+    /// Registry user (HTTP basic authentication).
+    #[arg(long, env = "WEFT_REGISTRY_USERNAME")]
+    registry_username: Option<String>,
+    /// Registry password.
+    #[arg(long, env = "WEFT_REGISTRY_PASSWORD", hide_env_values = true)]
+    registry_password: Option<String>,
     /// Register missing schemas instead of failing.
     #[arg(long, env = "WEFT_SCHEMA_AUTO_REGISTER")]
     auto_register: bool,

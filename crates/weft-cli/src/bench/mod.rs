@@ -24,6 +24,7 @@
 //! and spread over the rounds and the ratio to weft; `--chart` writes an SVG of the rounds.
 
 mod measure;
+pub mod outbox;
 mod peers;
 pub mod state;
 
@@ -679,7 +680,11 @@ fn raw_pipe(kafka: &KafkaConfig, args: &PipeArgs, stop: &AtomicBool) -> anyhow::
     Ok(())
 }
 
-fn create_topics(kafka: &KafkaConfig, topics: &[String], partitions: i32) -> anyhow::Result<()> {
+pub(crate) fn create_topics(
+    kafka: &KafkaConfig,
+    topics: &[String],
+    partitions: i32,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let new: Vec<NewTopic> = topics
         .iter()
@@ -696,7 +701,7 @@ fn create_topics(kafka: &KafkaConfig, topics: &[String], partitions: i32) -> any
     Ok(())
 }
 
-fn producer(kafka: &KafkaConfig) -> anyhow::Result<BaseProducer> {
+pub(crate) fn producer(kafka: &KafkaConfig) -> anyhow::Result<BaseProducer> {
     Ok(kafka
         .client_config()
         .set("enable.idempotence", "true")
@@ -704,7 +709,7 @@ fn producer(kafka: &KafkaConfig) -> anyhow::Result<BaseProducer> {
         .create()?)
 }
 
-fn send(p: &BaseProducer, topic: &str, key: &str, value: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn send(p: &BaseProducer, topic: &str, key: &str, value: &[u8]) -> anyhow::Result<()> {
     let mut record = BaseRecord::to(topic).key(key).payload(value);
     loop {
         match p.send(record) {
