@@ -577,3 +577,91 @@ async fn connect_fresh(url: &str) -> Option<tokio_postgres::Client> {
     });
     Some(c)
 }
+
+/// Rows that commit out of write order are not skipped: a row inserted first (lower `seq`) whose
+/// transaction commits after a later row's has been published is still published, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_committed_after_a_later_row_was_published_is_published_too() {
+    let stack = stack();
+    let run = weft_testkit::unique("outbox-late");
+    let prefix = format!("{run}.");
+    weft_testkit::create_topics(&[&format!("{prefix}{TOPIC}")], 6).await;
+    let base = weft_testkit::postgres();
+    let schema = run.replace(['-', '.'], "_");
+    connect(&base)
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let url = weft_testkit::postgres_in_schema(&base, &schema);
+    let out = support::weft()
+        .args(["outbox", "migrate"])
+        .env("WEFT_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let logs = std::env::temp_dir().join(&run);
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut fleet = Fleet {
+        url: url.clone(),
+        prefix: prefix.clone(),
+        registry: stack.registry_url.clone(),
+        logs,
+        children: BTreeMap::new(),
+    };
+    fleet.spawn("relay-0");
+    let rows = plan(2, 2);
+    let (early, late) = (&rows[0], &rows[1]);
+    let insert =
+        "INSERT INTO outbox (id, event_type, event_version, payload) VALUES ($1, $2, 'v1', $3)";
+    // The early row's transaction takes its seq first and stays open.
+    let mut a = connect(&url).await;
+    let ta = a.transaction().await.unwrap();
+    ta.execute(insert, &[&early.id, &"order.created", &early.payload])
+        .await
+        .unwrap();
+    let b = connect(&url).await;
+    b.execute(insert, &[&late.id, &"order.created", &late.payload])
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = ta
+        .query("SELECT seq FROM outbox ORDER BY seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seqs.len(), 2, "the open transaction sees both rows");
+    let topic = format!("{prefix}{TOPIC}");
+    let id_of = |r: &support::Rec| r.header("weft-event-id").unwrap().to_string();
+    let late_id = late.id.to_string();
+    support::collect_until(
+        &[&topic],
+        |r| id_of(r) == late_id,
+        |kept| !kept.is_empty(),
+        Duration::from_secs(60),
+    );
+    ta.commit().await.unwrap();
+    let early_id = early.id.to_string();
+    support::collect_until(
+        &[&topic],
+        |r| id_of(r) == early_id,
+        |kept| !kept.is_empty(),
+        Duration::from_secs(60),
+    );
+    fleet.stop();
+    let all: Vec<String> = read_all(&topic).iter().map(id_of).collect();
+    let mut want = vec![early_id, late_id];
+    let mut got = all.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "each row once");
+    let status: Vec<String> = b
+        .query("SELECT status FROM outbox", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(status, vec!["published", "published"]);
+}

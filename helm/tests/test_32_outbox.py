@@ -2,7 +2,8 @@
 processors: off by default; when on, a Deployment whose WEFT_INSTANCE_ID is the pod name, its
 settings in its own ConfigMap, the database URL only from an existing Secret (never in a ConfigMap
 or a plain value), `weft outbox migrate` first in the provisioning Job, its metrics scraped; the
-sinks with sinkDatabase get the same Secret; the relay's settings are ones the binary accepts."""
+sinks with sinkDatabase get the same Secret; the registry credentials come as the processors'
+(registry.auth.existingSecret); the relay's settings are ones the binary accepts."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import (CHART, CI_FILES, MINIMAL, ROOT, by_name, containers, env_of, kinds, pod_spec,
                       render, render_error)
@@ -188,17 +190,51 @@ def test_refused_without_the_secret_or_with_a_plain_url():
     assert "/outbox/interval" in msg, msg
 
 
-def test_refused_with_a_registry_that_needs_credentials():
-    msg = render_error(sets=ENABLE + ("registry.auth.usersSecret=weft-registry-users",
-                                      "registry.auth.existingSecret=weft-registry-client"))
-    assert "sends no registry credentials" in msg, msg
-    msg = render_error(sets=ENABLE + ("registry.enabled=false", "registry.externalUrl=https://sr.example.com",
-                                      "registry.auth.existingSecret=weft-registry-basic-auth"))
-    assert "sends no registry credentials" in msg, msg
-    # An open registry, an external one without credentials: fine.
-    assert by_name(render(sets=ENABLE + ("registry.auth.existingSecret=weft-registry-client",)), "Deployment", RELAY)
-    assert by_name(render(sets=ENABLE + ("registry.enabled=false", "registry.externalUrl=http://sr.example.com")),
-                   "Deployment", RELAY)
+REGISTRY_AUTH = ("WEFT_REGISTRY_USERNAME", "WEFT_REGISTRY_PASSWORD")
+
+
+def registry_env(doc: dict, container: str) -> dict:
+    """The registry credentials' env entries of one container of a workload."""
+    (c,) = [c for c in containers(doc) if c["name"] == container]
+    return {k: v for k, v in env_of(c).items() if k in REGISTRY_AUTH}
+
+
+def test_registry_credentials_from_the_secret():
+    """The relay gets the registry credentials exactly as the processors do (weft.secretEnv: from
+    registry.auth.existingSecret through secretKeyRef), with the built-in registry's users file or
+    an external registry; without existingSecret, none."""
+    cases = [
+        (("registry.auth.usersSecret=weft-registry-users", "registry.auth.existingSecret=weft-registry-client"),
+         "weft-registry-client", "username", "password"),
+        (("registry.enabled=false", "registry.externalUrl=https://sr.example.com",
+          "registry.auth.existingSecret=weft-registry-basic-auth", "registry.auth.usernameKey=key",
+          "registry.auth.passwordKey=secret"),
+         "weft-registry-basic-auth", "key", "secret"),
+        (("registry.auth.existingSecret=weft-registry-client",), "weft-registry-client", "username", "password"),
+    ]
+    for sets, secret, user_key, password_key in cases:
+        docs = render(sets=ENABLE + sets)
+        relay = registry_env(by_name(docs, "Deployment", RELAY), "relay")
+        assert relay == {
+            "WEFT_REGISTRY_USERNAME": {"name": "WEFT_REGISTRY_USERNAME",
+                                       "valueFrom": {"secretKeyRef": {"name": secret, "key": user_key}}},
+            "WEFT_REGISTRY_PASSWORD": {"name": "WEFT_REGISTRY_PASSWORD",
+                                       "valueFrom": {"secretKeyRef": {"name": secret, "key": password_key}}},
+        }, sets
+        # The same entries as every processor's.
+        for sts in kinds(docs, "StatefulSet"):
+            assert registry_env(sts, "processor") == relay, (sets, sts["metadata"]["name"])
+        # No credential in any ConfigMap.
+        for cm in kinds(docs, "ConfigMap"):
+            assert not set(cm.get("data") or {}) & set(REGISTRY_AUTH), cm["metadata"]["name"]
+    # An open registry, an external one without credentials: none sent.
+    for sets in ((), ("registry.enabled=false", "registry.externalUrl=http://sr.example.com")):
+        assert registry_env(by_name(render(sets=ENABLE + sets), "Deployment", RELAY), "relay") == {}, sets
+    # Changing the Secret rolls the relay.
+    def secret_refs(sets):
+        d = by_name(render(sets=ENABLE + sets), "Deployment", RELAY)
+        return d["spec"]["template"]["metadata"]["annotations"]["checksum/secret-refs"]
+    assert secret_refs(("registry.auth.existingSecret=a",)) != secret_refs(("registry.auth.existingSecret=b",))
 
 
 def test_relay_settings_roll_the_relay_only():
@@ -217,8 +253,18 @@ def test_the_relay_reads_every_setting_the_chart_sets():
     """Every variable of the relay's ConfigMap is one `weft outbox relay` reads
     (crates/weft-cli/src/outbox.rs, WEFT_LOG in lib.rs): a misspelt name would be ignored silently."""
     source = "".join((ROOT / "crates/weft-cli/src" / f).read_text() for f in ("outbox.rs", "lib.rs"))
-    cm = by_name(render(values=(OUTBOX,), sets=("outbox.autoRegisterSchemas=true",)), "ConfigMap", f"{RELAY}-config")
+    docs = render(values=(OUTBOX,), sets=("outbox.autoRegisterSchemas=true",
+                                          "registry.auth.existingSecret=weft-registry-client"))
+    cm = by_name(docs, "ConfigMap", f"{RELAY}-config")
     for key in cm["data"]:
+        assert f'"{key}"' in source, f"{key} is not read by `weft outbox relay`"
+    # And every variable the chart puts in its container's env (the Kafka ones from the shared
+    # args.rs), outbox.extraEnv (the user's own, e.g. RUST_BACKTRACE) aside.
+    source += (ROOT / "crates/weft-cli/src/args.rs").read_text()
+    env = env_of(pod_spec(by_name(docs, "Deployment", RELAY))["containers"][0])
+    extra = {e["name"] for e in yaml.safe_load(OUTBOX.read_text())["outbox"].get("extraEnv") or []}
+    assert set(REGISTRY_AUTH) <= set(env), sorted(env)
+    for key in set(env) - extra:
         assert f'"{key}"' in source, f"{key} is not read by `weft outbox relay`"
 
 
@@ -264,7 +310,9 @@ def test_the_binary_accepts_the_rendered_settings(tmp_path):
            "WEFT_METRICS_LISTEN": f"127.0.0.1:{port}", "WEFT_INSTANCE_ID": "helm-check-relay-0",
            "WEFT_DATABASE_URL": "postgres://weft@127.0.0.1:9/none", "WEFT_BOOTSTRAP_SERVERS": "127.0.0.1:9",
            "WEFT_REGISTRY_URL": "http://127.0.0.1:9", "WEFT_AVRO_DIR": str(ROOT / "avro"),
-           "WEFT_TOPICS_DIR": str(ROOT / "topics"), "WEFT_LOG": "warn"}
+           "WEFT_TOPICS_DIR": str(ROOT / "topics"), "WEFT_LOG": "warn",
+           # What weft.secretEnv gives it with registry.auth.existingSecret.
+           "WEFT_REGISTRY_USERNAME": "relay", "WEFT_REGISTRY_PASSWORD": "secret"}
     p = subprocess.Popen([str(copy), "outbox", "relay"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     try:

@@ -269,8 +269,16 @@ async fn relay(args: &RelayArgs, url: String, kafka: &KafkaConfig) -> anyhow::Re
         .with_context(|| format!("loading topic specs from {}", args.topics_dir.display()))?;
     let catalog = weft_contracts::Catalog::load(&args.avro_dir)
         .with_context(|| format!("loading Avro schemas from {}", args.avro_dir.display()))?;
-    let schemas =
-        weft_runtime::schemas::RegistrySchemas::new(&args.registry_url, args.auto_register)?;
+    let auth = match (&args.registry_username, &args.registry_password) {
+        (Some(u), Some(p)) => Some((u.as_str(), p.as_str())),
+        (None, None) => None,
+        _ => bail!("registry credentials need both --registry-username and --registry-password"),
+    };
+    let schemas = weft_runtime::schemas::RegistrySchemas::with_auth(
+        &args.registry_url,
+        args.auto_register,
+        auth,
+    )?;
     let encoder = Encoder::new(
         specs.topics.clone(),
         catalog,

@@ -32,7 +32,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_postgres::Client;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use uuid::Uuid;
 use weft_core::headers;
 use weft_core::kafka::KafkaConfig;
@@ -199,14 +199,29 @@ impl Relay {
             open_until: None,
         };
         let mut chores = Chores::default();
+        let (mut floor, mut floor_at): (i64, Option<Instant>) = (0, None);
         while !self.stopping() {
             self.housekeeping(&mut client, &mut chores).await?;
-            let planned = self.claim(&mut client).await?;
+            if floor_at.is_none_or(|t| t.elapsed() >= FLOOR_EVERY) {
+                floor = db::floor(&client).await?;
+                floor_at = Some(Instant::now());
+            }
+            let claim_started = Instant::now();
+            let planned = self.claim(&mut client, floor).await?;
+            if !planned.is_empty() {
+                debug!(
+                    claim_ms = claim_started.elapsed().as_millis() as u64,
+                    "claimed"
+                );
+            }
             if planned.is_empty() {
+                // Idle: the next claim reads the floor afresh (rows handed back, late commits).
+                floor_at = None;
                 self.pause(self.settings.interval).await;
                 continue;
             }
             batch += 1;
+            let claimed_at = Instant::now();
             let entry = entry_of(&me, batch, &planned);
             // The same batch until it is in Kafka: its rows stay claimed meanwhile.
             loop {
@@ -250,7 +265,15 @@ impl Relay {
                     Err(Attempt::Fatal(e)) => return Err(e),
                 }
             }
+            let published_at = Instant::now();
             self.settle(&mut client, &entry).await?;
+            debug!(
+                batch,
+                rows = planned.len(),
+                publish_ms = (published_at - claimed_at).as_millis() as u64,
+                settle_ms = published_at.elapsed().as_millis() as u64,
+                "batch published"
+            );
         }
         Ok(())
     }
@@ -258,29 +281,29 @@ impl Relay {
     /// Phase: claim a batch and decide each row (see `decide`). A page whose rows all wait
     /// behind earlier rows of their aggregates does not stop the claim: the next page is
     /// looked at (up to `CLAIM_PAGES`), so other aggregates go on.
-    async fn claim(&self, client: &mut Client) -> Result<Vec<Planned>> {
-        let mut after = 0;
+    async fn claim(&self, client: &mut Client, floor: i64) -> Result<Vec<Planned>> {
+        let mut after = floor - 1;
         for _ in 0..CLAIM_PAGES {
             let encoder = self.encoder.clone();
             let mut planned = Vec::new();
             let mut failures = 0u64;
-            let claimed = db::claim(
-                client,
-                &self.settings.instance,
+            let page = db::Page {
+                instance: &self.settings.instance,
+                floor,
                 after,
-                self.settings.batch_size as i64,
-                self.settings.max_retries,
-                self.settings.retry_backoff,
-                |locked, blockers| {
-                    let (decision, plan) = decide(&encoder, locked, blockers)?;
-                    failures = decision.failed.len() as u64;
-                    for (id, error) in &decision.failed {
-                        warn!("outbox row {id} not published (will retry): {error}");
-                    }
-                    planned = plan;
-                    Ok(decision)
-                },
-            )
+                limit: self.settings.batch_size as i64,
+                default_max_retries: self.settings.max_retries,
+                backoff: self.settings.retry_backoff,
+            };
+            let claimed = db::claim(client, &page, |locked, blockers| {
+                let (decision, plan) = decide(&encoder, locked, blockers)?;
+                failures = decision.failed.len() as u64;
+                for (id, error) in &decision.failed {
+                    warn!("outbox row {id} not published (will retry): {error}");
+                }
+                planned = plan;
+                Ok(decision)
+            })
             .await?;
             self.metrics.failures.inc_by(failures);
             if !planned.is_empty() || claimed.locked < self.settings.batch_size {
@@ -484,6 +507,8 @@ impl Relay {
 }
 
 const TAKEOVER_EVERY: Duration = Duration::from_secs(5);
+/// How often a busy relay reads the lowest open row again (see `db::floor`).
+const FLOOR_EVERY: Duration = Duration::from_secs(5);
 /// Pages of blocked rows a claim looks past before it waits for the next poll.
 const CLAIM_PAGES: usize = 20;
 const CLEAN_UP_EVERY: Duration = Duration::from_secs(60);
@@ -686,6 +711,85 @@ async fn ensure_topics(kafka: &KafkaConfig, settings: &RelaySettings) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encoder() -> Encoder {
+        let root = weft_contracts::catalog::repo_root();
+        let specs = weft_core::spec::SpecSet::load(&root.join("topics")).unwrap();
+        let catalog = weft_contracts::Catalog::load(root.join("avro")).unwrap();
+        Encoder::new(
+            specs.topics,
+            catalog,
+            Arc::new(weft_runtime::schemas::LocalSchemas::new()),
+            "",
+            Some("cypher"),
+        )
+    }
+
+    fn order_row(seq: i64, order: &str, fits: bool, retry_count: i32) -> Row {
+        let mut payload: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../avro/cypher/order/OrderCreated.example.json"
+        ))
+        .unwrap();
+        payload["order_id"] = order.into();
+        if !fits {
+            payload.as_object_mut().unwrap().remove("customer_id");
+        }
+        Row {
+            id: Uuid::new_v4(),
+            seq,
+            event_type: "order.created".into(),
+            event_version: Some("v1".into()),
+            payload,
+            headers: None,
+            created_at: chrono::Utc::now(),
+            retry_count,
+            max_retries: 3,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_row_holds_back_its_aggregate_only_until_it_is_dead_lettered() {
+        let enc = encoder();
+        let (x, y) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        // x's first row does not fit; x's second waits behind it; y goes on.
+        let rows = vec![
+            order_row(1, &x, false, 0),
+            order_row(2, &x, true, 0),
+            order_row(3, &y, true, 0),
+        ];
+        let (d, plan) = decide(&enc, &rows, &[]).unwrap();
+        assert_eq!(d.failed.len(), 1);
+        assert_eq!(d.failed[0].0, rows[0].id);
+        assert!(d.failed[0].1.contains("customer_id"), "{}", d.failed[0].1);
+        assert_eq!(d.take, vec![rows[2].id]);
+        assert!(matches!(&plan[..], [Planned::Publish(id, r)] if *id == rows[2].id && r.key == y));
+        // At its last attempt it is dead-lettered, and x's second row goes out behind it.
+        let rows = vec![order_row(1, &x, false, 2), order_row(2, &x, true, 0)];
+        let (d, plan) = decide(&enc, &rows, &[]).unwrap();
+        assert!(d.failed.is_empty());
+        assert_eq!(d.take, vec![rows[0].id, rows[1].id]);
+        assert!(
+            matches!(&plan[..], [Planned::Dead(r, _), Planned::Publish(..)] if r.id == rows[0].id)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_earlier_open_row_of_another_relay_blocks_its_aggregate() {
+        let enc = encoder();
+        let (x, y) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        let held_elsewhere = order_row(1, &x, true, 0);
+        let rows = vec![order_row(2, &x, true, 0), order_row(3, &y, true, 0)];
+        let (d, _) = decide(&enc, &rows, &[held_elsewhere]).unwrap();
+        assert_eq!(d.take, vec![rows[1].id]);
+        // A row of an unknown type has no aggregate: it blocks nothing, and fails alone.
+        let mut unknown = order_row(1, &x, true, 0);
+        unknown.event_type = "order.exploded".into();
+        let rows = vec![unknown.clone(), order_row(2, &x, true, 0)];
+        let (d, _) = decide(&enc, &rows, &[]).unwrap();
+        assert_eq!(d.failed.len(), 1);
+        assert!(d.failed[0].1.contains("no topic spec"), "{}", d.failed[0].1);
+        assert_eq!(d.take, vec![rows[1].id]);
+    }
 
     #[test]
     fn the_ledger_entry_names_published_and_dead_rows() {

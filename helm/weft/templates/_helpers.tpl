@@ -195,7 +195,8 @@ WEFT_KAFKA_OPTIONS: {{ join "," (sortAlpha $opts) | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* Env entries read from existing Secrets: SASL and registry credentials. */}}
+{{/* Env entries read from existing Secrets: SASL and registry credentials. Every weft container
+gets them: the processors, the outbox relay, the provisioning Job, the helm test, the registry. */}}
 {{- define "weft.secretEnv" -}}
 {{- $k := .Values.kafka -}}
 {{- if $k.sasl.enabled }}
@@ -404,10 +405,5 @@ an entry for a processor the release does not have is refused. */ -}}
 {{- fail (printf "%s: %s as a plain value is refused (the URL holds the database password): set database.existingSecret, whose URL the relay, the sinks with sinkDatabase and the provisioning Job get through secretKeyRef" $where $e.name) -}}
 {{- end -}}
 {{- end -}}
-{{- end -}}
-{{- /* The relay has no registry credentials (no WEFT_REGISTRY_USERNAME/PASSWORD): refused where the
-registry asks for them, i.e. the built-in one with a users file, or an external one given credentials. */ -}}
-{{- if and .Values.outbox.enabled (or $ra.usersSecret (and (not .Values.registry.enabled) $ra.existingSecret)) -}}
-{{- fail "outbox.enabled: `weft outbox relay` sends no registry credentials (it reads no WEFT_REGISTRY_USERNAME/PASSWORD), so it cannot use a registry that requires them (registry.auth.usersSecret, or an external registry with registry.auth.existingSecret)" -}}
 {{- end -}}
 {{- end -}}
