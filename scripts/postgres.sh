@@ -90,10 +90,12 @@ crash() {
   local pid
   pid=$(head -1 "$DATA/postmaster.pid" 2>/dev/null || true)
   [ -n "$pid" ] || die "not running"
+  # Stop the postmaster first, so it forks nothing new while its children are killed; the
+  # stale postmaster.pid is left for the server, which checks and replaces it itself.
+  kill -STOP "$pid" || true
   pkill -KILL -P "$pid" || true
   kill -KILL "$pid" || true
   for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  rm -f "$DATA/postmaster.pid"
   start
 }
 

@@ -32,6 +32,10 @@ use uuid::Uuid;
 
 const TOPIC: &str = "cypher.order.created.v1";
 
+/// The chaos test crashes the shared PostgreSQL server: the tests of this file take turns (an
+/// async lock: each test holds it across its awaits, on a runtime of its own).
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -298,6 +302,7 @@ fn postgres_script(arg: &str) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_row_once_in_aggregate_order_with_relays_killed_and_the_database_crashed() {
+    let _turn = SERVER.lock().await;
     let stack = stack();
     let rows_n = env_usize("WEFT_OUTBOX_CHAOS_ROWS", 20_000);
     let aggregates = env_usize("WEFT_OUTBOX_CHAOS_AGGREGATES", 1_000);
@@ -582,6 +587,7 @@ async fn connect_fresh(url: &str) -> Option<tokio_postgres::Client> {
 /// transaction commits after a later row's has been published is still published, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_committed_after_a_later_row_was_published_is_published_too() {
+    let _turn = SERVER.lock().await;
     let stack = stack();
     let run = weft_testkit::unique("outbox-late");
     let prefix = format!("{run}.");

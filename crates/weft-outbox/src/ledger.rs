@@ -47,7 +47,17 @@ pub fn read(kafka: &KafkaConfig, topic: &str) -> Result<BTreeMap<String, Entry>>
         .set("isolation.level", "read_committed")
         .create()
         .map_err(|e| OutboxError::kafka("creating the ledger reader", e))?;
-    let (_, high) = consumer
+    // The end to read to is the high watermark, asked by a read_uncommitted client: librdkafka
+    // asks for the end with the client's isolation level, and a read_committed client is told
+    // the last stable offset, which an open transaction of another relay holds below a record
+    // of the committed batch this read must see.
+    let watcher: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", "weft-outbox-ledger-reader")
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .map_err(|e| OutboxError::kafka("creating the ledger's watermark reader", e))?;
+    let (_, high) = watcher
         .fetch_watermarks(topic, 0, Duration::from_secs(30))
         .map_err(|e| OutboxError::kafka(&format!("reading the end of {topic}"), e))?;
     let mut entries = BTreeMap::new();

@@ -155,7 +155,6 @@ impl Relay {
     /// Runs sessions until shutdown (`Ok`) or a configuration error (`Err`); any other error ends
     /// the session and, after a back-off, a new one starts.
     pub async fn run(&self) -> Result<()> {
-        ensure_topics(&self.kafka, &self.settings).await?;
         let mut backoff = Duration::from_millis(200);
         while !self.stopping() {
             let began = Instant::now();
@@ -179,6 +178,8 @@ impl Relay {
     }
 
     async fn session(&self) -> Result<()> {
+        // Each session, so a broker that is not up yet is waited for like any other outage.
+        ensure_topics(&self.kafka, &self.settings).await?;
         let me = self.settings.instance.clone();
         let mut client = db::connect(&self.settings.database_url).await?;
         *self.scope.lock().expect("scope lock") = db::scope(&client).await?;

@@ -37,7 +37,11 @@ impl Drop for PgSinkStore {
     /// on an async thread (the store may be dropped there, with the run's settings): it is
     /// closed on a thread of its own.
     fn drop(&mut self) {
-        let client = self.client.get_mut().ok().and_then(Option::take);
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(c) = client {
             let _ = std::thread::spawn(move || drop(c)).join();
         }

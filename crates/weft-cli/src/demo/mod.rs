@@ -180,7 +180,13 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
             .join(", ")
     );
     let shutdown = Arc::new(AtomicBool::new(false));
-    let outbox = match &args.database_url {
+    // The demo works in a schema of its own, made afresh: the broker is fresh at every run, and
+    // positions or rows of an earlier run must not meet its new topics.
+    let database_url = match &args.database_url {
+        Some(url) => Some(outbox::fresh_schema(url).await?),
+        None => None,
+    };
+    let outbox = match &database_url {
         Some(url) => Some(
             outbox::Outbox::start(url, kafka, &registry_url, &args, &specs, shutdown.clone())
                 .await?,
@@ -204,7 +210,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         shutdown: shutdown.clone(),
         metrics: Some(metrics.clone()),
         sink_dir: args.sink_dir.clone(),
-        sink_store: args.database_url.as_deref().map(|url| {
+        sink_store: database_url.as_deref().map(|url| {
             Arc::new(weft_outbox::sink::PgSinkStore::new(url)) as Arc<dyn weft_runtime::SinkStore>
         }),
         topic_prefix: String::new(),

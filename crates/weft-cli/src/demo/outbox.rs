@@ -41,6 +41,24 @@ const PASSED: [&str; 9] = [
     "session_id",
 ];
 
+/// The demo's schema.
+const SCHEMA: &str = "weft_demo";
+
+/// Drops and creates the demo's schema; returns `url` with its sessions in it.
+pub async fn fresh_schema(url: &str) -> anyhow::Result<String> {
+    let client = db::connect(url)
+        .await
+        .with_context(|| format!("the demo's database {url}"))?;
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}"
+        ))
+        .await
+        .context("making the demo's schema")?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-csearch_path%3D{SCHEMA}"))
+}
+
 pub struct Outbox {
     client: tokio::sync::Mutex<tokio_postgres::Client>,
     relay: tokio::task::JoinHandle<weft_outbox::Result<()>>,
@@ -95,7 +113,7 @@ impl Outbox {
             stop.clone(),
         );
         let relay = tokio::spawn(async move { relay.run().await });
-        println!("outbox:     {url}, relay started (instance `demo`)");
+        println!("outbox:     schema {SCHEMA}, relay started (instance `demo`)");
         Ok(Outbox {
             client: tokio::sync::Mutex::new(client),
             relay,
