@@ -791,3 +791,277 @@ fn groups_are_cut_over_rolled_back_and_the_old_topic_retired_with_a_replica_kill
         "the forecasting group read v1 before its cutover and v2 after"
     );
 }
+
+/// Aborted and committed transactions of `processor` in `metrics`.
+fn transactions(metrics: &weft_runtime::Metrics, processor: &str) -> (u64, u64) {
+    let mut out = (0, 0);
+    for line in metrics.render().lines() {
+        if !line.starts_with("weft_transactions_total{") || !line.contains(processor) {
+            continue;
+        }
+        let n: u64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+        if line.contains("outcome=\"aborted\"") {
+            out.0 += n;
+        } else if line.contains("outcome=\"committed\"") {
+            out.1 += n;
+        }
+    }
+    out
+}
+
+/// Two replicas of a producer whose input is not co-partitioned with the old topic (sales in
+/// four partitions, inventory events in three) both write every partition of v1, so their
+/// dual-written blocks meet; the mirror is SIGKILLed in the middle of the hand-off and
+/// restarted. v2 must still be v1 event by event, in v1's order per partition, each once.
+#[test]
+fn two_dual_writers_on_every_partition_and_a_killed_mirror_keep_v2_exactly_v1() {
+    let _ = stack();
+    let prefix = format!("{}.", weft_testkit::unique("mig2"));
+    let p = |t: &str| format!("{prefix}{t}");
+    let ledger_name = leak(format!("{}.ledger", weft_testkit::unique("t")));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("groups")).unwrap();
+    std::fs::write(
+        dir.path().join(format!("groups/{ledger_name}.yaml")),
+        format!("group: {ledger_name}\nretry:\n  delays: []\n"),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let three: Vec<String> = [V1_TOPIC, V2_TOPIC]
+        .iter()
+        .map(|t| p(t))
+        .chain([
+            p(&format!("{ledger_name}.dlq")),
+            p(&format!("{}.dlq", weft_core::migration::mirror_group(NAME))),
+        ])
+        .collect();
+    rt.block_on(weft_testkit::create_topics(
+        &three.iter().map(String::as_str).collect::<Vec<_>>(),
+        3,
+    ));
+    rt.block_on(weft_testkit::create_topics(&[&p(SALES)], 4));
+    rt.block_on(weft_testkit::create_topics(
+        &[&p(weft_core::migration::CONTROL_TOPIC)],
+        1,
+    ));
+    let items: Vec<String> = (0..40).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let metrics = weft_runtime::Metrics::new();
+    let replica = || {
+        let mut s = settings(&prefix, &dir);
+        s.metrics = Some(metrics.clone());
+        spawn(&rt, ledger(ledger_name), s)
+    };
+
+    // v1 only, two replicas.
+    let (stop_a, run_a) = replica();
+    let (stop_b, run_b) = replica();
+    publish_sales(&prefix, 0, 200, &items);
+    wait_for("200 v1 events", Duration::from_secs(90), || {
+        read_placed(&p(V1_TOPIC), 3).len() >= 200
+    });
+
+    // Dual write from now on; the mirror as a process; both replicas restarted.
+    let (ok, text) = migrate(&prefix, &["start", NAME]);
+    assert!(ok, "{text}");
+    let mirror_process = || {
+        Killed(
+            weft()
+                .args(["migrate", "mirror", NAME, "--max-batch", "50"])
+                .env("WEFT_TOPIC_PREFIX", &prefix)
+                .env("WEFT_REGISTRY_URL", &stack().registry_url)
+                // Restarted under the same identity (a StatefulSet pod): its predecessor's
+                // open transaction is fenced and aborted at once.
+                .env("WEFT_INSTANCE_ID", format!("{prefix}mirror-0"))
+                .env("WEFT_SCHEMA_AUTO_REGISTER", "true")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut mirror = mirror_process();
+    for stop in [&stop_a, &stop_b] {
+        stop.store(true, Ordering::SeqCst);
+    }
+    rt.block_on(run_a).unwrap();
+    rt.block_on(run_b).unwrap();
+    let before = transactions(&metrics, ledger_name);
+    let (stop_a, run_a) = replica();
+    let (stop_b, run_b) = replica();
+
+    // A burst (both replicas catch up in full transactions, whose records of a partition go
+    // out in several produce requests and meet the other replica's), then a steady stream
+    // (about 400 sales/s) while the mirror is killed once and restarted.
+    let total = 200 + 2_400;
+    let publisher = {
+        let prefix = prefix.clone();
+        let items = items.clone();
+        std::thread::spawn(move || {
+            publish_sales(&prefix, 200, 1_000, &items);
+            for batch in 0..16 {
+                let from = 1_000 + batch * 100;
+                publish_sales(&prefix, from, from + 100, &items);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+    wait_for("1,400 v1 events", Duration::from_secs(120), || {
+        read_placed(&p(V1_TOPIC), 3).len() >= 1_400
+    });
+    mirror.0.kill().unwrap();
+    mirror.0.wait().unwrap();
+    let killed_at = Instant::now();
+    mirror = mirror_process();
+    publisher.join().unwrap();
+    wait_for("every event on v1 and v2", Duration::from_secs(180), || {
+        read_placed(&p(V1_TOPIC), 3).len() >= total && read_placed(&p(V2_TOPIC), 3).len() >= total
+    });
+    let caught_up = killed_at.elapsed();
+    for stop in [&stop_a, &stop_b] {
+        stop.store(true, Ordering::SeqCst);
+    }
+    rt.block_on(run_a).unwrap();
+    rt.block_on(run_b).unwrap();
+    let after = transactions(&metrics, ledger_name);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &mirror.0.id().to_string()])
+        .status();
+    assert!(
+        mirror.0.wait().unwrap().success(),
+        "the mirror stops on SIGTERM"
+    );
+
+    // Counted by event id: v1 holds each sale's event once; v2 holds each v1 record once, in
+    // v1's order per partition, the transform of it.
+    let v1 = read_placed(&p(V1_TOPIC), 3);
+    let v2 = read_placed(&p(V2_TOPIC), 3);
+    let mut v1_ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &v1 {
+        *v1_ids.entry(r.event_id.as_str()).or_default() += 1;
+    }
+    assert_eq!(v1_ids.len(), total, "one v1 event per sale");
+    assert!(v1_ids.values().all(|n| *n == 1), "no v1 event twice");
+    assert_eq!(v2.len(), total, "v2 holds each v1 record once");
+    let by_place: BTreeMap<(i32, i64), &Placed> =
+        v1.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for r in &v2 {
+        let (part, from) = migration::parse_stamp(r.headers[MIGRATED_FROM].as_bytes())
+            .expect("every v2 record is stamped");
+        assert_eq!(part, r.partition, "a copy stays in its partition");
+        let source = by_place[&(part, from)];
+        assert_eq!(
+            source.event_id, r.event_id,
+            "the stamp names the copied event"
+        );
+        let previous = last.insert(part, from).unwrap_or(-1);
+        assert!(
+            from > previous,
+            "v2[{part}] follows v1's order: {from} after {previous}"
+        );
+        let old = try_decode::<V1>(&source.value).expect("a v1 event");
+        let new = try_decode::<V2>(&r.value).expect("a v2 event");
+        assert_eq!(
+            new.payload,
+            weft_processors::composerp::migration::inventory_updated_to_v2(&old.payload)
+        );
+    }
+    let dual = v1
+        .iter()
+        .filter(|r| r.headers.contains_key(DUAL_WRITTEN))
+        .count();
+    assert!(
+        dual >= 2_000,
+        "the two replicas dual-wrote the stream ({dual} of {total})"
+    );
+    let (aborted, committed) = (after.0 - before.0, after.1 - before.1);
+    eprintln!(
+        "two dual writers: {dual} of {total} v1 events dual-written, {committed} transactions \
+         committed and {aborted} aborted during the hand-off ({:.1}% aborted); v2 complete {caught_up:?} \
+         after the mirror was killed",
+        100.0 * aborted as f64 / (aborted + committed).max(1) as f64
+    );
+}
+
+/// Two operators changing one migration at once: the one that took the hold first is fenced
+/// by the second and writes nothing, neither its state nor the group offsets of its cutover.
+#[test]
+fn two_operators_changing_one_migration_at_once_cannot_both_write() {
+    let _ = stack();
+    let prefix = format!("{}.", weft_testkit::unique("migl"));
+    let control = format!("{prefix}{}", weft_core::migration::CONTROL_TOPIC);
+    let topic = format!("{prefix}{V2_TOPIC}");
+    let group = format!("{prefix}reader");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(weft_testkit::create_topics(&[&control], 1));
+    rt.block_on(weft_testkit::create_topics(&[&topic], 3));
+    let kafka = weft_testkit::broker();
+    let committed = || -> BTreeMap<i32, i64> {
+        let c: BaseConsumer = kafka
+            .client_config()
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for part in 0..3 {
+            tpl.add_partition(&topic, part);
+        }
+        c.committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect()
+    };
+    let offsets: BTreeMap<i32, i64> = [(0, 5), (1, 6), (2, 7)].into();
+
+    let (first, state) = migration::StateLock::take(&kafka, &control, NAME).unwrap();
+    assert_eq!(state, MigrationState::default(), "nothing started yet");
+    let (second, state) = migration::StateLock::take(&kafka, &control, NAME).unwrap();
+    assert_eq!(state, MigrationState::default());
+    let mut cut = MigrationState {
+        phase: migration::DUAL_WRITE.into(),
+        ..Default::default()
+    };
+    cut.cut_over.insert("reader".into(), "first".into());
+    let err = first
+        .write(&cut, Some((&group, &topic, &offsets)))
+        .expect_err("the first hold was fenced by the second")
+        .to_string();
+    assert!(err.contains("took migration"), "{err}");
+    assert!(
+        committed().is_empty(),
+        "the fenced cutover committed no offset"
+    );
+    let started = MigrationState {
+        phase: migration::DUAL_WRITE.into(),
+        history: vec!["second".into()],
+        ..Default::default()
+    };
+    second.write(&started, None).unwrap();
+    assert_eq!(
+        migration::read_states(&kafka, &control).unwrap().get(NAME),
+        Some(&started),
+        "the second operator's state is the state"
+    );
+
+    // The next holder decides on that state; its cutover's offsets land with it.
+    let (third, state) = migration::StateLock::take(&kafka, &control, NAME).unwrap();
+    assert_eq!(state, started);
+    third.write(&cut, Some((&group, &topic, &offsets))).unwrap();
+    assert_eq!(
+        committed(),
+        offsets,
+        "the cutover's offsets committed with its state"
+    );
+    assert_eq!(
+        migration::read_states(&kafka, &control).unwrap().get(NAME),
+        Some(&cut)
+    );
+}

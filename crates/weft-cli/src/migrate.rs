@@ -11,7 +11,11 @@
 //! Failure modes: every step refuses with the reason and a non-zero exit instead of guessing: a
 //! declaration that does not fit its specs or has no registered transform, a group with active
 //! members (their next commit would undo the move), a mirror that has not yet copied up to the
-//! group's position (after `--wait`), a record of the new topic without a stamp.
+//! group's position (after `--wait`), a record of the new topic without a stamp. Two operators
+//! changing one migration at once: each step that changes it holds the migration
+//! ([`migration::StateLock`], a transactional id per migration) from reading the state to
+//! writing it, and a cutover's offsets are committed in the transaction that records it; the
+//! step that was overtaken writes nothing and says so.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,8 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use weft_core::kafka::KafkaConfig;
 use weft_core::migration::{MigrationSpec, CONTROL_TOPIC};
 use weft_core::spec::SpecSet;
@@ -228,7 +231,7 @@ fn state_of(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<MigrationState>
 
 fn start(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
     let name = &d.spec.name;
-    let mut state = state_of(kafka, d)?;
+    let (lock, mut state) = migration::StateLock::take(kafka, &d.control(), name)?;
     match state.phase.as_str() {
         migration::DUAL_WRITE => {
             out(&format!("{name}: already in dual write\n"));
@@ -239,7 +242,7 @@ fn start(kafka: &KafkaConfig, d: &Declared) -> anyhow::Result<Outcome> {
     }
     state.phase = migration::DUAL_WRITE.into();
     state.log("start: dual write");
-    migration::write_state(kafka, &d.control(), name, &state)?;
+    lock.write(&state, None)?;
     out(&format!(
         "{name}: dual write from now on for processors emitting {} (restart them); run `weft migrate mirror {name}`\n",
         d.spec.from
@@ -512,7 +515,8 @@ fn move_group(
             d.spec.path.display()
         );
     }
-    let mut state = state_of(kafka, d)?;
+    // Held from the decision to the write: a concurrent step on this migration fences it.
+    let (lock, mut state) = migration::StateLock::take(kafka, &d.control(), name)?;
     if state.phase != migration::DUAL_WRITE {
         bail!("migration {name} is not in dual write (run `weft migrate start {name}` first)");
     }
@@ -575,17 +579,6 @@ fn move_group(
         out("dry run: nothing changed\n");
         return Ok(Outcome::Ok);
     }
-    let c: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", &group_id)
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for (p, o) in &translated {
-        tpl.add_partition_offset(to, *p, Offset::Offset(*o))?;
-    }
-    c.commit(&tpl, CommitMode::Sync)
-        .with_context(|| format!("committing {group_id}'s offsets on {to}"))?;
     match direction {
         Direction::Forward => {
             state
@@ -598,7 +591,10 @@ fn move_group(
             state.log(format!("rollback {group} -> {to} at {translated:?}"));
         }
     }
-    migration::write_state(kafka, &d.control(), name, &state)?;
+    // The group's offsets on the topic it moves to and the state that says so: one
+    // transaction (the group is stopped: the commit needs no generation).
+    lock.write(&state, Some((&group_id, to, &translated)))
+        .with_context(|| format!("committing {group_id}'s offsets on {to}"))?;
     out(&format!("{group} now reads {to}; start its processors\n"));
     Ok(Outcome::Ok)
 }
@@ -642,7 +638,7 @@ fn wait_for_mirror(
 /// Retires the old topic (see [`MigrateCommand::Finish`]).
 fn finish(kafka: &KafkaConfig, dir: &std::path::Path, d: &Declared) -> anyhow::Result<Outcome> {
     let name = &d.spec.name;
-    let mut state = state_of(kafka, d)?;
+    let (lock, mut state) = migration::StateLock::take(kafka, &d.control(), name)?;
     match state.phase.as_str() {
         migration::FINISHED => {
             out(&format!("{name}: already finished\n"));
@@ -669,7 +665,7 @@ fn finish(kafka: &KafkaConfig, dir: &std::path::Path, d: &Declared) -> anyhow::R
         .map_err(|e| anyhow!("refused: {e}"))?;
     state.phase = migration::FINISHED.into();
     state.log("finish: the old topic is retired");
-    migration::write_state(kafka, &d.control(), name, &state)?;
+    lock.write(&state, None)?;
     out(&format!(
         "{name}: finished. Processors started from now on write only {}; restart the producers of {from}, then stop the mirror once its lag stays 0\n",
         d.to()

@@ -626,6 +626,126 @@ pub fn write_state(
     }
 }
 
+/// One operator's hold on a migration's state: steps of `weft migrate` that change a migration
+/// take it, read the state, decide, and write the new state in one Kafka transaction
+/// ([`StateLock::write`]), with a cutover's or rollback's group offsets in the same
+/// transaction.
+///
+/// The hold is a transactional producer whose id names the control topic and the migration:
+/// taking it fences every earlier holder (the broker aborts an open transaction of theirs), so
+/// two operators changing one migration at once cannot both write: the one that took it first
+/// fails at its write with [`RuntimeError::Migration`] saying so, and nothing of its step is
+/// written (not its state, not the group's offsets). The state is read after the fence, so a
+/// holder always decides on the last committed state.
+pub struct StateLock {
+    producer: rdkafka::producer::BaseProducer,
+    control_topic: String,
+    name: String,
+    kafka: weft_core::kafka::KafkaConfig,
+}
+
+/// The transactional id of the hold on migration `name` in `control_topic`.
+pub fn lock_id(control_topic: &str, name: &str) -> String {
+    format!("weft-migrate.{control_topic}.{name}")
+}
+
+impl StateLock {
+    /// Takes the hold on migration `name` (fencing any other) and reads its state (default:
+    /// not started).
+    pub fn take(
+        kafka: &weft_core::kafka::KafkaConfig,
+        control_topic: &str,
+        name: &str,
+    ) -> Result<(StateLock, MigrationState), RuntimeError> {
+        use rdkafka::producer::Producer;
+        let failed = |what: &str, e: String| {
+            RuntimeError::Migration(format!("{what} the hold on migration {name}: {e}"))
+        };
+        let producer: rdkafka::producer::BaseProducer = kafka
+            .client_config()
+            .set("transactional.id", lock_id(control_topic, name))
+            .set("transaction.timeout.ms", "60000")
+            .create()
+            .map_err(|e| failed("creating", e.to_string()))?;
+        producer
+            .init_transactions(Duration::from_secs(60))
+            .map_err(|e| failed("taking", e.to_string()))?;
+        let state = read_states(kafka, control_topic)?
+            .remove(name)
+            .unwrap_or_default();
+        Ok((
+            StateLock {
+                producer,
+                control_topic: control_topic.to_string(),
+                name: name.to_string(),
+                kafka: kafka.clone(),
+            },
+            state,
+        ))
+    }
+
+    /// Writes `state` and, when given, commits `offsets` (partition -> next offset on `topic`)
+    /// for the stopped consumer group `group`, in one transaction. Fails, writing nothing, when
+    /// another operator took the hold meanwhile.
+    pub fn write(
+        self,
+        state: &MigrationState,
+        offsets: Option<(&str, &str, &BTreeMap<i32, i64>)>,
+    ) -> Result<(), RuntimeError> {
+        use rdkafka::producer::{BaseRecord, Producer};
+        let name = self.name.clone();
+        let failed = |e: String| {
+            let lower = e.to_lowercase();
+            let fenced = lower.contains("fence") || lower.contains("epoch");
+            RuntimeError::Migration(if fenced {
+                format!(
+                    "another `weft migrate` took migration {name} over while this step ran                      ({e}); nothing of this step was written: look at `weft migrate status {name}`                      and run the step again if it is still needed"
+                )
+            } else {
+                format!(
+                    "writing migration {name}'s state to {}: {e}",
+                    self.control_topic
+                )
+            })
+        };
+        let timeout = Duration::from_secs(30);
+        self.producer
+            .begin_transaction()
+            .map_err(|e| failed(e.to_string()))?;
+        let value = serde_json::to_vec(state).map_err(|e| failed(e.to_string()))?;
+        self.producer
+            .send(
+                BaseRecord::<str, [u8]>::to(&self.control_topic)
+                    .key(&self.name)
+                    .payload(&value),
+            )
+            .map_err(|(e, _)| failed(e.to_string()))?;
+        if let Some((group, topic, next)) = offsets {
+            let consumer: BaseConsumer = self
+                .kafka
+                .client_config()
+                .set("group.id", group)
+                .set("enable.auto.commit", "false")
+                .create()
+                .map_err(|e| failed(format!("a client of group {group}: {e}")))?;
+            let metadata = consumer
+                .group_metadata()
+                .ok_or_else(|| failed(format!("no group metadata for {group}")))?;
+            let mut tpl = TopicPartitionList::new();
+            for (p, o) in next {
+                tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+                    .map_err(|e| failed(e.to_string()))?;
+            }
+            self.producer
+                .send_offsets_to_transaction(&tpl, &metadata, timeout)
+                .map_err(|e| failed(format!("committing {group}'s offsets on {topic}: {e}")))?;
+        }
+        self.producer
+            .commit_transaction(timeout)
+            .map_err(|e| failed(e.to_string()))
+    }
+}
+
 /// Per partition of the new topic, where a reader that has read the old topic up to (not
 /// including) `next_old[p]` goes on: the offset of the first committed record of the new topic
 /// whose stamp is `>= next_old[p]`, or the new topic's last stable offset when there is none.
