@@ -9,7 +9,15 @@
 //! - `order.cancelled` -> the order's reservation is released: `credit.changed`
 //!   (`balance_increased`); an order with nothing reserved changes nothing.
 //! - `order.paid` -> `credit.payment_received` applied to the order (as before), and the order's
-//!   reservation is settled: `credit.changed` (`payment_received`).
+//!   reservation is settled, or its open invoice paid (the balance goes down by the invoice's
+//!   total): `credit.changed` (`payment_received`).
+//! - `invoice.issued` -> the balance goes up by the invoice's total (seed 000 section 6.4:
+//!   "Increase balance"): `credit.changed` (`balance_increased`, previous and new balance, the
+//!   invoice's payment term). The invoiced order's reservation, if any, becomes that balance (it
+//!   is taken off, so available credit is not charged twice); an invoice without a reserved order
+//!   takes available credit down, below zero if it must (an invoice is a fact, not a request). An
+//!   invoice of an order already closed (paid or cancelled) books nothing; an invoice id seen
+//!   before books nothing again.
 //! - State: the store `accounts`, keyed by customer. The order events are keyed by order, so they
 //!   are **re-keyed** by `customer_id` through the group's repartition topic (exactly once, like
 //!   any output) before the account is touched; one customer's events are then handled in order
@@ -22,7 +30,8 @@
 //!   when its cancellation overtook its creation (two topics, re-keyed into one partition in the
 //!   order they arrive).
 //!
-//! Poison: a payment of zero or less, a currency that is not a three-letter ISO 4217 code, an
+//! Poison: a payment or invoice of zero or less, an invoice in another currency than the
+//! account, a currency that is not a three-letter ISO 4217 code, an
 //! order without a customer, an order in another currency than its customer's account.
 
 use apache_avro::AvroSchema;
@@ -31,6 +40,7 @@ use weft_contracts::cypher::credit::{
     CreditChangeType, CreditChanged, CreditCustomerType, CreditOrderRejected,
     CreditPaymentReceived, CreditPaymentTarget, CreditPaymentTerm, CreditRejectionReason,
 };
+use weft_contracts::cypher::invoice::InvoiceIssued;
 use weft_contracts::cypher::order::{OrderCancelled, OrderCreated, OrderCustomerType, OrderPaid};
 use weft_contracts::{Contract, Decimal4};
 use weft_runtime::{In, Out, ProcessError, Processor, State};
@@ -53,13 +63,31 @@ pub const DEFAULT_LIMIT: i64 = 50_000;
 pub struct Account {
     /// Amounts in ten-thousandths of `currency`.
     pub credit_limit_units: i64,
-    /// Invoiced and not paid (no invoice flow reaches the worker yet: 0).
+    /// Invoiced and not paid: the sum of `invoices`.
     pub balance_units: i64,
     /// Open orders' reservations.
     pub reservations: Vec<Reservation>,
     pub currency: String,
     /// The last orders cancelled or paid (at most [`CLOSED_KEPT`]), oldest first.
     pub closed_orders: Vec<String>,
+    /// Open (issued, not paid) invoices.
+    #[serde(default)]
+    #[avro(default = "[]")]
+    pub invoices: Vec<OpenInvoice>,
+    /// The last invoices booked and closed (at most [`CLOSED_KEPT`]), oldest first: a
+    /// redelivered `invoice.issued` books nothing.
+    #[serde(default)]
+    #[avro(default = "[]")]
+    pub closed_invoices: Vec<String>,
+}
+
+/// An invoice issued and not paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "cypher.credit.state")]
+pub struct OpenInvoice {
+    pub invoice_id: String,
+    pub order_id: Option<String>,
+    pub amount_units: i64,
 }
 
 /// Credit held for one open order.
@@ -78,15 +106,13 @@ impl Account {
             reservations: vec![],
             currency: currency.to_string(),
             closed_orders: vec![],
+            invoices: vec![],
+            closed_invoices: vec![],
         })
     }
 
     fn close(&mut self, order_id: &str) {
-        if !self.closed_orders.iter().any(|o| o == order_id) {
-            self.closed_orders.push(order_id.to_string());
-        }
-        let excess = self.closed_orders.len().saturating_sub(CLOSED_KEPT);
-        self.closed_orders.drain(..excess);
+        keep_last(&mut self.closed_orders, order_id);
     }
 
     fn reserved(&self) -> i64 {
@@ -96,6 +122,15 @@ impl Account {
     fn available(&self) -> i64 {
         self.credit_limit_units - self.balance_units - self.reserved()
     }
+}
+
+/// Appends `id` to `list` once, keeping the last [`CLOSED_KEPT`].
+fn keep_last(list: &mut Vec<String>, id: &str) {
+    if !list.iter().any(|o| o == id) {
+        list.push(id.to_string());
+    }
+    let excess = list.len().saturating_sub(CLOSED_KEPT);
+    list.drain(..excess);
 }
 
 /// The registration; new accounts get `limit`.
@@ -114,6 +149,10 @@ pub fn processor(limit: Decimal4) -> Processor {
             |o| o.customer_id.trim().to_string(),
             move |i, s| payment_from_order(i, s, limit),
         )
+        .on_stateful_by::<InvoiceIssued>(
+            |i| i.customer_id.trim().to_string(),
+            move |i, s| book_invoice(i, s, limit),
+        )
         .emits::<CreditPaymentReceived>()
         .emits::<CreditChanged>()
         .emits::<CreditOrderRejected>()
@@ -127,13 +166,16 @@ fn decimal(units: i64) -> Decimal4 {
     Decimal4::from_units(i128::from(units)).unwrap_or(Decimal4::ZERO)
 }
 
-/// `credit.changed` for `account` after a change of `kind` by `amount`.
+/// `credit.changed` for `account` after a change of `kind` by `amount` (the balance was
+/// `previous_balance` before it).
 fn changed<P: Contract>(
     input: &In<P>,
     customer: &str,
     account: &Account,
     kind: CreditChangeType,
     amount: i64,
+    previous_balance: i64,
+    payment_term: CreditPaymentTerm,
 ) -> Out {
     let limit = account.credit_limit_units;
     let in_use = account.balance_units + account.reserved();
@@ -156,11 +198,11 @@ fn changed<P: Contract>(
             credit_limit: decimal(limit),
             available_credit: decimal(account.available()),
             credit_utilization: Decimal4::from_units(utilization).unwrap_or(Decimal4::ZERO),
-            previous_balance: Some(decimal(account.balance_units)),
+            previous_balance: Some(decimal(previous_balance)),
             new_balance: Some(decimal(account.balance_units)),
             balance_change_amount: Some(decimal(amount)),
             currency: account.currency.clone(),
-            payment_term: CreditPaymentTerm::Unknown,
+            payment_term,
         },
     )
 }
@@ -220,24 +262,39 @@ pub fn reserve(
         amount_units: total,
     });
     accounts.put(customer, &account)?;
+    let balance = account.balance_units;
     Ok(vec![changed(
         order,
         customer,
         &account,
         CreditChangeType::BalanceDecreased,
         total,
+        balance,
+        CreditPaymentTerm::Unknown,
     )])
 }
 
+/// What closing an order changed on its account.
+struct Settled {
+    account: Account,
+    /// The order's reservation taken off (0: none).
+    released: i64,
+    /// The order's invoice paid (0: none, or not paying).
+    invoice_paid: i64,
+    previous_balance: i64,
+}
+
 /// Closes `order_id` on `customer`'s account (a new one with `limit` in `currency` when there is
-/// none) and takes its reservation off; `None` when it had none.
+/// none): its reservation is taken off and, when `pay_invoice`, its open invoice paid. `None`
+/// when the order was closed already or had neither.
 fn settle(
     state: &mut State<'_>,
     customer: &str,
     order_id: &str,
     limit: Decimal4,
     currency: &str,
-) -> Result<Option<(Account, i64)>, ProcessError> {
+    pay_invoice: bool,
+) -> Result<Option<Settled>, ProcessError> {
     let mut accounts = state.store::<Account>(ACCOUNTS)?;
     let mut account = match accounts.get(customer)? {
         Some(a) => a,
@@ -246,14 +303,106 @@ fn settle(
     if account.closed_orders.iter().any(|c| c == order_id) {
         return Ok(None);
     }
+    let previous_balance = account.balance_units;
     account.close(order_id);
     let released = account
         .reservations
         .iter()
         .position(|r| r.order_id == order_id)
-        .map(|at| account.reservations.remove(at));
+        .map_or(0, |at| account.reservations.remove(at).amount_units);
+    let mut invoice_paid = 0;
+    if pay_invoice {
+        if let Some(at) = account
+            .invoices
+            .iter()
+            .position(|i| i.order_id.as_deref() == Some(order_id))
+        {
+            let invoice = account.invoices.remove(at);
+            account.balance_units -= invoice.amount_units;
+            keep_last(&mut account.closed_invoices, &invoice.invoice_id);
+            invoice_paid = invoice.amount_units;
+        }
+    }
     accounts.put(customer, &account)?;
-    Ok(released.map(|r| (account, r.amount_units)))
+    let changed = released != 0 || invoice_paid != 0;
+    Ok(changed.then_some(Settled {
+        account,
+        released,
+        invoice_paid,
+        previous_balance,
+    }))
+}
+
+/// `invoice.issued` -> the balance increased by its total, the order's reservation turned into
+/// it, `credit.changed`.
+pub fn book_invoice(
+    issued: &In<InvoiceIssued>,
+    state: &mut State<'_>,
+    limit: Decimal4,
+) -> Result<Vec<Out>, ProcessError> {
+    let i = issued.payload();
+    let poison = |why: String| ProcessError::Poison(format!("invoice {}: {why}", i.invoice_number));
+    let customer = i.customer_id.trim();
+    if customer.is_empty() {
+        return Err(poison("has no customer".into()));
+    }
+    if i.total <= Decimal4::ZERO {
+        return Err(poison(format!("total {} is not positive", i.total)));
+    }
+    let total = units(i.total, "invoice total")?;
+    let mut accounts = state.store::<Account>(ACCOUNTS)?;
+    let mut account = match accounts.get(customer)? {
+        Some(a) => a,
+        None => Account::new(limit, &i.currency)?,
+    };
+    if account.currency != i.currency {
+        return Err(poison(format!(
+            "it is in {}, the account of {customer} in {}",
+            i.currency, account.currency
+        )));
+    }
+    let seen = account
+        .invoices
+        .iter()
+        .any(|o| o.invoice_id == i.invoice_id)
+        || account.closed_invoices.contains(&i.invoice_id);
+    let order_closed = i
+        .order_id
+        .as_ref()
+        .is_some_and(|o| account.closed_orders.contains(o));
+    if seen || order_closed {
+        if order_closed {
+            keep_last(&mut account.closed_invoices, &i.invoice_id);
+            accounts.put(customer, &account)?;
+        }
+        return Ok(vec![]);
+    }
+    let previous_balance = account.balance_units;
+    account.balance_units += total;
+    if let Some(order) = &i.order_id {
+        if let Some(at) = account
+            .reservations
+            .iter()
+            .position(|r| &r.order_id == order)
+        {
+            account.reservations.remove(at);
+        }
+    }
+    account.invoices.push(OpenInvoice {
+        invoice_id: i.invoice_id.clone(),
+        order_id: i.order_id.clone(),
+        amount_units: total,
+    });
+    accounts.put(customer, &account)?;
+    Ok(vec![changed(
+        issued,
+        customer,
+        &account,
+        CreditChangeType::BalanceIncreased,
+        total,
+        previous_balance,
+        CreditPaymentTerm::from_symbol(i.payment_term.as_str()),
+    )])
 }
 
 /// `order.cancelled` -> the reservation released, `credit.changed`.
@@ -265,13 +414,22 @@ pub fn release(
     let o = cancelled.payload();
     let customer = o.customer_id.trim();
     Ok(
-        match settle(state, customer, &o.order_id, limit, &o.totals.currency)? {
-            Some((account, amount)) => vec![changed(
+        match settle(
+            state,
+            customer,
+            &o.order_id,
+            limit,
+            &o.totals.currency,
+            false,
+        )? {
+            Some(s) => vec![changed(
                 cancelled,
                 customer,
-                &account,
+                &s.account,
                 CreditChangeType::BalanceIncreased,
-                amount,
+                s.released,
+                s.previous_balance,
+                CreditPaymentTerm::Unknown,
             )],
             None => vec![],
         },
@@ -312,13 +470,15 @@ pub fn payment_from_order(
             payment_reference: p.payment_reference.clone(),
         },
     )];
-    if let Some((account, amount)) = settle(state, customer, &p.order_id, limit, &p.currency)? {
+    if let Some(s) = settle(state, customer, &p.order_id, limit, &p.currency, true)? {
         outs.push(changed(
             paid,
             customer,
-            &account,
+            &s.account,
             CreditChangeType::PaymentReceived,
-            amount,
+            s.released + s.invoice_paid,
+            s.previous_balance,
+            CreditPaymentTerm::Unknown,
         ));
     }
     Ok(outs)
@@ -444,6 +604,63 @@ mod tests {
         );
         let account: Account = driver.state(ACCOUNTS, "CUST-3").unwrap();
         assert_eq!(account.available(), 1000 * 10_000);
+    }
+
+    fn invoice(order: &Event<OrderCreated>, total: &str) -> Event<InvoiceIssued> {
+        let mut i = InvoiceIssued::example();
+        i.invoice_id = uuid::Uuid::new_v4().to_string();
+        i.customer_id = order.payload.customer_id.clone();
+        i.order_id = Some(order.payload.order_id.clone());
+        i.currency = order.payload.totals.currency.clone();
+        i.total = dec(total);
+        Event::new(EventMetadata::new_for::<InvoiceIssued>("invoicing", "u"), i)
+    }
+
+    #[test]
+    fn an_invoice_turns_the_orders_reservation_into_balance_and_its_payment_clears_it() {
+        let mut driver = TestDriver::new(processor(dec("1000"))).unwrap();
+        let order = created("CUST-1", "300");
+        assert_eq!(available(&driver.feed(order.clone()).unwrap()), dec("700"));
+        // Invoiced: the reservation becomes balance; available stays where it was.
+        let issued = invoice(&order, "300");
+        let outs = driver.feed(issued.clone()).unwrap();
+        let c = outs[0].event::<CreditChanged>().unwrap().payload.clone();
+        assert_eq!(c.change_type, CreditChangeType::BalanceIncreased);
+        assert_eq!(c.previous_balance, Some(dec("0")));
+        assert_eq!(c.new_balance, Some(dec("300")));
+        assert_eq!(c.available_credit, dec("700"));
+        assert_eq!(c.payment_term, CreditPaymentTerm::Net30);
+        // The same invoice again books nothing.
+        assert!(driver.feed(issued).unwrap().is_empty());
+        // An invoice without a reserved order takes available credit down.
+        let other = created("CUST-1", "0");
+        let mut loose = invoice(&other, "200");
+        loose.payload.order_id = None;
+        let c = driver.feed(loose).unwrap()[0]
+            .event::<CreditChanged>()
+            .unwrap()
+            .payload
+            .clone();
+        assert_eq!(c.new_balance, Some(dec("500")));
+        assert_eq!(c.available_credit, dec("500"));
+        // The order paid: its invoice leaves the balance.
+        let outs = driver
+            .feed(paid(|p| {
+                p.order_id = order.payload.order_id.clone();
+                p.customer_id = "CUST-1".into();
+                p.currency = order.payload.totals.currency.clone();
+            }))
+            .unwrap();
+        let c = outs[1].event::<CreditChanged>().unwrap().payload.clone();
+        assert_eq!(c.change_type, CreditChangeType::PaymentReceived);
+        assert_eq!(c.previous_balance, Some(dec("500")));
+        assert_eq!(c.new_balance, Some(dec("200")));
+        assert_eq!(c.available_credit, dec("800"));
+        // An invoice of an order already paid books nothing.
+        assert!(driver.feed(invoice(&order, "300")).unwrap().is_empty());
+        let mut foreign = invoice(&order, "10");
+        foreign.payload.currency = "JPY".into();
+        assert!(driver.feed(foreign).unwrap_err().message().contains("JPY"));
     }
 
     #[test]

@@ -89,6 +89,9 @@ fn cypher() -> Scenario {
     use cypher::price::PriceChanged;
     use cypher::stock::StockChanged;
     let product = id();
+    // The catalog learns the product, so its updates carry the real name.
+    let mut known = cypher::product::ProductCreated::example();
+    known.product_id = product.clone();
     let mut stock = StockChanged::example();
     stock.product_id = product.clone();
     let mut price = PriceChanged::example();
@@ -102,13 +105,21 @@ fn cypher() -> Scenario {
     paid.order_id = created.order_id.clone();
     paid.customer_id = created.customer_id.clone();
     paid.currency = created.totals.currency.clone();
+    let mut invoice = cypher::invoice::InvoiceIssued::example();
+    invoice.invoice_id = id();
+    invoice.customer_id = created.customer_id.clone();
+    invoice.order_id = Some(created.order_id.clone());
+    invoice.total = created.totals.total;
+    invoice.currency = created.totals.currency.clone();
     Scenario {
         system: "cypher",
-        title: "Cypher ERP (seed 000): stock and price of a product change, a B2B order reserves credit and is paid",
+        title: "Cypher ERP (seed 000): a product is created and its stock and price change, a B2B order reserves credit, is invoiced and paid",
         events: vec![
+            event("catalog-service", "cypher-retail", known),
             event("inventory-service", "cypher-retail", stock),
             event("pricing-service", "cypher-retail", price),
             event("checkout-service", "cypher-retail", created),
+            event("invoicing-service", "cypher-retail", invoice),
             event("payment-service", "cypher-retail", paid),
         ],
         junk_topics: vec![StockChanged::TOPIC],
