@@ -79,6 +79,8 @@ pub struct ProcessorConfig {
     pub ledger_remembered_events: usize,
     /// Cypher credit worker: the limit of a new credit account.
     pub credit_limit: weft_contracts::Decimal4,
+    /// Collector invoices service: days from a confirmed delivery to its invoice's due date.
+    pub invoice_payment_days: i64,
 }
 
 impl Default for ProcessorConfig {
@@ -88,6 +90,7 @@ impl Default for ProcessorConfig {
             stock_alerts: Default::default(),
             ledger_remembered_events: composerp::ledger::REMEMBERED,
             credit_limit: weft_contracts::Decimal4::from_int(cypher::credit::DEFAULT_LIMIT),
+            invoice_payment_days: collector::invoices::PAYMENT_DAYS,
         }
     }
 }
@@ -105,6 +108,7 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
         b2b::notifications::processor(),
         b2b::inventory::processor(),
         collector::orders::processor(),
+        collector::invoices::processor(config.invoice_payment_days),
         cypher::catalog::processor(),
         cypher::credit::processor(config.credit_limit),
         cypher::sinks::search_indexer(),

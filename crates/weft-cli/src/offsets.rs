@@ -33,6 +33,12 @@ pub fn end_offsets(
 /// Waits until each group's committed offsets reach the end of its input topics (lag 0 on
 /// every partition: the runtime commits past transaction markers). On timeout or `stop` the
 /// error names every group still behind and by how much.
+///
+/// One pass reads every input's end, then each group's committed offsets, then the ends again;
+/// it counts as settled only when every lag is 0 against the second ends **and** no end moved
+/// during the pass. Otherwise a transaction committing between two reads (one group's output,
+/// which is another group's input, or a record moved on to a repartition topic or a retry tier
+/// with its input's offset) could be missed: the reads are not one snapshot.
 pub fn wait_settled(
     kafka: &KafkaConfig,
     groups: &[(String, Vec<String>)],
@@ -40,19 +46,28 @@ pub fn wait_settled(
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
+    let mut topics: Vec<String> = groups.iter().flat_map(|(_, t)| t.clone()).collect();
+    topics.sort();
+    topics.dedup();
     loop {
-        let mut lagging = Vec::new();
+        let before = end_offsets(kafka, &topics)?;
+        let mut committed = BTreeMap::new();
         for (group, inputs) in groups {
-            let ends = end_offsets(kafka, inputs)?;
             let consumer: BaseConsumer = kafka.client_config().set("group.id", group).create()?;
             let mut tpl = TopicPartitionList::new();
-            for (topic, partition) in ends.keys() {
+            for (topic, partition) in before.keys().filter(|(t, _)| inputs.contains(t)) {
                 tpl.add_partition(topic, *partition);
             }
-            let committed =
-                weft_core::kafka::committed_offsets(&consumer, &tpl, Duration::from_secs(10))?;
+            committed.insert(
+                group.clone(),
+                weft_core::kafka::committed_offsets(&consumer, &tpl, Duration::from_secs(10))?,
+            );
+        }
+        let ends = end_offsets(kafka, &topics)?;
+        let mut lagging = Vec::new();
+        for (group, offsets) in &committed {
             let mut lag = 0;
-            for e in committed.elements() {
+            for e in offsets.elements() {
                 let end = ends[&(e.topic().to_string(), e.partition())];
                 let at = match e.offset() {
                     Offset::Offset(o) => o,
@@ -64,10 +79,13 @@ pub fn wait_settled(
                 lagging.push(format!("{group} ({lag} behind)"));
             }
         }
-        if lagging.is_empty() {
+        if lagging.is_empty() && before == ends {
             return Ok(());
         }
         if stop.load(Ordering::SeqCst) || Instant::now() >= deadline {
+            if lagging.is_empty() {
+                lagging.push("none behind, but the topics kept growing".into());
+            }
             bail!(
                 "the flows did not settle within {timeout:?}; stuck: {}",
                 lagging.join(", ")

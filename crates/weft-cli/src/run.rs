@@ -108,6 +108,9 @@ pub struct RunArgs {
     /// Cypher credit worker: the credit limit of a new customer account.
     #[arg(long, env = "WEFT_CREDIT_DEFAULT_LIMIT", default_value = "50000")]
     credit_default_limit: String,
+    /// Collector invoices service: days from a confirmed delivery to its invoice's due date.
+    #[arg(long, env = "WEFT_INVOICE_PAYMENT_DAYS", default_value_t = 30, value_parser = clap::value_parser!(i64).range(0..=3650))]
+    invoice_payment_days: i64,
     /// First Viscount: available stock below this raises a warning alert.
     #[arg(long, env = "WEFT_STOCK_WARNING", default_value_t = 10)]
     stock_warning: i32,
@@ -136,6 +139,7 @@ impl RunArgs {
                 critical: self.stock_critical,
             },
             ledger_remembered_events: self.ledger_remembered_events,
+            invoice_payment_days: self.invoice_payment_days,
             credit_limit: self
                 .credit_default_limit
                 .parse::<weft_contracts::Decimal4>()

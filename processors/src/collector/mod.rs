@@ -1,3 +1,4 @@
-//! Seed 001, Collector: the orders service.
+//! Seed 001, Collector: the orders service and the invoices service (order-to-cash).
 
+pub mod invoices;
 pub mod orders;

@@ -144,14 +144,16 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
     let groups: Vec<(String, Vec<String>)> = processors
         .iter()
         .map(|p| {
-            // A re-keying group also drains its repartition topic before it has settled.
-            let repartition = specs.group(p.name()).repartition_topic();
+            // A re-keying group also drains its repartition topic, and every group its retry
+            // tiers (a record waiting for its retry is not settled), before it has settled.
+            let group = specs.group(p.name());
             (
                 p.name().to_string(),
                 p.inputs()
                     .iter()
                     .map(|t| t.to_string())
-                    .chain(repartition)
+                    .chain(group.repartition_topic())
+                    .chain(group.retry_topics())
                     .collect(),
             )
         })

@@ -73,12 +73,19 @@ fn collector() -> Scenario {
     empty.offer_id = id();
     empty.offer_number = "OFF-DEMO-0043".into();
     empty.line_items.clear();
+    // The order the offer becomes is delivered: the invoices service invoices it (if the
+    // confirmation overtakes the order, it is retried until the order is there).
+    let mut delivered = collector::delivery::DeliveryConfirmed::example();
+    delivered.delivery_note_id = id();
+    delivered.order_id = weft_processors::collector::orders::order_id(&offer.offer_id);
+    delivered.customer_id = offer.customer_id.clone();
     Scenario {
         system: "collector",
-        title: "Collector (seed 001): an offer approved; an approved offer without line items",
+        title: "Collector (seed 001): an offer approved, its order delivered and invoiced; an approved offer without line items",
         events: vec![
             event("crm-service", "collector-gmbh", offer),
             event("crm-service", "collector-gmbh", empty),
+            event("delivery-service", "collector-gmbh", delivered),
         ],
         junk_topics: vec![OfferApproved::TOPIC],
     }
