@@ -127,7 +127,25 @@ impl EventMetadata {
     /// `event_id` drop the repeats. Use `index` to tell apart several outputs of the same contract
     /// from one input (one per line item, say); use 0 otherwise.
     pub fn caused<P: Contract>(&self, producer: impl Into<String>, index: u32) -> Self {
-        let seed = format!("{}/{}/{}", self.event_id, P::SCHEMA, index);
+        self.caused_seeded::<P>(
+            producer,
+            format!("{}/{}/{}", self.event_id, P::SCHEMA, index),
+        )
+    }
+
+    /// Like [`EventMetadata::caused`], for one `part` of the cause (the entity one copy of an
+    /// event fanned out to several entities handles): the id is derived from the part too.
+    pub fn caused_for<P: Contract>(
+        &self,
+        producer: impl Into<String>,
+        part: &str,
+        index: u32,
+    ) -> Self {
+        let seed = format!("{}/{}/{part}/{}", self.event_id, P::SCHEMA, index);
+        self.caused_seeded::<P>(producer, seed)
+    }
+
+    fn caused_seeded<P: Contract>(&self, producer: impl Into<String>, seed: String) -> Self {
         let event_id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, seed.as_bytes()).to_string();
         EventMetadata {
             event_id,

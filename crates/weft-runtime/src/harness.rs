@@ -94,20 +94,25 @@ impl TestDriver {
         match result {
             // A re-keyed input: its second pass, as the loop would read it back from the
             // repartition topic (all of the driver's records are on partition 0).
+            // A fanned-out input: each copy in turn; the outputs of all, or the first error.
             Ok(p) if p.forward.is_some() => {
-                let (new_key, source) = p.forward.unwrap_or_default();
-                let forwarded = self.typed.forward(&record, new_key, &source);
-                let headers: Vec<(&str, &[u8])> = forwarded
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_slice()))
-                    .collect();
-                self.feed_bytes(
-                    &forwarded.topic,
-                    forwarded.key.as_deref(),
-                    &forwarded.value,
-                    &headers,
-                )
+                let (keys, source) = p.forward.unwrap_or_default();
+                let mut outs = Vec::new();
+                for new_key in keys {
+                    let forwarded = self.typed.forward(&record, new_key, &source);
+                    let headers: Vec<(&str, &[u8])> = forwarded
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_slice()))
+                        .collect();
+                    outs.extend(self.feed_bytes(
+                        &forwarded.topic,
+                        forwarded.key.as_deref(),
+                        &forwarded.value,
+                        &headers,
+                    )?);
+                }
+                Ok(outs)
             }
             Ok(p) => {
                 self.typed.stores().commit();

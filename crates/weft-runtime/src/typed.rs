@@ -64,6 +64,9 @@ pub struct In<P> {
     pub headers: Vec<(String, Vec<u8>)>,
     /// How many times this event was attempted before (0 on first delivery).
     pub attempt: u32,
+    /// For an event fanned out to several entities ([`Processor::on_stateful_by_each`]): the
+    /// entity this copy is for (its key). `None` otherwise.
+    pub part: Option<String>,
     /// The decoded event: envelope and payload.
     pub event: Event<P>,
 }
@@ -90,8 +93,16 @@ impl<P: Contract> In<P> {
     /// An output event of contract `Q` caused by this input, following the envelope rules.
     /// `index` tells apart several outputs of the same contract from one input (one per line
     /// item, say); use 0 otherwise.
+    /// A copy of a fanned-out event derives its output ids from its entity too, so the copies'
+    /// outputs never share an id.
     pub fn emit<Q: Contract>(&self, index: u32, payload: Q) -> Out {
-        let metadata = self.event.metadata.caused::<Q>(self.processor, index);
+        let metadata = match &self.part {
+            None => self.event.metadata.caused::<Q>(self.processor, index),
+            Some(part) => self
+                .event
+                .metadata
+                .caused_for::<Q>(self.processor, part, index),
+        };
         Out::new(Event::new(metadata, payload))
     }
 }
@@ -205,8 +216,9 @@ trait Handler: Send + Sync {
 enum Handled {
     Outs(Vec<Out>),
     Line(SinkLine),
-    /// A re-keyed input on its first pass: to the repartition topic under this key.
-    Forward(String),
+    /// A re-keyed input on its first pass: to the repartition topic under these keys (one
+    /// copy each).
+    Forward(Vec<String>),
 }
 
 /// What the metrics need of a decoded input.
@@ -236,12 +248,15 @@ type HandlerFn<P> = dyn Fn(&In<P>, &mut State<'_>) -> Result<Handled, ProcessErr
 
 struct TypedHandler<P> {
     f: Box<HandlerFn<P>>,
-    /// For an input the processor keys by another entity: that entity's id.
+    /// For an input the processor keys by another entity: that entity's id (or, fanned out,
+    /// the ids of the entities it touches).
     rekey: Option<Box<RekeyFn<P>>>,
+    /// Fanned out: each copy's `In::part` names its entity.
+    fan_out: bool,
 }
 
-/// The key a re-keyed input is repartitioned by.
-type RekeyFn<P> = dyn Fn(&P) -> String + Send + Sync;
+/// The keys a re-keyed input is repartitioned by (one for [`Processor::on_stateful_by`]).
+type RekeyFn<P> = dyn Fn(&P) -> Vec<String> + Send + Sync;
 
 impl<P: Contract + Example> Handler for TypedHandler<P> {
     fn schema(&self) -> &'static str {
@@ -265,7 +280,10 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
             })?;
         // A re-keyed input's first pass: observed on its second one only.
         if let (Some(rekey), false) = (&self.rekey, meta.repartitioned) {
-            return Ok(Handled::Forward(rekey(&event.payload)));
+            let mut keys = rekey(&event.payload);
+            keys.sort();
+            keys.dedup();
+            return Ok(Handled::Forward(keys));
         }
         *seen = Some(Seen {
             occurred_at: event.metadata.occurred_at,
@@ -277,6 +295,7 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
             topic: meta.topic,
             partition: meta.partition,
             offset: meta.offset,
+            part: if self.fan_out { meta.key.clone() } else { None },
             key: meta.key,
             headers: meta.headers,
             attempt: meta.attempt,
@@ -344,6 +363,7 @@ impl Processor {
             Box::new(TypedHandler {
                 f: Box::new(f),
                 rekey: None,
+                fan_out: false,
             }),
         );
         self
@@ -362,6 +382,7 @@ impl Processor {
             Box::new(TypedHandler {
                 f: Box::new(f),
                 rekey: None,
+                fan_out: false,
             }),
         );
         self
@@ -382,7 +403,36 @@ impl Processor {
             P::TOPIC,
             Box::new(TypedHandler {
                 f: Box::new(f),
-                rekey: Some(Box::new(key)),
+                rekey: Some(Box::new(move |p: &P| vec![key(p)])),
+                fan_out: false,
+            }),
+        );
+        self.rekeyed.insert(P::TOPIC);
+        self
+    }
+
+    /// Handles events of contract `P` that touch **several** entities (an order's products)
+    /// with `f` and the stores of each: the event is forwarded once per distinct key `keys`
+    /// returns (in the same transaction as its input offset, exactly once), and `f` runs once
+    /// per copy on the partition of that key, with [`In::part`] naming the entity; it handles
+    /// that entity's part of the event (the lines of that product). Output ids are derived from
+    /// the entity too, so copies never emit the same id. An event returning no key is done.
+    ///
+    /// The copies are independent: one entity's copy may fail (retried, dead-lettered) while
+    /// the others' succeed. For a rule that needs all entities at once (reserve every line or
+    /// none), route by one key that holds them all instead.
+    pub fn on_stateful_by_each<P: Contract + Example>(
+        mut self,
+        keys: impl Fn(&P) -> Vec<String> + Send + Sync + 'static,
+        f: impl Fn(&In<P>, &mut State<'_>) -> Result<Vec<Out>, ProcessError> + Send + Sync + 'static,
+    ) -> Self {
+        let f = move |i: &In<P>, s: &mut State<'_>| f(i, s).map(Handled::Outs);
+        self.handlers.insert(
+            P::TOPIC,
+            Box::new(TypedHandler {
+                f: Box::new(f),
+                rekey: Some(Box::new(keys)),
+                fan_out: true,
             }),
         );
         self.rekeyed.insert(P::TOPIC);
@@ -456,6 +506,7 @@ impl Processor {
             Box::new(TypedHandler {
                 f: Box::new(f),
                 rekey: None,
+                fan_out: false,
             }),
         );
         self
@@ -500,7 +551,7 @@ impl Processor {
 pub(crate) struct Processed {
     pub(crate) outs: Vec<Out>,
     pub(crate) changes: Vec<Change>,
-    pub(crate) forward: Option<(String, String)>,
+    pub(crate) forward: Option<(Vec<String>, String)>,
 }
 
 /// A [`Processor`] with the schemas it needs: the record-level processor the loop drives.
@@ -775,9 +826,9 @@ impl TypedProcessor {
                     .map_err(|e| ProcessError::Transient(format!("sink {}: {e}", line.sink)))?;
                 return Ok(Processed::default());
             }
-            Handled::Forward(key) => {
+            Handled::Forward(keys) => {
                 return Ok(Processed {
-                    forward: Some((key, topic.to_string())),
+                    forward: Some((keys, topic.to_string())),
                     ..Processed::default()
                 })
             }
@@ -932,8 +983,11 @@ impl RecordProcessor for TypedProcessor {
             changes,
             forward,
         } = self.process_typed(record)?;
-        if let Some((key, source)) = forward {
-            return Ok(vec![self.forward(record, key, &source)]);
+        if let Some((keys, source)) = forward {
+            return Ok(keys
+                .into_iter()
+                .map(|key| self.forward(record, key, &source))
+                .collect());
         }
         let mut records = Vec::with_capacity(outs.len() + changes.len());
         for c in changes {

@@ -74,6 +74,7 @@ pub fn replenish_v2(
         key: update.key.clone(),
         headers: update.headers.clone(),
         attempt: update.attempt,
+        part: update.part.clone(),
         event: Event::new(update.metadata().clone(), v1),
     };
     replenish(&as_v1, state, thresholds)

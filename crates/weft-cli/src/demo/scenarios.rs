@@ -45,6 +45,13 @@ fn b2b() -> Scenario {
     let mut cancelled = OrderCancelled::example();
     cancelled.order_id = second.order_id.clone();
     cancelled.order_number = second.order_number.clone();
+    // The api restocked the cancelled order's first product: its release carries the real
+    // availability before and after.
+    let product = id();
+    cancelled.items[0].product_id = product.clone();
+    let mut restocked = b2b::inventory::InventoryRestocked::example();
+    restocked.product_id = product;
+    restocked.variant_id = cancelled.items[0].variant_id.clone();
     let mut shipped = OrderShipped::example();
     shipped.order_id = first.order_id.clone();
     shipped.order_number = first.order_number.clone();
@@ -52,8 +59,9 @@ fn b2b() -> Scenario {
     poison.user_email = String::new();
     Scenario {
         system: "b2b",
-        title: "B2B e-commerce (seed 003): two orders placed, one cancelled, one shipped; one order without a buyer address",
+        title: "B2B e-commerce (seed 003): a product restocked, two orders placed, one cancelled (its stock released), one shipped; one order without a buyer address",
         events: vec![
+            event("ecommerce-api", t, restocked),
             event("ecommerce-api", t, first),
             event("ecommerce-api", t, second),
             event("ecommerce-api", t, cancelled),
