@@ -115,6 +115,7 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
         cypher::sinks::erp_sync(),
         composerp::ledger::processor(config.ledger_remembered_events),
         composerp::replenishment::processor(Arc::new(config.replenish.clone())),
+        viscount::inventory::processor(),
         viscount::alerts::processor(config.stock_alerts),
     ]
 }

@@ -181,14 +181,32 @@ fn viscount() -> Scenario {
         u.available_quantity = available;
         u
     };
+    // A product counted in, then ordered: the inventory management service reserves it (or,
+    // should the order overtake the count, rejects the order) and says so in order.validated.
+    let product = format!("prod_{}", &id()[..8]);
+    let mut counted = viscount::inventory::InventoryAdjusted::example();
+    counted.product_id = product.clone();
+    counted.new_quantity = 5;
+    let mut ordered = viscount::order::OrderCreated::example();
+    ordered.order_id = format!("order_{}", &id()[..8]);
+    ordered.items.truncate(1);
+    ordered.items[0].product_id = product;
+    ordered.items[0].quantity = 3;
+    ordered.items[0].total_price = ordered.items[0]
+        .unit_price
+        .checked_mul_int(3)
+        .unwrap_or(ordered.items[0].total_price);
+    ordered.total_amount = ordered.items[0].total_price;
     Scenario {
         system: "viscount",
-        title: "First Viscount (seed 004): stock healthy, low, critical and gone",
+        title: "First Viscount (seed 004): stock healthy, low, critical and gone; a product counted in and ordered",
         events: vec![
             event("inventory-service", "first-viscount", update(250)),
             event("inventory-service", "first-viscount", update(8)),
             event("inventory-service", "first-viscount", update(2)),
             event("inventory-service", "first-viscount", update(0)),
+            event("inventory-management-service", "first-viscount", counted),
+            event("order-management-service", "first-viscount", ordered),
         ],
         junk_topics: vec![InventoryUpdated::TOPIC],
     }
