@@ -52,6 +52,7 @@ fn the_demo_runs_every_scenario_and_prints_trees_and_a_summary() {
         "-> product.out_of_stock [viscount.product.out-of-stock.v1]",
         "-> order.validated [viscount.order.validated.v1]",
         "-> invoice.issued [collector.invoice.issued.v1]",
+        "-> stock.low [collector.stock.low.v1]",
     ] {
         assert!(stdout.contains(flow), "missing {flow}:\n{stdout}");
     }

@@ -81,6 +81,8 @@ pub struct ProcessorConfig {
     pub credit_limit: weft_contracts::Decimal4,
     /// Collector invoices service: days from a confirmed delivery to its invoice's due date.
     pub invoice_payment_days: i64,
+    /// Collector inventory service: the reorder level and minimum stock.
+    pub collector_stock: collector::inventory::StockLevels,
 }
 
 impl Default for ProcessorConfig {
@@ -91,6 +93,7 @@ impl Default for ProcessorConfig {
             ledger_remembered_events: composerp::ledger::REMEMBERED,
             credit_limit: weft_contracts::Decimal4::from_int(cypher::credit::DEFAULT_LIMIT),
             invoice_payment_days: collector::invoices::PAYMENT_DAYS,
+            collector_stock: Default::default(),
         }
     }
 }
@@ -109,6 +112,7 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
         b2b::inventory::processor(),
         collector::orders::processor(),
         collector::invoices::processor(config.invoice_payment_days),
+        collector::inventory::processor(config.collector_stock),
         cypher::catalog::processor(),
         cypher::credit::processor(config.credit_limit),
         cypher::sinks::search_indexer(),

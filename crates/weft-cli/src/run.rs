@@ -111,6 +111,13 @@ pub struct RunArgs {
     /// Collector invoices service: days from a confirmed delivery to its invoice's due date.
     #[arg(long, env = "WEFT_INVOICE_PAYMENT_DAYS", default_value_t = 30, value_parser = clap::value_parser!(i64).range(0..=3650))]
     invoice_payment_days: i64,
+    /// Collector inventory service: stock of a product in a warehouse falling below this tells
+    /// procurement (stock.low).
+    #[arg(long, env = "WEFT_COLLECTOR_REORDER_LEVEL", default_value_t = 20)]
+    collector_reorder_level: i32,
+    /// Collector inventory service: the minimum stock level stock.low reports.
+    #[arg(long, env = "WEFT_COLLECTOR_MINIMUM_STOCK", default_value_t = 10)]
+    collector_minimum_stock: i32,
     /// First Viscount: available stock below this raises a warning alert.
     #[arg(long, env = "WEFT_STOCK_WARNING", default_value_t = 10)]
     stock_warning: i32,
@@ -128,6 +135,15 @@ impl RunArgs {
                 self.stock_warning
             );
         }
+        if self.collector_minimum_stock < 0
+            || self.collector_minimum_stock > self.collector_reorder_level
+        {
+            anyhow::bail!(
+                "--collector-minimum-stock {} must be >= 0 and at most --collector-reorder-level {}",
+                self.collector_minimum_stock,
+                self.collector_reorder_level
+            );
+        }
         Ok(ProcessorConfig {
             replenish: Thresholds::parse(
                 &self.replenish_thresholds,
@@ -140,6 +156,10 @@ impl RunArgs {
             },
             ledger_remembered_events: self.ledger_remembered_events,
             invoice_payment_days: self.invoice_payment_days,
+            collector_stock: weft_processors::collector::inventory::StockLevels {
+                reorder: self.collector_reorder_level,
+                minimum: self.collector_minimum_stock,
+            },
             credit_limit: self
                 .credit_default_limit
                 .parse::<weft_contracts::Decimal4>()

@@ -77,6 +77,21 @@ fn collector() -> Scenario {
     let mut offer = OfferApproved::example();
     offer.offer_id = id();
     offer.offer_number = "OFF-DEMO-0042".into();
+    // Its product arrives in the warehouse, the order's goods are dispatched from there and
+    // the stock falls below the reorder level (20): procurement is told.
+    let product = id();
+    offer.line_items[0].product_id = Some(product.clone());
+    let mut arrived = collector::stock::StockReceived::example();
+    arrived.receipt_id = id();
+    arrived.product_id = product.clone();
+    arrived.quantity = 22;
+    let mut shipped = collector::delivery::DeliveryDispatched::example();
+    shipped.delivery_note_id = id();
+    shipped.order_id = weft_processors::collector::orders::order_id(&offer.offer_id);
+    shipped.items.truncate(1);
+    shipped.items[0].product_id = product;
+    shipped.items[0].warehouse_id = arrived.warehouse_id.clone();
+    shipped.items[0].quantity = 5;
     let mut empty = OfferApproved::example();
     empty.offer_id = id();
     empty.offer_number = "OFF-DEMO-0043".into();
@@ -89,10 +104,12 @@ fn collector() -> Scenario {
     delivered.customer_id = offer.customer_id.clone();
     Scenario {
         system: "collector",
-        title: "Collector (seed 001): an offer approved, its order delivered and invoiced; an approved offer without line items",
+        title: "Collector (seed 001): goods received, an offer approved, its order dispatched (stock low), delivered and invoiced; an approved offer without line items",
         events: vec![
             event("crm-service", "collector-gmbh", offer),
             event("crm-service", "collector-gmbh", empty),
+            event("procurement-service", "collector-gmbh", arrived),
+            event("delivery-service", "collector-gmbh", shipped),
             event("delivery-service", "collector-gmbh", delivered),
         ],
         junk_topics: vec![OfferApproved::TOPIC],
