@@ -610,3 +610,200 @@ fn credit_reserved_by_customer_through_the_repartition_topic_is_exactly_once_und
         "the run was too short to kill anything ({kills})"
     );
 }
+
+/// Fanned out: B2B cancellations of orders over several products are forwarded once per product
+/// (the inventory worker's `on_stateful_by_each`) to the partitions where each product's
+/// availability lives, with two replicas and one SIGKILLed every few seconds. Counted by event
+/// id: each cancelled line released exactly once (no release id twice), each product's releases
+/// gapless from its restocked availability (previous = the last new, new = previous + quantity),
+/// and each product's last availability = restocked + every cancelled quantity of it.
+#[test]
+fn cancellations_fanned_out_by_product_release_each_line_exactly_once_under_sigkill() {
+    use weft_contracts::b2b::inventory::{InventoryReleased, InventoryRestocked};
+    use weft_contracts::b2b::order::OrderCancelled;
+    use weft_processors::b2b::inventory;
+
+    let _ = stack();
+    let orders = env_usize("WEFT_FANOUT_CHAOS_ORDERS", 1_500);
+    let prefix = format!("{}.", weft_testkit::unique("fanout"));
+    let group = provision(
+        &prefix,
+        inventory::NAME,
+        &[
+            InventoryRestocked::TOPIC,
+            "b2b.inventory.reserved.v1",
+            OrderCancelled::TOPIC,
+            InventoryReleased::TOPIC,
+        ],
+    );
+    assert!(group.repartition, "the group spec re-keys");
+    let mut rng = rand::rng();
+    let products: Vec<String> = (0..30).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    const START: i32 = 1_000;
+    let restocks: Vec<Event<InventoryRestocked>> = products
+        .iter()
+        .map(|p| {
+            let mut r = InventoryRestocked::example();
+            r.product_id = p.clone();
+            r.variant_id = None;
+            r.new_available = START;
+            Event::new(EventMetadata::new_for::<InventoryRestocked>("api", "u"), r)
+        })
+        .collect();
+    let cancellations: Vec<Event<OrderCancelled>> = (0..orders)
+        .map(|_| {
+            let mut c = OrderCancelled::example();
+            c.order_id = uuid::Uuid::new_v4().to_string();
+            let template = c.items[0].clone();
+            c.items = (0..rng.random_range(1..=4))
+                .map(|_| {
+                    let mut i = template.clone();
+                    i.product_id = products[rng.random_range(0..products.len())].clone();
+                    i.variant_id = None;
+                    i.quantity = rng.random_range(1..=5);
+                    i
+                })
+                .collect();
+            Event::new(EventMetadata::new_for::<OrderCancelled>("api", "u"), c)
+        })
+        .collect();
+
+    let env: Vec<(&str, &str)> = vec![
+        ("WEFT_TOPIC_PREFIX", prefix.as_str()),
+        ("WEFT_STATIC_MEMBERSHIP", "true"),
+    ];
+    let slots: Vec<String> = (0..2)
+        .map(|n| format!("{}-fanout-{n}", prefix.trim_end_matches('.')))
+        .collect();
+    let start = |slot: &str| Running::start_as(&[inventory::NAME], &env, slot);
+    let mut replicas: Vec<Option<Running>> = slots.iter().map(|s| Some(start(s))).collect();
+    let gname = format!("{prefix}{}", inventory::NAME);
+    let repartition = format!("{prefix}{}", group.repartition_topic().unwrap());
+    let (mut kills, mut crashes) = (0, 0);
+    let mut wave =
+        |topic: String, records: Vec<RawRecord>, kills: &mut usize, crashes: &mut usize| {
+            let published = Arc::new(AtomicBool::new(false));
+            let publisher = {
+                let (published, topic) = (published.clone(), topic.clone());
+                std::thread::spawn(move || {
+                    for batch in records.chunks(100) {
+                        publish_raw(&topic, batch);
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    published.store(true, Ordering::SeqCst);
+                })
+            };
+            let watched = [topic, repartition.clone()];
+            let started = Instant::now();
+            let mut next_kill = Instant::now() + Duration::from_millis(1500);
+            loop {
+                assert!(
+                    started.elapsed() < Duration::from_secs(300),
+                    "the inventory worker did not catch up on {watched:?}"
+                );
+                *crashes += restart_exited(&mut replicas, &|slot| start(&slots[slot]));
+                if published.load(Ordering::SeqCst) && group_caught_up(&gname, &watched) {
+                    break;
+                }
+                if Instant::now() >= next_kill {
+                    let slot = *kills % slots.len();
+                    drop(replicas[slot].take());
+                    replicas[slot] = Some(start(&slots[slot]));
+                    *kills += 1;
+                    next_kill = Instant::now() + Duration::from_secs(3);
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            publisher.join().unwrap();
+        };
+    let raw = |events: Vec<(String, Vec<u8>)>| -> Vec<RawRecord> {
+        events
+            .into_iter()
+            .map(|(k, v)| (k, v, Vec::new()))
+            .collect()
+    };
+    wave(
+        format!("{prefix}{}", InventoryRestocked::TOPIC),
+        raw(restocks.iter().map(|e| (e.key(), encode(e))).collect()),
+        &mut kills,
+        &mut crashes,
+    );
+    wave(
+        format!("{prefix}{}", OrderCancelled::TOPIC),
+        raw(cancellations.iter().map(|e| (e.key(), encode(e))).collect()),
+        &mut kills,
+        &mut crashes,
+    );
+    for r in replicas.into_iter().flatten() {
+        assert_eq!(r.stop(), Some(0), "a replica stops cleanly");
+    }
+
+    // Read in topic order: each product's releases are in its partition's order.
+    let released: Vec<Event<InventoryReleased>> =
+        read_all(&format!("{prefix}{}", InventoryReleased::TOPIC))
+            .iter()
+            .map(|r| decode(&r.value))
+            .collect();
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for r in &released {
+        *ids.entry(r.metadata.event_id.as_str()).or_default() += 1;
+    }
+    let twice: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(twice.is_empty(), "releases published twice: {twice:?}");
+    let mut per_cause: HashMap<&str, usize> = HashMap::new();
+    for r in &released {
+        *per_cause
+            .entry(r.metadata.causation_id.as_deref().expect("a causation id"))
+            .or_default() += 1;
+    }
+    let mut expected_total: HashMap<&str, i32> = HashMap::new();
+    for c in &cancellations {
+        assert_eq!(
+            per_cause
+                .get(c.metadata.event_id.as_str())
+                .copied()
+                .unwrap_or(0),
+            c.payload.items.len(),
+            "order {}: one release per line",
+            c.payload.order_id
+        );
+        for i in &c.payload.items {
+            *expected_total.entry(i.product_id.as_str()).or_default() += i.quantity;
+        }
+    }
+    let mut last: HashMap<&str, i32> = HashMap::new();
+    for r in &released {
+        let p = &r.payload;
+        let before = last.get(p.product_id.as_str()).copied().unwrap_or(START);
+        assert_eq!(
+            p.previous_available,
+            Some(before),
+            "{}: gapless",
+            p.product_id
+        );
+        assert_eq!(
+            p.new_available,
+            Some(before + p.quantity),
+            "{}",
+            p.product_id
+        );
+        last.insert(p.product_id.as_str(), before + p.quantity);
+    }
+    for (product, total) in &expected_total {
+        assert_eq!(
+            last.get(product).copied(),
+            Some(START + total),
+            "{product}: last availability"
+        );
+    }
+    let lines: usize = cancellations.iter().map(|c| c.payload.items.len()).sum();
+    eprintln!(
+        "[keyed state, fanned out] {orders} cancellations, {lines} lines over 30 products, 2 \
+         replicas, {kills} SIGKILLs, {crashes} replicas restarted after exiting by themselves: \
+         every line released once, every product gapless"
+    );
+    assert!(
+        kills >= 2,
+        "the run was too short to kill anything ({kills})"
+    );
+}
