@@ -46,6 +46,7 @@ fn the_demo_runs_every_scenario_and_prints_trees_and_a_summary() {
         "-> product.updated [cypher.product.updated.v1]",
         "-> credit.payment_received [cypher.credit.payment-received.v1]",
         "-> credit.changed [cypher.credit.changed.v1]",
+        "-> cart.updated [cypher.cart.updated.v1]",
         "-> INVENTORY_LOW_STOCK [composerp.inventory.low-stock.v1]",
         "-> REPLENISHMENT_TRIGGERED [composerp.replenishment.triggered.v1]",
         "-> LowStockAlert [viscount.inventory.low-stock-alert.v1]",

@@ -114,6 +114,7 @@ pub fn all(config: &ProcessorConfig) -> Vec<Processor> {
         collector::invoices::processor(config.invoice_payment_days),
         collector::inventory::processor(config.collector_stock),
         cypher::catalog::processor(),
+        cypher::checkout::processor(),
         cypher::credit::processor(config.credit_limit),
         cypher::sinks::search_indexer(),
         cypher::sinks::erp_sync(),

@@ -1,6 +1,7 @@
-//! Seed 000, Cypher ERP: the catalog worker, the credit worker's payment step, and two sinks
-//! (search indexer, ERP sync).
+//! Seed 000, Cypher ERP: the catalog worker, the checkout worker (carts), the credit worker,
+//! and two sinks (search indexer, ERP sync).
 
 pub mod catalog;
+pub mod checkout;
 pub mod credit;
 pub mod sinks;

@@ -2,7 +2,10 @@
 //!
 //! 1. provisions every topic of `topics/` (with retry and dead-letter topics; replication clamped
 //!    for the one-node broker);
-//! 2. starts a schema registry on `--registry-listen` (unless `--registry-url` names one);
+//! 2. starts a schema registry on `--registry-listen` (unless `--registry-url` names one),
+//!    kept in the compacted topic `_weft_demo_schemas`: schema ids stay the same from one run to
+//!    the next on the same broker, so the records of earlier runs still decode (a processor
+//!    group new in this run reads them from the start);
 //! 3. registers every schema (`weft schemas register`), then starts every registered processor
 //!    in this process (`weft run --all`);
 //! 4. publishes a realistic scenario per seed system ([`scenarios`]), poison and undecodable
@@ -81,6 +84,9 @@ pub struct DemoArgs {
     keep: bool,
 }
 
+/// The compacted topic the demo's registry keeps its schemas in.
+pub const DEMO_SCHEMAS_TOPIC: &str = "_weft_demo_schemas";
+
 pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     println!("== weft demo on {}", kafka.bootstrap_servers);
@@ -119,8 +125,13 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
                     )
                 })?;
             let addr = listener.local_addr()?;
+            let mut store = weft_registry::kafka::KafkaStoreConfig::new(kafka.clone());
+            store.topic = DEMO_SCHEMAS_TOPIC.into();
+            let state = weft_registry::kafka::open(store)
+                .await
+                .context("the demo's registry store")?;
             tokio::spawn(async move {
-                let app = weft_registry::app(weft_registry::AppState::default());
+                let app = weft_registry::app(state);
                 if let Err(e) = axum::serve(listener, app).await {
                     eprintln!("registry stopped: {e}");
                 }

@@ -22,6 +22,16 @@ fn event<P: Contract>(producer: &str, tenant: &str, payload: P) -> Out {
     Out::new(Event::new(m, payload))
 }
 
+/// The checkout's `order.created` of the cart `cart_id`: correlated with the cart.
+fn checked_out(order: cypher::order::OrderCreated, cart_id: &str) -> Out {
+    let mut m =
+        EventMetadata::new_for::<cypher::order::OrderCreated>("checkout-service", "demo-user");
+    m.tenant_id = Some("cypher-retail".to_string());
+    m.environment = Some("demo".into());
+    m.correlation_id = cart_id.to_string();
+    Out::new(Event::new(m, order))
+}
+
 fn id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -127,7 +137,19 @@ fn cypher() -> Scenario {
     let mut stock = StockChanged::example();
     stock.product_id = product.clone();
     let mut price = PriceChanged::example();
-    price.product_id = product;
+    price.product_id = product.clone();
+    price.variant_id = None;
+    // A cart holds the product: the price change reprices it, the order checked out from it
+    // (its correlation id is the cart's, seed 000 section 5.5) clears it.
+    let cart_id = format!("cart-{}", &id()[..8]);
+    let mut cart = cypher::cart::CartUpdated::example();
+    cart.cart_id = cart_id.clone();
+    cart.items.truncate(1);
+    cart.items[0].product_id = product;
+    cart.changed_item = None;
+    if let Some(t) = cart.totals.as_mut() {
+        t.currency = price.currency.clone();
+    }
     // A B2B order reserves credit on its customer's account; its payment settles it.
     let mut created = cypher::order::OrderCreated::example();
     created.order_id = id();
@@ -145,12 +167,13 @@ fn cypher() -> Scenario {
     invoice.currency = created.totals.currency.clone();
     Scenario {
         system: "cypher",
-        title: "Cypher ERP (seed 000): a product is created and its stock and price change, a B2B order reserves credit, is invoiced and paid",
+        title: "Cypher ERP (seed 000): a product is created and put in a cart, its stock and price change (the cart is repriced if the change arrives after it); a B2B order checked out from the cart clears it, reserves credit, is invoiced and paid",
         events: vec![
+            event("checkout-service", "cypher-retail", cart),
             event("catalog-service", "cypher-retail", known),
             event("inventory-service", "cypher-retail", stock),
             event("pricing-service", "cypher-retail", price),
-            event("checkout-service", "cypher-retail", created),
+            checked_out(created, &cart_id),
             event("invoicing-service", "cypher-retail", invoice),
             event("payment-service", "cypher-retail", paid),
         ],
