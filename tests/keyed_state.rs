@@ -398,6 +398,7 @@ fn credit_reserved_by_customer_through_the_repartition_topic_is_exactly_once_und
             OrderCreated::TOPIC,
             OrderCancelled::TOPIC,
             "cypher.order.paid.v1",
+            "cypher.invoice.issued.v1",
             CreditChanged::TOPIC,
             CreditOrderRejected::TOPIC,
             "cypher.credit.payment-received.v1",

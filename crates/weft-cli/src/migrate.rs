@@ -515,8 +515,15 @@ fn move_group(
             d.spec.path.display()
         );
     }
-    // Held from the decision to the write: a concurrent step on this migration fences it.
-    let (lock, mut state) = migration::StateLock::take(kafka, &d.control(), name)?;
+    // Held from the decision to the write: a concurrent step on this migration fences it. A
+    // dry run changes nothing, so it reads without taking the hold (it must not fence a real
+    // step).
+    let (lock, mut state) = if args.dry_run {
+        (None, state_of(kafka, d)?)
+    } else {
+        let (lock, state) = migration::StateLock::take(kafka, &d.control(), name)?;
+        (Some(lock), state)
+    };
     if state.phase != migration::DUAL_WRITE {
         bail!("migration {name} is not in dual write (run `weft migrate start {name}` first)");
     }
@@ -591,8 +598,20 @@ fn move_group(
             state.log(format!("rollback {group} -> {to} at {translated:?}"));
         }
     }
+    // A member that joined while the mirror was awaited would have its position moved under
+    // it (a transactional commit without a generation is not refused while the group has
+    // members): look again right before the write.
+    let active = members(kafka, &group_id)?;
+    if active > 0 {
+        bail!(
+            "group {group_id} has {active} active member(s) again; stop its processors and run the step again (nothing was changed)"
+        );
+    }
     // The group's offsets on the topic it moves to and the state that says so: one
     // transaction (the group is stopped: the commit needs no generation).
+    let Some(lock) = lock else {
+        bail!("internal: a cutover without the migration's hold");
+    };
     lock.write(&state, Some((&group_id, to, &translated)))
         .with_context(|| format!("committing {group_id}'s offsets on {to}"))?;
     out(&format!("{group} now reads {to}; start its processors\n"));

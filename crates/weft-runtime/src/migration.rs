@@ -594,7 +594,9 @@ impl rdkafka::producer::ProducerContext for StateDelivery {
 }
 
 /// Writes `state` as migration `name`'s state, durably (acks=all, idempotent; the broker's
-/// answer is awaited).
+/// answer is awaited), without the migration's hold: for tests and tools that own the control
+/// topic. `weft migrate` steps write through [`StateLock`], which guards against a concurrent
+/// step.
 pub fn write_state(
     kafka: &weft_core::kafka::KafkaConfig,
     control_topic: &str,
@@ -692,14 +694,20 @@ impl StateLock {
         state: &MigrationState,
         offsets: Option<(&str, &str, &BTreeMap<i32, i64>)>,
     ) -> Result<(), RuntimeError> {
-        use rdkafka::producer::{BaseRecord, Producer};
+        use rdkafka::producer::Producer;
         let name = self.name.clone();
         let failed = |e: String| {
             let lower = e.to_lowercase();
             let fenced = lower.contains("fence") || lower.contains("epoch");
             RuntimeError::Migration(if fenced {
                 format!(
-                    "another `weft migrate` took migration {name} over while this step ran                      ({e}); nothing of this step was written: look at `weft migrate status {name}`                      and run the step again if it is still needed"
+                    concat!(
+                        "another `weft migrate` took migration {name} over while this step ran ",
+                        "({e}); nothing of this step was written: look at `weft migrate status ",
+                        "{name}` and run the step again if it is still needed"
+                    ),
+                    name = name,
+                    e = e
                 )
             } else {
                 format!(
@@ -712,14 +720,34 @@ impl StateLock {
         self.producer
             .begin_transaction()
             .map_err(|e| failed(e.to_string()))?;
-        let value = serde_json::to_vec(state).map_err(|e| failed(e.to_string()))?;
+        let written = self.write_in_transaction(state, offsets, timeout);
+        if let Err(e) = written {
+            // An open transaction on the control topic would hold every reader of it (its last
+            // stable offset) until the transaction times out: abort it now (best effort; a
+            // fenced producer cannot, and needs not: its successor aborted it).
+            let _ = self.producer.abort_transaction(timeout);
+            return Err(failed(e));
+        }
+        self.producer
+            .commit_transaction(timeout)
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    fn write_in_transaction(
+        &self,
+        state: &MigrationState,
+        offsets: Option<(&str, &str, &BTreeMap<i32, i64>)>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        use rdkafka::producer::{BaseRecord, Producer};
+        let value = serde_json::to_vec(state).map_err(|e| e.to_string())?;
         self.producer
             .send(
                 BaseRecord::<str, [u8]>::to(&self.control_topic)
                     .key(&self.name)
                     .payload(&value),
             )
-            .map_err(|(e, _)| failed(e.to_string()))?;
+            .map_err(|(e, _)| e.to_string())?;
         if let Some((group, topic, next)) = offsets {
             let consumer: BaseConsumer = self
                 .kafka
@@ -727,22 +755,20 @@ impl StateLock {
                 .set("group.id", group)
                 .set("enable.auto.commit", "false")
                 .create()
-                .map_err(|e| failed(format!("a client of group {group}: {e}")))?;
+                .map_err(|e| format!("a client of group {group}: {e}"))?;
             let metadata = consumer
                 .group_metadata()
-                .ok_or_else(|| failed(format!("no group metadata for {group}")))?;
+                .ok_or_else(|| format!("no group metadata for {group}"))?;
             let mut tpl = TopicPartitionList::new();
             for (p, o) in next {
                 tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
-                    .map_err(|e| failed(e.to_string()))?;
+                    .map_err(|e| e.to_string())?;
             }
             self.producer
                 .send_offsets_to_transaction(&tpl, &metadata, timeout)
-                .map_err(|e| failed(format!("committing {group}'s offsets on {topic}: {e}")))?;
+                .map_err(|e| format!("committing {group}'s offsets on {topic}: {e}"))?;
         }
-        self.producer
-            .commit_transaction(timeout)
-            .map_err(|e| failed(e.to_string()))
+        Ok(())
     }
 }
 

@@ -11,7 +11,8 @@
 //!   its order's reservation; when a warehouse's stock **crosses** below the reorder level
 //!   (`WEFT_COLLECTOR_REORDER_LEVEL`, 20) -> `stock.low` (once per crossing; stock received back
 //!   at or above the level re-arms it), with the minimum (`WEFT_COLLECTOR_MINIMUM_STOCK`, 10).
-//!   A dispatch repeated (its event id among the product's last [`REMEMBERED`]) changes nothing.
+//!   An order, receipt or dispatch repeated (its event id among the product's last
+//!   [`REMEMBERED`]) changes nothing.
 //!
 //! Orders and dispatches carry several products, so both are **fanned out** by product through
 //! the group's repartition topic (each product's copy handles that product's lines, on its
@@ -203,10 +204,12 @@ pub fn reserve(
     }
     let mut stock = state.store::<ProductStock>(STOCK)?;
     let mut product = stock.get(product_id)?.unwrap_or_default();
+    // Reserved already, or the same order event again after its goods left (a replay).
     if product
         .reservations
         .iter()
         .any(|r| r.order_id == o.order_id)
+        || !product.first_time(&created.metadata().event_id)
     {
         return Ok(vec![]);
     }
@@ -259,7 +262,7 @@ pub fn dispatch(
         product.reservations.retain(|r| r.quantity > 0);
         let (name, sku) = (product.name.clone(), product.sku.clone());
         let w = product.warehouse(&item.warehouse_id);
-        w.on_hand -= item.quantity;
+        w.on_hand = w.on_hand.saturating_sub(item.quantity);
         if w.on_hand < levels.reorder && !w.low {
             w.low = true;
             outs.push(dispatched.emit(
@@ -364,6 +367,9 @@ mod tests {
         let first = dispatched(&o.payload, &[(a, 8, w), (b, 2, w)]);
         assert!(driver.feed(first.clone()).unwrap().is_empty());
         assert_eq!(on_hand(&driver, a, w), 22);
+        assert_eq!((reserved(&driver, a), reserved(&driver, b)), (0, 0));
+        // The order again after its goods left: nothing reserved again.
+        driver.feed(o.clone()).unwrap();
         assert_eq!((reserved(&driver, a), reserved(&driver, b)), (0, 0));
         // The same dispatch again: nothing deducted twice.
         assert!(driver.feed(first).unwrap().is_empty());

@@ -167,9 +167,11 @@ pub fn invoice_delivery(
     let d = confirmed.payload();
     let mut orders = state.store::<OrderRecord>(ORDERS)?;
     let Some(mut order) = orders.get(&d.order_id)? else {
+        // Events are re-keyed by customer: a delivery naming another customer than its order's
+        // looks here in vain, and ends in the dead-letter topic with this reason too.
         return Err(ProcessError::Transient(format!(
-            "delivery {}: order {} not seen yet",
-            d.delivery_number, d.order_id
+            "delivery {}: order {} of customer {} not seen yet",
+            d.delivery_number, d.order_id, d.customer_id
         )));
     };
     if order.customer_id != d.customer_id {

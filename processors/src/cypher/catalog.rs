@@ -1,7 +1,7 @@
 //! The catalog worker (seed 000): stock and price changes become product updates, for cache
 //! invalidation and the search index.
 //!
-//! - `product.created` -> nothing; the product's sku, name, status and visibility are kept in
+//! - `product.created` -> nothing; the product's name, status and visibility are kept in
 //!   the store `products` (keyed by product id, the key of all three input topics, which are
 //!   co-partitioned);
 //! - `stock.changed` -> `product.updated`, change type `stock_status_changed`, with the previous

@@ -193,7 +193,7 @@ pub fn reprice(change: &In<PriceChanged>, state: &mut State<'_>) -> Result<Vec<O
         .unwrap_or_default();
     let mut carts = state.store::<Cart>(CARTS)?;
     let mut outs = Vec::new();
-    for (n, cart_id) in holders.carts.iter().enumerate() {
+    for cart_id in &holders.carts {
         let Some(mut cart) = carts.get(cart_id)? else {
             continue;
         };
@@ -213,8 +213,12 @@ pub fn reprice(change: &In<PriceChanged>, state: &mut State<'_>) -> Result<Vec<O
             continue;
         };
         carts.put(cart_id, &cart)?;
-        outs.push(change.emit(
-            n as u32,
+        // The id follows the cart, not its place in the list (which changes between replays).
+        let metadata = change
+            .metadata()
+            .caused_for::<CartUpdated>(NAME, cart_id, 0);
+        outs.push(Out::new(weft_contracts::Event::new(
+            metadata,
             CartUpdated {
                 cart_id: cart_id.clone(),
                 user_id: cart.user_id.clone(),
@@ -224,7 +228,7 @@ pub fn reprice(change: &In<PriceChanged>, state: &mut State<'_>) -> Result<Vec<O
                 changed_item: Some(item(&changed)?),
                 totals: None,
             },
-        ));
+        )));
     }
     Ok(outs)
 }

@@ -236,11 +236,17 @@ pub fn reserve(
             o.order_number, o.totals.currency, account.currency
         )));
     }
+    // Reserved already, closed, or invoiced before its creation arrived (the invoice is the
+    // balance: reserving too would charge the order twice).
     let seen = account
         .reservations
         .iter()
         .any(|r| r.order_id == o.order_id)
-        || account.closed_orders.contains(&o.order_id);
+        || account.closed_orders.contains(&o.order_id)
+        || account
+            .invoices
+            .iter()
+            .any(|i| i.order_id.as_deref() == Some(o.order_id.as_str()));
     if seen {
         return Ok(vec![]);
     }
@@ -658,6 +664,15 @@ mod tests {
         assert_eq!(c.available_credit, dec("800"));
         // An invoice of an order already paid books nothing.
         assert!(driver.feed(invoice(&order, "300")).unwrap().is_empty());
+        // An invoice that overtakes its order: the order, when it comes, reserves nothing more.
+        let late = created("CUST-1", "100");
+        let c = driver.feed(invoice(&late, "100")).unwrap()[0]
+            .event::<CreditChanged>()
+            .unwrap()
+            .payload
+            .clone();
+        assert_eq!(c.available_credit, dec("700"));
+        assert!(driver.feed(late).unwrap().is_empty(), "charged once");
         let mut foreign = invoice(&order, "10");
         foreign.payload.currency = "JPY".into();
         assert!(driver.feed(foreign).unwrap_err().message().contains("JPY"));

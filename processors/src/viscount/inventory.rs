@@ -18,7 +18,14 @@
 //!   per reservation. A cancellation that overtakes its order's creation (another topic) is
 //!   remembered, and the late creation reserves nothing.
 //! - `order.completed` -> the reserved stock leaves: level and reservation go down by the
-//!   quantity; `inventory.updated` (`shipment`).
+//!   quantity; `inventory.updated` (`shipment`). A completion that overtakes its order's
+//!   creation is remembered like a cancellation (the late creation reserves nothing); a refund
+//!   after completion changes no stock (a return of goods comes as an adjustment).
+//! - `order.validated` is this service's verdict on inventory (the seed publishes it from order
+//!   management "after inventory verification"): readers must look at `validation_results`, a
+//!   rejected order comes with `inventory_check: failed` and no reservations.
+//! - State grows with orders: each order's record stays (its state is what makes repeats
+//!   harmless); a retention for closed orders is not built.
 //! - Order events are idempotent by the order's state (reserved, rejected, released, completed):
 //!   a repeat changes nothing.
 //!
@@ -289,7 +296,7 @@ pub fn reserve(
     let mut held = Vec::new();
     for (i, (product_id, quantity, location, mut product)) in picked.into_iter().enumerate() {
         let level = product.at(&location);
-        level.reserved += quantity;
+        level.reserved = level.reserved.saturating_add(quantity);
         let reservation_id = reservation_id(&o.order_id, product_id);
         outs.push(created.emit(
             i as u32,
@@ -369,7 +376,7 @@ pub fn release<P: Contract>(
     for (i, h) in order.reservations.iter().enumerate() {
         let mut product = stock.get(&h.product_id)?.unwrap_or_default();
         let level = product.at(&h.location_id);
-        level.reserved -= h.quantity;
+        level.reserved = level.reserved.saturating_sub(h.quantity);
         outs.push(input.emit(
             i as u32,
             InventoryReleased {
@@ -394,6 +401,15 @@ pub fn ship(
     let order_id = &completed.payload().order_id;
     let mut orders = state.store::<OrderRecord>(ORDERS)?;
     let Some(mut order) = orders.get(order_id)? else {
+        // Completed before its creation was seen (another topic): the late creation must not
+        // reserve stock nothing would ever ship or release.
+        orders.put(
+            order_id,
+            &OrderRecord {
+                status: "completed".into(),
+                reservations: vec![],
+            },
+        )?;
         return Ok(vec![]);
     };
     if order.status != "reserved" {
@@ -406,8 +422,8 @@ pub fn ship(
     for (i, h) in order.reservations.iter().enumerate() {
         let mut product = stock.get(&h.product_id)?.unwrap_or_default();
         let level = product.at(&h.location_id);
-        level.reserved -= h.quantity;
-        level.on_hand -= h.quantity;
+        level.reserved = level.reserved.saturating_sub(h.quantity);
+        level.on_hand = level.on_hand.saturating_sub(h.quantity);
         outs.push(updated(
             completed,
             i as u32,
@@ -558,6 +574,16 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(driver.feed(late).unwrap().is_empty());
+        assert_eq!(level(&driver, "p1", "main"), (4, 0));
+        // So is a completion that overtook its order.
+        let shipped = order(&[("p1", 2)]);
+        let mut done = OrderCompleted::example();
+        done.order_id = shipped.payload.order_id.clone();
+        assert!(driver
+            .feed(Event::new(meta::<OrderCompleted>(), done))
+            .unwrap()
+            .is_empty());
+        assert!(driver.feed(shipped).unwrap().is_empty());
         assert_eq!(level(&driver, "p1", "main"), (4, 0));
     }
 
