@@ -111,6 +111,19 @@ impl Account {
         })
     }
 
+    /// `customer`'s account, or a new one with `limit` in `currency`.
+    fn of(
+        accounts: &weft_runtime::Store<'_, '_, Account>,
+        customer: &str,
+        limit: Decimal4,
+        currency: &str,
+    ) -> Result<Self, ProcessError> {
+        match accounts.get(customer)? {
+            Some(a) => Ok(a),
+            None => Account::new(limit, currency),
+        }
+    }
+
     fn close(&mut self, order_id: &str) {
         keep_last(&mut self.closed_orders, order_id);
     }
@@ -226,10 +239,7 @@ pub fn reserve(
     }
     let total = units(o.totals.total, "order total")?;
     let mut accounts = state.store::<Account>(ACCOUNTS)?;
-    let mut account = match accounts.get(customer)? {
-        Some(a) => a,
-        None => Account::new(limit, &o.totals.currency)?,
-    };
+    let mut account = Account::of(&accounts, customer, limit, &o.totals.currency)?;
     if account.currency != o.totals.currency {
         return Err(ProcessError::Poison(format!(
             "order {} is in {}, the account of {customer} in {}",
@@ -302,10 +312,7 @@ fn settle(
     pay_invoice: bool,
 ) -> Result<Option<Settled>, ProcessError> {
     let mut accounts = state.store::<Account>(ACCOUNTS)?;
-    let mut account = match accounts.get(customer)? {
-        Some(a) => a,
-        None => Account::new(limit, currency)?,
-    };
+    let mut account = Account::of(&accounts, customer, limit, currency)?;
     if account.closed_orders.iter().any(|c| c == order_id) {
         return Ok(None);
     }
@@ -357,10 +364,7 @@ pub fn book_invoice(
     }
     let total = units(i.total, "invoice total")?;
     let mut accounts = state.store::<Account>(ACCOUNTS)?;
-    let mut account = match accounts.get(customer)? {
-        Some(a) => a,
-        None => Account::new(limit, &i.currency)?,
-    };
+    let mut account = Account::of(&accounts, customer, limit, &i.currency)?;
     if account.currency != i.currency {
         return Err(poison(format!(
             "it is in {}, the account of {customer} in {}",

@@ -349,18 +349,21 @@ pub fn reserve(
     Ok(outs)
 }
 
-/// `order.cancelled` / `order.refunded` -> the order's reservations released, once.
-pub fn release<P: Contract>(
-    input: &In<P>,
+/// Moves a reserved order to `closed` and returns its reservations to act on; an order in any
+/// other state gives none, and an order not seen yet is remembered as `unseen` (its late
+/// creation then reserves nothing).
+fn close_order(
     state: &mut State<'_>,
     order_id: &str,
-) -> Result<Vec<Out>, ProcessError> {
+    closed: &str,
+    unseen: &str,
+) -> Result<Vec<Held>, ProcessError> {
     let mut orders = state.store::<OrderRecord>(ORDERS)?;
     let Some(mut order) = orders.get(order_id)? else {
         orders.put(
             order_id,
             &OrderRecord {
-                status: "cancelled".into(),
+                status: unseen.into(),
                 reservations: vec![],
             },
         )?;
@@ -369,11 +372,21 @@ pub fn release<P: Contract>(
     if order.status != "reserved" {
         return Ok(vec![]);
     }
-    order.status = "released".into();
+    order.status = closed.into();
     orders.put(order_id, &order)?;
+    Ok(order.reservations)
+}
+
+/// `order.cancelled` / `order.refunded` -> the order's reservations released, once.
+pub fn release<P: Contract>(
+    input: &In<P>,
+    state: &mut State<'_>,
+    order_id: &str,
+) -> Result<Vec<Out>, ProcessError> {
+    let held = close_order(state, order_id, "released", "cancelled")?;
     let mut stock = state.store::<Stock>(STOCK)?;
     let mut outs = Vec::new();
-    for (i, h) in order.reservations.iter().enumerate() {
+    for (i, h) in held.iter().enumerate() {
         let mut product = stock.get(&h.product_id)?.unwrap_or_default();
         let level = product.at(&h.location_id);
         level.reserved = level.reserved.saturating_sub(h.quantity);
@@ -398,28 +411,17 @@ pub fn ship(
     completed: &In<OrderCompleted>,
     state: &mut State<'_>,
 ) -> Result<Vec<Out>, ProcessError> {
-    let order_id = &completed.payload().order_id;
-    let mut orders = state.store::<OrderRecord>(ORDERS)?;
-    let Some(mut order) = orders.get(order_id)? else {
-        // Completed before its creation was seen (another topic): the late creation must not
-        // reserve stock nothing would ever ship or release.
-        orders.put(
-            order_id,
-            &OrderRecord {
-                status: "completed".into(),
-                reservations: vec![],
-            },
-        )?;
-        return Ok(vec![]);
-    };
-    if order.status != "reserved" {
-        return Ok(vec![]);
-    }
-    order.status = "completed".into();
-    orders.put(order_id, &order)?;
+    // Completed before its creation was seen (another topic): remembered, so the late creation
+    // reserves no stock that nothing would ever ship or release.
+    let held = close_order(
+        state,
+        &completed.payload().order_id,
+        "completed",
+        "completed",
+    )?;
     let mut stock = state.store::<Stock>(STOCK)?;
     let mut outs = Vec::new();
-    for (i, h) in order.reservations.iter().enumerate() {
+    for (i, h) in held.iter().enumerate() {
         let mut product = stock.get(&h.product_id)?.unwrap_or_default();
         let level = product.at(&h.location_id);
         level.reserved = level.reserved.saturating_sub(h.quantity);
