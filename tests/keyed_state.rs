@@ -364,6 +364,68 @@ fn ledger_state_is_exactly_once_with_replicas_sigkilled_and_restored_from_the_ch
 }
 
 /// The group is caught up on every one of `topics` (lag 0 on each partition).
+/// One wave of a chaos run: `records` published to `topic` in batches of `batch` in the
+/// background while a replica of `group` is SIGKILLed (and started again as the same pod) every
+/// 3 s, until the group has caught up on the topic and its repartition topic (at most 300 s).
+struct ChaosWave<'a> {
+    topic: String,
+    records: Vec<RawRecord>,
+    batch: usize,
+    repartition: &'a str,
+    group: &'a str,
+    who: &'a str,
+}
+
+fn chaos_wave(
+    wave: ChaosWave<'_>,
+    replicas: &mut [Option<Running>],
+    start: &dyn Fn(usize) -> Running,
+    kills: &mut usize,
+    crashes: &mut usize,
+) {
+    let ChaosWave {
+        topic,
+        records,
+        batch,
+        repartition,
+        group,
+        who,
+    } = wave;
+    let published = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let (published, topic) = (published.clone(), topic.clone());
+        std::thread::spawn(move || {
+            for chunk in records.chunks(batch) {
+                publish_raw(&topic, chunk);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            published.store(true, Ordering::SeqCst);
+        })
+    };
+    let watched = [topic, repartition.to_string()];
+    let started = Instant::now();
+    let mut next_kill = Instant::now() + Duration::from_millis(1500);
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the {who} did not catch up on {watched:?}"
+        );
+        *crashes += restart_exited(replicas, start);
+        if published.load(Ordering::SeqCst) && group_caught_up(group, &watched) {
+            break;
+        }
+        if Instant::now() >= next_kill {
+            let slot = *kills % replicas.len();
+            drop(replicas[slot].take());
+            replicas[slot] = Some(start(slot));
+            *kills += 1;
+            next_kill = Instant::now() + Duration::from_secs(3);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    publisher.join().unwrap();
+}
+
 fn group_caught_up(group: &str, topics: &[String]) -> bool {
     let lag = weft_lag(group);
     let rows: Vec<i64> = lag
@@ -452,39 +514,20 @@ fn credit_reserved_by_customer_through_the_repartition_topic_is_exactly_once_und
     let mut crashes = 0;
     let mut chaos =
         |topic: String, records: Vec<RawRecord>, kills: &mut usize, crashes: &mut usize| {
-            let published = Arc::new(AtomicBool::new(false));
-            let publisher = {
-                let (published, topic) = (published.clone(), topic.clone());
-                std::thread::spawn(move || {
-                    for batch in records.chunks(200) {
-                        publish_raw(&topic, batch);
-                        std::thread::sleep(Duration::from_millis(300));
-                    }
-                    published.store(true, Ordering::SeqCst);
-                })
-            };
-            let watched = [topic, repartition.clone()];
-            let started = Instant::now();
-            let mut next_kill = Instant::now() + Duration::from_millis(1500);
-            loop {
-                assert!(
-                    started.elapsed() < Duration::from_secs(300),
-                    "the credit worker did not catch up on {watched:?}"
-                );
-                *crashes += restart_exited(&mut replicas, &|slot| start(&slots[slot]));
-                if published.load(Ordering::SeqCst) && group_caught_up(&gname, &watched) {
-                    break;
-                }
-                if Instant::now() >= next_kill {
-                    let slot = *kills % slots.len();
-                    drop(replicas[slot].take());
-                    replicas[slot] = Some(start(&slots[slot]));
-                    *kills += 1;
-                    next_kill = Instant::now() + Duration::from_secs(3);
-                }
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            publisher.join().unwrap();
+            chaos_wave(
+                ChaosWave {
+                    topic,
+                    records,
+                    batch: 200,
+                    repartition: &repartition,
+                    group: &gname,
+                    who: "credit worker",
+                },
+                &mut replicas,
+                &|slot| start(&slots[slot]),
+                kills,
+                crashes,
+            )
         };
     let encoded: Vec<(String, Vec<u8>)> = created.iter().map(|e| (e.key(), encode(e))).collect();
     chaos(
@@ -683,39 +726,20 @@ fn cancellations_fanned_out_by_product_release_each_line_exactly_once_under_sigk
     let (mut kills, mut crashes) = (0, 0);
     let mut wave =
         |topic: String, records: Vec<RawRecord>, kills: &mut usize, crashes: &mut usize| {
-            let published = Arc::new(AtomicBool::new(false));
-            let publisher = {
-                let (published, topic) = (published.clone(), topic.clone());
-                std::thread::spawn(move || {
-                    for batch in records.chunks(100) {
-                        publish_raw(&topic, batch);
-                        std::thread::sleep(Duration::from_millis(300));
-                    }
-                    published.store(true, Ordering::SeqCst);
-                })
-            };
-            let watched = [topic, repartition.clone()];
-            let started = Instant::now();
-            let mut next_kill = Instant::now() + Duration::from_millis(1500);
-            loop {
-                assert!(
-                    started.elapsed() < Duration::from_secs(300),
-                    "the inventory worker did not catch up on {watched:?}"
-                );
-                *crashes += restart_exited(&mut replicas, &|slot| start(&slots[slot]));
-                if published.load(Ordering::SeqCst) && group_caught_up(&gname, &watched) {
-                    break;
-                }
-                if Instant::now() >= next_kill {
-                    let slot = *kills % slots.len();
-                    drop(replicas[slot].take());
-                    replicas[slot] = Some(start(&slots[slot]));
-                    *kills += 1;
-                    next_kill = Instant::now() + Duration::from_secs(3);
-                }
-                std::thread::sleep(Duration::from_millis(250));
-            }
-            publisher.join().unwrap();
+            chaos_wave(
+                ChaosWave {
+                    topic,
+                    records,
+                    batch: 100,
+                    repartition: &repartition,
+                    group: &gname,
+                    who: "inventory worker",
+                },
+                &mut replicas,
+                &|slot| start(&slots[slot]),
+                kills,
+                crashes,
+            )
         };
     let raw = |events: Vec<(String, Vec<u8>)>| -> Vec<RawRecord> {
         events
