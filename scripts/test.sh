@@ -3,6 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
+# A clean clone's build is written once: incremental caches would only take disk (GBs of it).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# The build and the broker need room; say so plainly instead of dying mid-link.
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ "$free_kb" -lt $((8 * 1024 * 1024)) ]; then
+  echo "test.sh: only $((free_kb / 1024)) MB free on $(df -P . | awk 'NR==2 {print $6}'); the build and the tests need ~8 GB" >&2
+  exit 1
+fi
 bash scripts/setup.sh
 bash scripts/broker.sh start
 cargo fmt --all -- --check
