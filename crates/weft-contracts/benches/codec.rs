@@ -38,6 +38,22 @@ fn codec_bench(c: &mut Criterion) {
             codec::decode_resolved::<Event<OrderPlaced>>(&schema, None, black_box(&bytes)).unwrap()
         })
     });
+    let plan = weft_contracts::direct::Plan::new(&schema).expect("compiles");
+    g.bench_function("decode direct", |b| {
+        b.iter(|| {
+            plan.decode::<Event<OrderPlaced>>(black_box(&bytes))
+                .unwrap()
+        })
+    });
+    g.bench_function("encode direct", |b| {
+        b.iter(|| plan.encode(black_box(&event)).unwrap())
+    });
+    g.bench_function("decode direct + encode direct", |b| {
+        b.iter(|| {
+            let e: Event<OrderPlaced> = plan.decode(black_box(&bytes)).unwrap();
+            plan.encode(&e).unwrap()
+        })
+    });
     g.bench_function("decode resolved", |b| {
         b.iter(|| {
             codec::decode_resolved::<Event<OrderPlaced>>(&schema, Some(&schema), black_box(&bytes))

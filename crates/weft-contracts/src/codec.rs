@@ -250,14 +250,17 @@ fn schema_name(schema: &Schema) -> String {
 #[derive(Debug, Clone)]
 pub struct ContractCodec<P> {
     schema: Schema,
+    plan: crate::direct::Plan,
     _payload: PhantomData<fn() -> P>,
 }
 
 impl<P: Contract> ContractCodec<P> {
     /// The codec of `P`, with the schema `P::SCHEMA` from `catalog`.
     pub fn new(catalog: &Catalog) -> Result<Self> {
+        let schema = catalog.self_contained(P::SCHEMA)?;
         Ok(ContractCodec {
-            schema: catalog.self_contained(P::SCHEMA)?,
+            plan: crate::direct::Plan::new(&schema)?,
+            schema,
             _payload: PhantomData,
         })
     }
@@ -267,14 +270,20 @@ impl<P: Contract> ContractCodec<P> {
         &self.schema
     }
 
-    /// Encode an event.
+    /// Encode an event (straight from the struct: [`crate::direct`]).
     pub fn encode(&self, event: &Event<P>) -> Result<Vec<u8>> {
-        encode(&self.schema, event)
+        self.plan.encode(event)
     }
 
-    /// Decode an event written with this contract's schema.
+    /// Decode an event written with this contract's schema (straight from the bytes:
+    /// [`crate::direct`]).
     pub fn decode(&self, bytes: &[u8]) -> Result<Event<P>> {
-        decode(&self.schema, bytes)
+        self.plan.decode(bytes)
+    }
+
+    /// The compiled schema for direct decoding.
+    pub fn plan(&self) -> &crate::direct::Plan {
+        &self.plan
     }
 
     /// Decode an event written with another (older or newer) schema of the same subject,

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod check;
 pub mod codec;
 pub mod decimal;
+pub mod direct;
 pub mod envelope;
 pub mod error;
 pub mod inventory;

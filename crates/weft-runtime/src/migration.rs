@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use apache_avro::Schema;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
+use weft_contracts::direct::Plan;
 use weft_contracts::{Contract, Event};
 use weft_core::headers as h;
 
@@ -98,12 +99,15 @@ struct Converted {
 trait Erased: Send + Sync {
     fn forward_out(&self, out: &Out) -> Option<Out>;
     fn backward_out(&self, out: &Out) -> Option<Result<Out, String>>;
+    /// `reader` is `None` when the writer's schema is the old contract's own: the body is then
+    /// decoded with `from` (that schema compiled); the new form is encoded with `to`.
     fn forward_bytes(
         &self,
         writer: &Schema,
         reader: Option<&Schema>,
+        from: &Plan,
         body: &[u8],
-        to: &Schema,
+        to: &Plan,
     ) -> Result<Converted, String>;
 }
 
@@ -134,13 +138,19 @@ impl<A: Contract, B: Contract> Erased for Typed<A, B> {
         &self,
         writer: &Schema,
         reader: Option<&Schema>,
+        from: &Plan,
         body: &[u8],
-        to: &Schema,
+        to: &Plan,
     ) -> Result<Converted, String> {
-        let event: Event<A> = weft_contracts::codec::decode_resolved(writer, reader, body)
-            .map_err(|e| format!("corrupt Avro for {}: {e}", A::SCHEMA))?;
+        let decoded = match reader {
+            None => from.decode(body),
+            Some(reader) => weft_contracts::codec::decode_resolved(writer, Some(reader), body),
+        };
+        let event: Event<A> =
+            decoded.map_err(|e| format!("corrupt Avro for {}: {e}", A::SCHEMA))?;
         let next = moved(&event, (self.forward)(&event.payload));
-        let bytes = weft_contracts::codec::encode(to, &next)
+        let bytes = to
+            .encode(&next)
             .map_err(|e| format!("the transform built a {} that does not fit: {e}", B::SCHEMA))?;
         Ok(Converted {
             body: bytes,
@@ -207,7 +217,9 @@ pub struct Mirror {
     schemas: Arc<dyn SchemaSource>,
     /// The old contract's schema (reader) and the new one (writer), self-contained.
     from_schema: Schema,
-    to_schema: Schema,
+    /// The two schemas compiled for direct decoding and encoding.
+    from_plan: Plan,
+    to_plan: Plan,
     /// Physical topic names (a topic prefix applied).
     to_topic: String,
     /// The registry id of the new schema under the new topic's subject (resolved once).
@@ -241,11 +253,20 @@ impl Mirror {
         let to_topic = format!("{topic_prefix}{}", transform.to);
         // The new subject must hold the schema now: a mismatch stops the mirror at start.
         let to_id = schemas.value_schema_id(&to_topic, &to_schema)?;
+        let compile = |schema: &Schema| {
+            Plan::new(schema).map_err(|e| {
+                RuntimeError::Config(format!(
+                    "migration {}: a schema does not compile: {e}",
+                    transform.name
+                ))
+            })
+        };
         Ok(Mirror {
+            from_plan: compile(&from_schema)?,
+            to_plan: compile(&to_schema)?,
             transform,
             schemas,
             from_schema,
-            to_schema,
             to_topic,
             to_id,
             identical: HashMap::new(),
@@ -286,7 +307,7 @@ impl RecordProcessor for Mirror {
         let converted = self
             .transform
             .erased
-            .forward_bytes(&writer, reader, body, &self.to_schema)
+            .forward_bytes(&writer, reader, &self.from_plan, body, &self.to_plan)
             .map_err(ProcessError::Poison)?;
         let to_id = self.to_id;
         let mut headers: Vec<(String, Vec<u8>)> = record

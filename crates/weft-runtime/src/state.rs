@@ -80,6 +80,9 @@ impl StoreDecl {
 /// One store's data in this process.
 struct StoreData {
     decl: StoreDecl,
+    /// The value schema compiled for direct decoding and encoding (`None`: it does not compile,
+    /// and values go through apache-avro's `Value` path).
+    plan: Option<weft_contracts::direct::Plan>,
     /// Registry id of the value schema (set by [`Stores::resolve`]).
     id: Option<u32>,
     /// Per installed partition: key -> framed value, as committed.
@@ -126,6 +129,7 @@ impl Stores {
                 decls
                     .iter()
                     .map(|d| StoreData {
+                        plan: weft_contracts::direct::Plan::new(&d.schema).ok(),
                         decl: d.clone(),
                         id: None,
                         committed: HashMap::new(),
@@ -280,8 +284,12 @@ impl Stores {
         };
         let (id, body) = weft_core::wire::split(framed).map_err(|e| corrupt(e.to_string()))?;
         let own = &s.decl.schema;
+        let direct = |body: &[u8]| match &s.plan {
+            Some(plan) => plan.decode(body),
+            None => weft_contracts::codec::decode(own, body),
+        };
         if Some(id) == s.id {
-            return weft_contracts::codec::decode(own, body).map_err(|e| corrupt(e.to_string()));
+            return direct(body).map_err(|e| corrupt(e.to_string()));
         }
         let writer = self.schemas.writer_schema(id).map_err(|e| match e {
             RuntimeError::SchemaNotFound(m) => corrupt(format!("unknown schema id {id}: {m}")),
@@ -290,7 +298,10 @@ impl Stores {
         let identical = *lock(&self.identical)
             .entry((id, i))
             .or_insert_with(|| writer.canonical_form() == own.canonical_form());
-        weft_contracts::codec::decode_resolved(&writer, (!identical).then_some(own), body)
+        if identical {
+            return direct(body).map_err(|e| corrupt(e.to_string()));
+        }
+        weft_contracts::codec::decode_resolved(&writer, Some(own), body)
             .map_err(|e| corrupt(e.to_string()))
     }
 }
@@ -413,7 +424,11 @@ impl<V: StateValue> Store<'_, '_, V> {
                 s.decl.name
             ))
         })?;
-        let body = weft_contracts::codec::encode(&s.decl.schema, value).map_err(|e| {
+        let body = match &s.plan {
+            Some(plan) => plan.encode(value),
+            None => weft_contracts::codec::encode(&s.decl.schema, value),
+        }
+        .map_err(|e| {
             ProcessError::Fatal(format!(
                 "store {} key {key}: the value does not encode: {e}",
                 s.decl.name

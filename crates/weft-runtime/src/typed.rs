@@ -36,6 +36,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use apache_avro::Schema;
+use weft_contracts::direct::Plan;
 use weft_contracts::{Catalog, Contract, Event, EventMetadata, Example};
 use weft_core::headers as h;
 
@@ -154,6 +155,11 @@ impl Out {
     pub fn encode(&self, schema: &Schema) -> Result<Vec<u8>, weft_contracts::ContractsError> {
         self.event.encode(schema)
     }
+
+    /// Encodes the event (without framing) with `plan`, its contract's schema compiled.
+    pub fn encode_with(&self, plan: &Plan) -> Result<Vec<u8>, weft_contracts::ContractsError> {
+        self.event.encode_with(plan)
+    }
 }
 
 impl fmt::Debug for Out {
@@ -169,6 +175,7 @@ trait ErasedEvent: fmt::Debug + Send + Sync {
     fn metadata(&self) -> &EventMetadata;
     fn metadata_mut(&mut self) -> &mut EventMetadata;
     fn encode(&self, schema: &Schema) -> Result<Vec<u8>, weft_contracts::ContractsError>;
+    fn encode_with(&self, plan: &Plan) -> Result<Vec<u8>, weft_contracts::ContractsError>;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -191,6 +198,9 @@ impl<Q: Contract> ErasedEvent for Event<Q> {
     fn encode(&self, schema: &Schema) -> Result<Vec<u8>, weft_contracts::ContractsError> {
         weft_contracts::codec::encode(schema, self)
     }
+    fn encode_with(&self, plan: &Plan) -> Result<Vec<u8>, weft_contracts::ContractsError> {
+        plan.encode(self)
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -199,11 +209,14 @@ impl<Q: Contract> ErasedEvent for Event<Q> {
 /// The erased input side of one handler: decode, call, and an example for the compliance test.
 trait Handler: Send + Sync {
     fn schema(&self) -> &'static str;
-    /// `reader` is `None` when the writer's schema is the contract's own (no resolution).
+    /// `reader` is `None` when the writer's schema is the contract's own (no resolution): the
+    /// body is then decoded straight from the bytes with `plan` (the contract's schema compiled).
+    #[allow(clippy::too_many_arguments)]
     fn handle(
         &self,
         writer: &Schema,
         reader: Option<&Schema>,
+        plan: &Plan,
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
@@ -269,15 +282,19 @@ impl<P: Contract + Example> Handler for TypedHandler<P> {
         &self,
         writer: &Schema,
         reader: Option<&Schema>,
+        plan: &Plan,
         body: &[u8],
         meta: InputMeta,
         seen: &mut Option<Seen>,
         state: &mut State<'_>,
     ) -> Result<Handled, ProcessError> {
-        let event: Event<P> = weft_contracts::codec::decode_resolved(writer, reader, body)
-            .map_err(|e| {
-                ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA))
-            })?;
+        let decoded = match reader {
+            None => plan.decode(body),
+            Some(reader) => weft_contracts::codec::decode_resolved(writer, Some(reader), body),
+        };
+        let event: Event<P> = decoded.map_err(|e| {
+            ProcessError::Undecodable(format!("corrupt Avro for {}: {e}", P::SCHEMA))
+        })?;
         // A re-keyed input's first pass: observed on its second one only.
         if let (Some(rekey), false) = (&self.rekey, meta.repartitioned) {
             let mut keys = rekey(&event.payload);
@@ -561,6 +578,9 @@ pub struct TypedProcessor {
     /// Self-contained reader schema per input topic, writer schema per output topic.
     inputs: BTreeMap<&'static str, Schema>,
     outputs: BTreeMap<&'static str, Schema>,
+    /// The same schemas compiled for direct decoding and encoding ([`weft_contracts::direct`]).
+    input_plans: BTreeMap<&'static str, Plan>,
+    output_plans: BTreeMap<&'static str, Plan>,
     metrics: Option<Metrics>,
     sinks: Arc<dyn SinkWriter>,
     /// Prepended to every contract topic (inputs and outputs) on the wire: `""` normally; a
@@ -605,8 +625,25 @@ impl TypedProcessor {
         for (topic, schema) in &processor.emits {
             outputs.insert(*topic, load(schema)?);
         }
+        let compile = |schemas: &BTreeMap<&'static str, Schema>| {
+            schemas
+                .iter()
+                .map(|(topic, schema)| {
+                    Plan::new(schema).map(|p| (*topic, p)).map_err(|e| {
+                        RuntimeError::Config(format!(
+                            "processor {}: the schema of {topic} does not compile: {e}",
+                            processor.name
+                        ))
+                    })
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()
+        };
+        let input_plans = compile(&inputs)?;
+        let output_plans = compile(&outputs)?;
         let stores = Arc::new(Stores::new(&processor.stores, schemas.clone()));
         Ok(TypedProcessor {
+            input_plans,
+            output_plans,
             stores,
             repartition: weft_core::naming::repartition_topic(processor.name),
             processor,
@@ -642,7 +679,14 @@ impl TypedProcessor {
                     t.name()
                 ))
             })?;
+            let plan = Plan::new(&schema).map_err(|e| {
+                RuntimeError::Config(format!(
+                    "migration {}: schema {to_schema} does not compile: {e}",
+                    t.name()
+                ))
+            })?;
             self.outputs.insert(t.to(), schema);
+            self.output_plans.insert(t.to(), plan);
             self.dual_writes.push(t.clone());
             taken.push(t.clone());
         }
@@ -814,7 +858,8 @@ impl TypedProcessor {
         };
         let mut seen = None;
         let mut state = self.stores.state(record.partition);
-        let result = handler.handle(&writer, reader, body, meta, &mut seen, &mut state);
+        let plan = &self.input_plans[topic_key];
+        let result = handler.handle(&writer, reader, plan, body, meta, &mut seen, &mut state);
         if let (Some(m), Some(seen)) = (&self.metrics, &seen) {
             self.observe(m, topic, seen, result.as_ref().err());
         }
@@ -917,13 +962,15 @@ impl TypedProcessor {
                 }
                 e => ProcessError::Fatal(format!("cannot resolve the schema of {topic}: {e}")),
             })?;
-        let body = out.encode(schema).map_err(|e| {
-            ProcessError::Fatal(format!(
-                "processor {} built an output that does not fit {}: {e}",
-                self.processor.name,
-                out.schema()
-            ))
-        })?;
+        let body = out
+            .encode_with(&self.output_plans[out.topic()])
+            .map_err(|e| {
+                ProcessError::Fatal(format!(
+                    "processor {} built an output that does not fit {}: {e}",
+                    self.processor.name,
+                    out.schema()
+                ))
+            })?;
         let m = out.metadata();
         let trace = match parent {
             Some(p) => p.clone(),
