@@ -88,7 +88,7 @@ struct MirrorArgs {
     #[arg(long, env = "WEFT_SCHEMA_AUTO_REGISTER")]
     auto_register: bool,
     /// Records per transaction at most.
-    #[arg(long, env = "WEFT_MAX_BATCH", default_value_t = 500)]
+    #[arg(long, env = "WEFT_MAX_BATCH", default_value_t = 10_000)]
     max_batch: usize,
     /// Time per transaction at most.
     #[arg(long, env = "WEFT_COMMIT_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]

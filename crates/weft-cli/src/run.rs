@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(long, env = "WEFT_TOPICS_DIR", default_value = "topics")]
     topics_dir: PathBuf,
     /// Records per transaction at most.
-    #[arg(long, env = "WEFT_MAX_BATCH", default_value_t = 500)]
+    #[arg(long, env = "WEFT_MAX_BATCH", default_value_t = 10_000)]
     max_batch: usize,
     /// Time per transaction at most (e.g. 100ms).
     #[arg(long, env = "WEFT_COMMIT_INTERVAL", default_value = "100ms", value_parser = humantime::parse_duration)]

@@ -396,7 +396,7 @@ mod tests {
             auto_register: false,
             avro_dir: PathBuf::new(),
             topics_dir: PathBuf::new(),
-            max_batch: 500,
+            max_batch: 10_000,
             commit_interval: Duration::from_millis(100),
             breaker: BreakerSettings::default(),
             max_consecutive_aborts: 5,

@@ -135,7 +135,7 @@ pub async fn worker(args: StateWorkerArgs, kafka: &KafkaConfig) -> anyhow::Resul
         auto_register: true,
         avro_dir: args.avro_dir,
         topics_dir: args.topics_dir,
-        max_batch: 500,
+        max_batch: 10_000,
         commit_interval: Duration::from_millis(100),
         breaker: BreakerSettings::default(),
         max_consecutive_aborts: 5,

@@ -214,7 +214,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         auto_register: false,
         avro_dir: args.avro_dir.clone(),
         topics_dir: args.topics_dir.clone(),
-        max_batch: 500,
+        max_batch: 10_000,
         commit_interval: Duration::from_millis(100),
         breaker: BreakerSettings::default(),
         max_consecutive_aborts: 5,
