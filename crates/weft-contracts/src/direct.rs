@@ -38,6 +38,11 @@ use crate::error::{ContractsError, Result};
 #[derive(Debug, Clone)]
 pub struct Plan {
     nodes: Vec<Node>,
+    /// The schema itself, for what the direct encoder leaves to apache-avro.
+    schema: Schema,
+    /// Per node: whether a value of it can take no bytes at all (null, an empty fixed or
+    /// record), so an array block of them cannot be bounded by the bytes left.
+    empty_ok: Vec<bool>,
     name: String,
     /// The size of the last datum encoded: the next one's buffer starts that large.
     size_hint: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -53,6 +58,9 @@ enum Node {
     Double,
     Bytes,
     Str,
+    /// A `uuid` string: checked and read in its canonical form (lowercase, hyphenated), as
+    /// apache-avro's `Value::Uuid` gives it.
+    Uuid,
     Fixed(usize),
     Enum(Vec<String>),
     Array(usize),
@@ -80,8 +88,13 @@ impl Plan {
         collect_named(schema, &mut compiler.defined);
         let root = compiler.compile(schema)?;
         debug_assert_eq!(root, 0);
+        let empty_ok = (0..compiler.nodes.len())
+            .map(|i| can_be_empty(&compiler.nodes, i, 0))
+            .collect();
         Ok(Plan {
             size_hint: Default::default(),
+            schema: schema.clone(),
+            empty_ok,
             nodes: compiler.nodes,
             name: schema
                 .name()
@@ -114,6 +127,20 @@ impl Plan {
             )));
         }
         Ok(value)
+    }
+}
+
+fn can_be_empty(nodes: &[Node], i: usize, depth: usize) -> bool {
+    match &nodes[i] {
+        Node::Null | Node::Fixed(0) => true,
+        // A record that reaches itself has a union or an array on the way (which take bytes).
+        Node::Record(fields) => {
+            depth < 32
+                && fields
+                    .iter()
+                    .all(|(_, f)| can_be_empty(nodes, *f, depth + 1))
+        }
+        _ => false,
     }
 }
 
@@ -166,7 +193,8 @@ impl<'s> Compiler<'s> {
             Schema::Float => Node::Float,
             Schema::Double => Node::Double,
             Schema::Bytes | Schema::BigDecimal | Schema::Uuid(UuidSchema::Bytes) => Node::Bytes,
-            Schema::String | Schema::Uuid(UuidSchema::String) => Node::Str,
+            Schema::String => Node::Str,
+            Schema::Uuid(UuidSchema::String) => Node::Uuid,
             Schema::Uuid(UuidSchema::Fixed(f)) | Schema::Duration(f) => Node::Fixed(f.size),
             Schema::Decimal(d) => match &d.inner {
                 InnerDecimalSchema::Bytes => Node::Bytes,
@@ -243,6 +271,14 @@ impl<'s> Compiler<'s> {
 /// The direct codec's error: a message (serde's custom errors and the codec's own).
 #[derive(Debug)]
 pub struct DirectError(String);
+
+/// How the messages of what the direct encoder does not do start; [`Plan::encode`] then hands
+/// the value to apache-avro's serializer instead, so the result is the reference path's.
+const UNSUPPORTED: &str = "not supported by the direct encoder: ";
+
+fn unsupported(what: impl fmt::Display) -> DirectError {
+    DirectError(format!("{UNSUPPORTED}{what}"))
+}
 
 impl fmt::Display for DirectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -338,11 +374,13 @@ impl<'de> Input<'de> {
             self.long()?;
         }
         let count = n.unsigned_abs();
-        // Every item takes at least one byte, except in arrays of nulls; bound what a corrupt
-        // count can make the caller reserve.
         usize::try_from(count).or_else(|_| self.fail("a block count out of range"))
     }
 }
+
+/// The most items of a block whose items can take no bytes (arrays of nulls): a bound on the
+/// work a corrupt count can cause.
+const MAX_EMPTY_ITEMS: usize = 1 << 24;
 
 /// A deserializer positioned at a value of node `node`.
 struct De<'p, 'i, 'de> {
@@ -394,6 +432,13 @@ impl<'de> de::Deserializer<'de> for De<'_, '_, 'de> {
                 visitor.visit_borrowed_bytes(self.input.take(n, "a fixed")?)
             }
             Node::Str => visitor.visit_borrowed_str(self.input.str()?),
+            Node::Uuid => {
+                let s = self.input.str()?;
+                match uuid::Uuid::parse_str(s) {
+                    Ok(u) => visitor.visit_str(u.hyphenated().encode_lower(&mut [0u8; 36])),
+                    Err(e) => self.input.fail(&format!("`{s}` is not a uuid ({e})")),
+                }
+            }
             Node::Enum(symbols) => {
                 let i = self.input.long()?;
                 match usize::try_from(i).ok().and_then(|i| symbols.get(i)) {
@@ -500,6 +545,14 @@ impl<'de> de::Deserializer<'de> for De<'_, '_, 'de> {
         }
     }
 
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> DeResult<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> DeResult<V::Value> {
         // Ignored, but read: the bytes must stay in step.
         self.deserialize_any(visitor)
@@ -507,7 +560,7 @@ impl<'de> de::Deserializer<'de> for De<'_, '_, 'de> {
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct newtype_struct tuple
+        bytes byte_buf unit unit_struct tuple
         tuple_struct map struct identifier
     }
 }
@@ -577,11 +630,23 @@ struct Items<'p, 'i, 'de> {
     done: bool,
 }
 
-/// Moves to the next item of a blocked array or map: `false` at its end.
-fn advance(input: &mut Input<'_>, left: &mut usize, done: &mut bool) -> DeResult<bool> {
+/// Moves to the next item of a blocked array or map: `false` at its end. `empty_ok`: an item
+/// can take no bytes (else a block cannot hold more items than there are bytes left).
+fn advance(
+    input: &mut Input<'_>,
+    left: &mut usize,
+    done: &mut bool,
+    empty_ok: bool,
+) -> DeResult<bool> {
     while !*done && *left == 0 {
         match input.block()? {
             0 => *done = true,
+            n if n > input.left() && (!empty_ok || n > MAX_EMPTY_ITEMS) => {
+                return input.fail(&format!(
+                    "a block of {n} items with {} bytes left",
+                    input.left()
+                ));
+            }
             n => *left = n,
         }
     }
@@ -599,7 +664,12 @@ impl<'de> de::SeqAccess<'de> for Items<'_, '_, 'de> {
         &mut self,
         seed: T,
     ) -> DeResult<Option<T::Value>> {
-        if !advance(self.input, &mut self.left, &mut self.done)? {
+        if !advance(
+            self.input,
+            &mut self.left,
+            &mut self.done,
+            self.plan.empty_ok[self.node],
+        )? {
             return Ok(None);
         }
         seed.deserialize(De {
@@ -629,7 +699,7 @@ impl<'de> de::MapAccess<'de> for Entries<'_, '_, 'de> {
     type Error = DirectError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> DeResult<Option<K::Value>> {
-        if !advance(self.input, &mut self.left, &mut self.done)? {
+        if !advance(self.input, &mut self.left, &mut self.done, false)? {
             return Ok(None);
         }
         let key = self.input.str()?;
@@ -657,10 +727,11 @@ impl Plan {
     /// Encodes `value` as a datum of this schema, straight to bytes.
     ///
     /// Record fields may arrive in any order (a Rust struct's order need not be the schema's):
-    /// the ones that come early are buffered until their turn. A field the value does not
-    /// serialize is written as `null` when its schema is a union with `null`, and is an error
-    /// otherwise.
-    pub fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
+    /// the ones that come early are buffered until their turn. What the direct encoder does not
+    /// do (a field the value skips, whose schema default would have to be written; a union of
+    /// several non-null types; newtype structs) is left to apache-avro's serializer
+    /// ([`crate::codec::encode`]), so the bytes are always the reference path's.
+    pub fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>> {
         use std::sync::atomic::Ordering::Relaxed;
         let mut out = Vec::with_capacity(self.size_hint.load(Relaxed).clamp(64, 1 << 16));
         self.encode_into(value, &mut out)?;
@@ -669,21 +740,28 @@ impl Plan {
     }
 
     /// [`Plan::encode`], appending to `out`.
-    pub fn encode_into<T: Serialize + ?Sized>(&self, value: &T, out: &mut Vec<u8>) -> Result<()> {
-        value
-            .serialize(Ser {
-                plan: self,
-                node: 0,
-                out,
-            })
-            .map_err(|e| {
+    pub fn encode_into<T: Serialize>(&self, value: &T, out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        let direct = value.serialize(Ser {
+            plan: self,
+            node: 0,
+            out,
+        });
+        match direct {
+            Err(e) if e.0.starts_with(UNSUPPORTED) => {
+                out.truncate(start);
+                out.extend_from_slice(&crate::codec::encode(&self.schema, value)?);
+                Ok(())
+            }
+            other => other.map_err(|e| {
                 ContractsError::Datum(format!(
                     "encoding {} with {}: {}",
                     std::any::type_name::<T>(),
                     self.name,
                     e.0
                 ))
-            })
+            }),
+        }
     }
 }
 
@@ -733,10 +811,7 @@ impl<'p, 'o> Ser<'p, 'o> {
                         out: self.out,
                     })
                 }
-                None => Err(DirectError(
-                    "a union of several non-null types (not supported by the direct encoder)"
-                        .into(),
-                )),
+                None => Err(unsupported("a union of several non-null types")),
             },
             _ => Ok(self),
         }
@@ -776,7 +851,7 @@ impl<'p, 'o> Ser<'p, 'o> {
                 Some(i) => put_long(s.out, i as i64),
                 None => return Err(DirectError(format!("`{name}` is not a symbol of the enum"))),
             },
-            Node::Str => put_bytes(s.out, name.as_bytes()),
+            Node::Str | Node::Uuid => put_bytes(s.out, name.as_bytes()),
             _ => return Err(s.mismatch("an enum variant")),
         }
         Ok(())
@@ -794,6 +869,7 @@ impl Node {
             Node::Double => "a double",
             Node::Bytes => "bytes",
             Node::Str => "a string",
+            Node::Uuid => "a uuid string",
             Node::Fixed(_) => "a fixed",
             Node::Enum(_) => "an enum",
             Node::Array(_) => "an array",
@@ -860,7 +936,13 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
         self.long(n, "an integer")
     }
     fn serialize_f32(self, v: f32) -> DeResult<()> {
-        self.float(v.into(), "a float")
+        let s = self.through_union()?;
+        match s.node() {
+            Node::Float => s.out.extend_from_slice(&v.to_le_bytes()),
+            Node::Double => s.out.extend_from_slice(&f64::from(v).to_le_bytes()),
+            _ => return Err(s.mismatch("a float")),
+        }
+        Ok(())
     }
     fn serialize_f64(self, v: f64) -> DeResult<()> {
         self.float(v, "a double")
@@ -871,7 +953,8 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
     fn serialize_str(self, v: &str) -> DeResult<()> {
         let s = self.through_union()?;
         match s.node() {
-            Node::Str => put_bytes(s.out, v.as_bytes()),
+            // Not checked as a uuid: apache-avro's serializer does not check either.
+            Node::Str | Node::Uuid => put_bytes(s.out, v.as_bytes()),
             Node::Enum(_) => return s.symbol(v),
             _ => return Err(s.mismatch("a string")),
         }
@@ -920,7 +1003,8 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
         _name: &'static str,
         value: &T,
     ) -> DeResult<()> {
-        value.serialize(self)
+        let _ = value;
+        Err(unsupported("a newtype struct"))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -929,8 +1013,8 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
         variant: &'static str,
         _value: &T,
     ) -> DeResult<()> {
-        Err(DirectError(format!(
-            "enum variant `{variant}` carries data (not an Avro type)"
+        Err(unsupported(format!(
+            "enum variant `{variant}` carrying data"
         )))
     }
     fn serialize_seq(self, len: Option<usize>) -> DeResult<Block<'p, 'o>> {
@@ -941,16 +1025,14 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
         }
     }
     fn serialize_tuple(self, _len: usize) -> DeResult<Self::SerializeTuple> {
-        Err(DirectError("a tuple (not an Avro type)".into()))
+        Err(unsupported("a tuple"))
     }
     fn serialize_tuple_struct(
         self,
         name: &'static str,
         _len: usize,
     ) -> DeResult<Self::SerializeTupleStruct> {
-        Err(DirectError(format!(
-            "tuple struct {name} (not an Avro type)"
-        )))
+        Err(unsupported(format!("tuple struct {name}")))
     }
     fn serialize_tuple_variant(
         self,
@@ -959,8 +1041,8 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
         variant: &'static str,
         _len: usize,
     ) -> DeResult<Self::SerializeTupleVariant> {
-        Err(DirectError(format!(
-            "enum variant `{variant}` carries data (not an Avro type)"
+        Err(unsupported(format!(
+            "enum variant `{variant}` carrying data"
         )))
     }
     fn serialize_map(self, len: Option<usize>) -> DeResult<Block<'p, 'o>> {
@@ -990,8 +1072,8 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
         variant: &'static str,
         _len: usize,
     ) -> DeResult<Self::SerializeStructVariant> {
-        Err(DirectError(format!(
-            "enum variant `{variant}` carries data (not an Avro type)"
+        Err(unsupported(format!(
+            "enum variant `{variant}` carrying data"
         )))
     }
 }
@@ -1030,7 +1112,10 @@ impl ser::SerializeStruct for RecordWriter<'_, '_> {
         key: &'static str,
         value: &T,
     ) -> DeResult<()> {
-        let wrap = |e: DirectError| DirectError(format!("field {key}: {}", e.0));
+        let wrap = |e: DirectError| match e.0.strip_prefix(UNSUPPORTED) {
+            Some(what) => unsupported(format!("field {key}: {what}")),
+            None => DirectError(format!("field {key}: {}", e.0)),
+        };
         if let Some((name, node)) = self.fields.get(self.next) {
             if name == key {
                 value
@@ -1064,26 +1149,16 @@ impl ser::SerializeStruct for RecordWriter<'_, '_> {
     }
 
     fn skip_field(&mut self, key: &'static str) -> DeResult<()> {
-        // Skipped fields are written as null when they come up (see `end`).
-        let _ = key;
-        Ok(())
+        // Its schema default would have to be written.
+        Err(unsupported(format!("skipped field {key}")))
     }
 
-    fn end(mut self) -> DeResult<()> {
-        while self.next < self.fields.len() {
-            let (name, node) = &self.fields[self.next];
-            let null = match &self.plan.nodes[*node] {
-                Node::Union { null, .. } => *null,
-                _ => None,
-            };
-            match null {
-                Some(i) => put_long(self.out, i as i64),
-                None => return Err(DirectError(format!("field {name} is missing"))),
-            }
-            self.next += 1;
-            self.catch_up();
+    fn end(self) -> DeResult<()> {
+        match self.fields.get(self.next) {
+            // A field the value did not write: its schema default would have to be.
+            Some((name, _)) => Err(unsupported(format!("missing field {name}"))),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -1338,6 +1413,84 @@ mod tests {
     use crate::catalog::repo_avro_dir;
     use crate::{codec, Catalog};
     // Every contract's example decodes to itself by this path too: `registry::round_trip`.
+
+    /// A uuid written by another producer in another spelling reads as apache-avro reads it
+    /// (lowercase, hyphenated); one that is no uuid is an error, as it is there.
+    #[test]
+    fn uuids_read_in_their_canonical_form() {
+        let catalog = Catalog::load(repo_avro_dir()).unwrap();
+        let schema = catalog.self_contained("b2b.order.OrderPlaced").unwrap();
+        let plan = Plan::new(&schema).unwrap();
+        type Placed = crate::Event<crate::b2b::order::OrderPlaced>;
+        let mut event = crate::registry::example_event::<crate::b2b::order::OrderPlaced>();
+        event.metadata.event_id = "550E8400-E29B-41D4-A716-446655440000".into();
+        let bytes = codec::encode(&schema, &event).unwrap();
+        let direct: Placed = plan.decode(&bytes).unwrap();
+        let reference: Placed = codec::decode_resolved(&schema, None, &bytes).unwrap();
+        assert_eq!(direct, reference);
+        assert_eq!(
+            direct.metadata.event_id,
+            "550e8400-e29b-41d4-a716-446655440000"
+        );
+        event.metadata.event_id = "not-a-uuid".into();
+        let bytes = codec::encode(&schema, &event).unwrap();
+        let err = plan.decode::<Placed>(&bytes).unwrap_err().to_string();
+        assert!(err.contains("`not-a-uuid` is not a uuid"), "{err}");
+        assert!(codec::decode_resolved::<Placed>(&schema, None, &bytes).is_err());
+    }
+
+    /// An array count larger than the bytes left is an error before any item is read.
+    #[test]
+    fn a_corrupt_block_count_is_an_error() {
+        let schema = Schema::parse_str(r#"{"type": "array", "items": "long"}"#).unwrap();
+        let plan = Plan::new(&schema).unwrap();
+        let mut bytes = Vec::new();
+        put_long(&mut bytes, i64::MAX);
+        put_long(&mut bytes, 1);
+        let err = plan.decode::<Vec<i64>>(&bytes).unwrap_err().to_string();
+        assert!(err.contains("items with 1 bytes left"), "{err}");
+        let nulls = Schema::parse_str(r#"{"type": "array", "items": "null"}"#).unwrap();
+        let plan = Plan::new(&nulls).unwrap();
+        let mut bytes = Vec::new();
+        put_long(&mut bytes, 1 << 40);
+        let err = plan.decode::<Vec<()>>(&bytes).unwrap_err().to_string();
+        assert!(err.contains("items with 0 bytes left"), "{err}");
+        let mut three = Vec::new();
+        put_long(&mut three, 3);
+        three.push(0);
+        assert_eq!(plan.decode::<Vec<()>>(&three).unwrap(), vec![(), (), ()]);
+    }
+
+    /// What the direct encoder leaves alone (a skipped field, whose default the schema gives)
+    /// comes out as apache-avro writes it.
+    #[test]
+    fn a_skipped_field_is_written_by_apache_avro() {
+        #[derive(serde::Serialize)]
+        struct Sparse {
+            a: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            b: Option<String>,
+        }
+        let schema = Schema::parse_str(
+            r#"{"type": "record", "name": "Sparse", "fields": [
+                {"name": "a", "type": "long"},
+                {"name": "b", "type": ["null", "string"], "default": null}]}"#,
+        )
+        .unwrap();
+        let plan = Plan::new(&schema).unwrap();
+        for value in [
+            Sparse { a: -3, b: None },
+            Sparse {
+                a: i64::MIN,
+                b: Some("x".into()),
+            },
+        ] {
+            assert_eq!(
+                plan.encode(&value).unwrap(),
+                codec::encode(&schema, &value).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn truncated_and_trailing_bytes_are_errors() {

@@ -200,12 +200,23 @@ async fn ensure_topic(config: &KafkaStoreConfig) -> Result<(), KafkaStoreError> 
             }
         }
     }
-    let metadata = fetch(&admin, Some(&config.topic))?;
-    let partitions = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == config.topic)
-        .map_or(0, |t| t.partitions().len());
+    // A topic just created may not be in every broker's metadata yet (no partitions, or an
+    // error such as LEADER_NOT_AVAILABLE): ask again until it is, within the timeout.
+    let deadline = std::time::Instant::now() + config.timeout;
+    let partitions = loop {
+        let metadata = fetch(&admin, Some(&config.topic))?;
+        let known = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == config.topic && t.error().is_none())
+            .map(|t| t.partitions().len())
+            .filter(|n| *n > 0);
+        match known {
+            Some(n) => break n,
+            None if std::time::Instant::now() >= deadline => break 0,
+            None => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    };
     if partitions != 1 {
         return Err(KafkaStoreError::Partitions {
             topic: config.topic.clone(),
