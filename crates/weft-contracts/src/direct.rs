@@ -38,6 +38,8 @@ use crate::error::{ContractsError, Result};
 #[derive(Debug, Clone)]
 pub struct Plan {
     nodes: Vec<Node>,
+    /// A `string` node: what map keys are written as.
+    key: usize,
     /// The schema itself, for what the direct encoder leaves to apache-avro.
     schema: Schema,
     /// Per node: whether a value of it can take no bytes at all (null, an empty fixed or
@@ -88,10 +90,12 @@ impl Plan {
         collect_named(schema, &mut compiler.defined);
         let root = compiler.compile(schema)?;
         debug_assert_eq!(root, 0);
+        let key = compiler.push(Node::Str);
         let empty_ok = (0..compiler.nodes.len())
             .map(|i| can_be_empty(&compiler.nodes, i, 0))
             .collect();
         Ok(Plan {
+            key,
             size_hint: Default::default(),
             schema: schema.clone(),
             empty_ok,
@@ -1020,7 +1024,7 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
     fn serialize_seq(self, len: Option<usize>) -> DeResult<Block<'p, 'o>> {
         let s = self.through_union()?;
         match s.node() {
-            Node::Array(items) => Ok(Block::new(s.plan, *items, s.out, len, false)),
+            Node::Array(items) => Ok(Block::new(s.plan, *items, s.out, len)),
             _ => Err(s.mismatch("a sequence")),
         }
     }
@@ -1048,7 +1052,7 @@ impl<'p, 'o> ser::Serializer for Ser<'p, 'o> {
     fn serialize_map(self, len: Option<usize>) -> DeResult<Block<'p, 'o>> {
         let s = self.through_union()?;
         match s.node() {
-            Node::Map(values) => Ok(Block::new(s.plan, *values, s.out, len, true)),
+            Node::Map(values) => Ok(Block::new(s.plan, *values, s.out, len)),
             _ => Err(s.mismatch("a map")),
         }
     }
@@ -1174,17 +1178,10 @@ struct Block<'p, 'o> {
     announced: Option<usize>,
     /// The items, when their count was not known up front (written at the end).
     buffer: Option<Vec<u8>>,
-    map: bool,
 }
 
 impl<'p, 'o> Block<'p, 'o> {
-    fn new(
-        plan: &'p Plan,
-        node: usize,
-        out: &'o mut Vec<u8>,
-        len: Option<usize>,
-        map: bool,
-    ) -> Self {
+    fn new(plan: &'p Plan, node: usize, out: &'o mut Vec<u8>, len: Option<usize>) -> Self {
         let buffer = match len {
             Some(0) => None,
             Some(n) => {
@@ -1200,7 +1197,6 @@ impl<'p, 'o> Block<'p, 'o> {
             count: 0,
             announced: len,
             buffer,
-            map,
         }
     }
 
@@ -1257,9 +1253,13 @@ impl ser::SerializeMap for Block<'_, '_> {
     type Error = DirectError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> DeResult<()> {
-        debug_assert!(self.map);
         self.count += 1;
-        key.serialize(KeyWriter(self.sink()))
+        let (plan, node) = (self.plan, self.plan.key);
+        key.serialize(Ser {
+            plan,
+            node,
+            out: self.sink(),
+        })
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> DeResult<()> {
@@ -1269,142 +1269,6 @@ impl ser::SerializeMap for Block<'_, '_> {
     fn end(self) -> DeResult<()> {
         self.finish()
     }
-}
-
-/// A map key: a string.
-struct KeyWriter<'o>(&'o mut Vec<u8>);
-
-impl ser::Serializer for KeyWriter<'_> {
-    type Ok = ();
-    type Error = DirectError;
-    type SerializeSeq = ser::Impossible<(), DirectError>;
-    type SerializeTuple = ser::Impossible<(), DirectError>;
-    type SerializeTupleStruct = ser::Impossible<(), DirectError>;
-    type SerializeTupleVariant = ser::Impossible<(), DirectError>;
-    type SerializeMap = ser::Impossible<(), DirectError>;
-    type SerializeStruct = ser::Impossible<(), DirectError>;
-    type SerializeStructVariant = ser::Impossible<(), DirectError>;
-
-    fn serialize_str(self, v: &str) -> DeResult<()> {
-        put_bytes(self.0, v.as_bytes());
-        Ok(())
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> DeResult<()> {
-        self.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> DeResult<()> {
-        value.serialize(self)
-    }
-    fn serialize_bool(self, _v: bool) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_i8(self, v: i8) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> DeResult<()> {
-        self.serialize_str(&v.to_string())
-    }
-    fn serialize_f32(self, _v: f32) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_f64(self, _v: f64) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_char(self, v: char) -> DeResult<()> {
-        self.serialize_str(v.encode_utf8(&mut [0u8; 4]))
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_none(self) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_unit(self) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> DeResult<()> {
-        Err(not_a_key())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> DeResult<Self::SerializeSeq> {
-        Err(not_a_key())
-    }
-    fn serialize_tuple(self, _len: usize) -> DeResult<Self::SerializeTuple> {
-        Err(not_a_key())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> DeResult<Self::SerializeTupleStruct> {
-        Err(not_a_key())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> DeResult<Self::SerializeTupleVariant> {
-        Err(not_a_key())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> DeResult<Self::SerializeMap> {
-        Err(not_a_key())
-    }
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> DeResult<Self::SerializeStruct> {
-        Err(not_a_key())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> DeResult<Self::SerializeStructVariant> {
-        Err(not_a_key())
-    }
-}
-
-fn not_a_key() -> DirectError {
-    DirectError("an Avro map key must be a string".into())
 }
 
 #[cfg(test)]
@@ -1437,6 +1301,29 @@ mod tests {
         let err = plan.decode::<Placed>(&bytes).unwrap_err().to_string();
         assert!(err.contains("`not-a-uuid` is not a uuid"), "{err}");
         assert!(codec::decode_resolved::<Placed>(&schema, None, &bytes).is_err());
+    }
+
+    /// Maps (string keys) and arrays write what apache-avro writes and read back.
+    #[test]
+    fn maps_and_arrays_match_apache_avro() {
+        use std::collections::BTreeMap;
+        let schema = Schema::parse_str(
+            r#"{"type": "map", "values": {"type": "array", "items": ["null", "long"]}}"#,
+        )
+        .unwrap();
+        let plan = Plan::new(&schema).unwrap();
+        let value: BTreeMap<String, Vec<Option<i64>>> = [
+            ("a".to_string(), vec![Some(1), None, Some(-70_000)]),
+            ("b".to_string(), vec![]),
+        ]
+        .into();
+        let bytes = plan.encode(&value).unwrap();
+        assert_eq!(bytes, codec::encode(&schema, &value).unwrap());
+        let back: BTreeMap<String, Vec<Option<i64>>> = plan.decode(&bytes).unwrap();
+        assert_eq!(back, value);
+        let reference: BTreeMap<String, Vec<Option<i64>>> =
+            codec::decode_resolved(&schema, None, &bytes).unwrap();
+        assert_eq!(back, reference);
     }
 
     /// An array count larger than the bytes left is an error before any item is read.
