@@ -85,9 +85,8 @@ impl Plan {
         let mut compiler = Compiler {
             nodes: Vec::new(),
             named: HashMap::new(),
-            defined: HashMap::new(),
+            defined: crate::codec::named_types(schema),
         };
-        collect_named(schema, &mut compiler.defined);
         let root = compiler.compile(schema)?;
         debug_assert_eq!(root, 0);
         let key = compiler.push(Node::Str);
@@ -154,25 +153,6 @@ struct Compiler<'s> {
     named: HashMap<String, usize>,
     /// Named types defined anywhere in the schema, by full name.
     defined: HashMap<String, &'s Schema>,
-}
-
-fn collect_named<'s>(schema: &'s Schema, out: &mut HashMap<String, &'s Schema>) {
-    match schema {
-        Schema::Record(r) => {
-            out.insert(r.name.fullname(None), schema);
-            r.fields.iter().for_each(|f| collect_named(&f.schema, out));
-        }
-        Schema::Enum(e) => {
-            out.insert(e.name.fullname(None), schema);
-        }
-        Schema::Fixed(f) => {
-            out.insert(f.name.fullname(None), schema);
-        }
-        Schema::Union(u) => u.variants().iter().for_each(|v| collect_named(v, out)),
-        Schema::Array(a) => collect_named(&a.items, out),
-        Schema::Map(m) => collect_named(&m.types, out),
-        _ => {}
-    }
 }
 
 impl<'s> Compiler<'s> {
