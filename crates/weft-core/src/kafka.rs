@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
+use rdkafka::client::Client;
 use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
 
 use crate::CoreError;
 
@@ -59,6 +60,32 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// Waits until every record handed to a producer has been delivered (or has failed) and its
+/// delivery report has been served, for at most `timeout`; `linger.ms` counts as elapsed
+/// meanwhile.
+///
+/// For producers whose delivery reports a background thread serves (`ThreadedProducer`,
+/// `FutureProducer`): librdkafka then only waits on a condition for the count of records in
+/// flight to reach zero, and returns the moment it does. rust-rdkafka's own `flush` (which its
+/// `commit_transaction` calls first) instead polls the event queue in slices that each last
+/// their full 100 ms, so a commit with one record still in flight waited at least 100 ms: half
+/// the commits of a busy exactly-once loop did (measured: commits of 105-130 ms against 5-25 ms,
+/// docs/performance.md). Calling this first leaves that flush nothing to wait for.
+///
+/// Do not use it on a `BaseProducer` that nobody polls meanwhile: its reports would never be
+/// served and it waits out `timeout`.
+#[allow(unsafe_code)]
+pub fn flush_in_flight<C: ClientContext>(client: &Client<C>, timeout: Duration) -> KafkaResult<()> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `client` owns the live handle for the duration of this borrow, and
+    // `rd_kafka_flush` may be called from any thread.
+    let code = unsafe { rdkafka::bindings::rd_kafka_flush(client.native_ptr(), ms) };
+    match RDKafkaErrorCode::from(code) {
+        RDKafkaErrorCode::NoError => Ok(()),
+        other => Err(KafkaError::Flush(other)),
     }
 }
 

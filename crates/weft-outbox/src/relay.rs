@@ -35,7 +35,7 @@ use tokio_postgres::Client;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 use weft_core::headers;
-use weft_core::kafka::KafkaConfig;
+use weft_core::kafka::{flush_in_flight, KafkaConfig};
 
 use crate::db;
 use crate::encode::{Encoder, Record, Row};
@@ -641,7 +641,13 @@ fn classify(what: &str, e: KafkaError) -> Attempt {
 /// session ends, and the next one's `init_transactions` and ledger read settle it.
 fn commit(producer: &FutureProducer) -> std::result::Result<(), Attempt> {
     for attempt in 1..=3 {
-        match tokio::task::block_in_place(|| producer.commit_transaction(Duration::from_secs(30))) {
+        let committed = tokio::task::block_in_place(|| {
+            // Waits for what is in flight without rust-rdkafka's 100 ms polling slices (see
+            // flush_in_flight); a timeout is left to commit_transaction to report.
+            let _ = flush_in_flight(producer.client(), Duration::from_secs(30));
+            producer.commit_transaction(Duration::from_secs(30))
+        });
+        match committed {
             Ok(()) => return Ok(()),
             Err(KafkaError::Transaction(rd)) if rd.is_retriable() && !rd.txn_requires_abort() => {
                 warn!("commit_transaction, attempt {attempt}: {rd}; calling it again");
@@ -659,7 +665,7 @@ fn commit(producer: &FutureProducer) -> std::result::Result<(), Attempt> {
 /// racing the first AddPartitionsToTxn is refused as fatal).
 fn abort(producer: &FutureProducer) -> Result<()> {
     tokio::task::block_in_place(|| {
-        let _ = producer.flush(Duration::from_secs(5));
+        let _ = flush_in_flight(producer.client(), Duration::from_secs(5));
         producer.abort_transaction(Duration::from_secs(30))
     })
     .map_err(|e| OutboxError::kafka("abort_transaction", e))

@@ -87,7 +87,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
-use weft_core::kafka::KafkaConfig;
+use weft_core::kafka::{flush_in_flight, KafkaConfig};
 
 use crate::failure::{self, FailurePolicy, Route};
 use crate::metrics::Metrics;
@@ -344,6 +344,9 @@ impl DeliveryContext {
 }
 
 type TxnProducer = ThreadedProducer<DeliveryContext>;
+
+/// The consumer's prefetch bound in KiB (`queued.max.messages.kbytes`) unless the user sets one.
+const PREFETCH_KBYTES: &str = "12288";
 
 /// The consumer's context: owns the transactional producer so a revocation can abort the open
 /// transaction before the partitions go.
@@ -798,6 +801,14 @@ pub(crate) fn group_config(kafka: &KafkaConfig, settings: &LoopSettings) -> rdka
         if settings.static_membership && !set_by_user("group.instance.id") {
             cfg.set("group.instance.id", &settings.instance_id);
         }
+    }
+    // What the consumer fetches ahead of the loop. librdkafka's default (64 MiB) held a whole
+    // backlog in memory, most of a replica's RSS. fetch.max.bytes follows this bound down
+    // unless set, so it also sizes each fetch. Measured on `weft bench` (200,000 records, two
+    // malloc arenas): 12 MiB 62 MB peak RSS at ~31,000 records/s, 16 MiB 72 MB at ~35,000/s;
+    // the default held 130 MB; 8 MiB cost a third of the throughput. A user's value wins.
+    if !set_by_user("queued.max.messages.kbytes") {
+        cfg.set("queued.max.messages.kbytes", PREFETCH_KBYTES);
     }
     cfg
 }
@@ -1440,7 +1451,7 @@ impl<'s> TxnLoop<'s> {
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
                     // The background thread drains the queue; wait for deliveries to make room.
-                    let _ = producer.flush(Duration::from_millis(100));
+                    let _ = flush_in_flight(producer.client(), Duration::from_millis(100));
                 }
                 // The target has fewer partitions than the input the record came from (a retry
                 // or dead-letter topic made smaller by hand): place it by its key instead.
@@ -1504,11 +1515,24 @@ impl<'s> TxnLoop<'s> {
                 .is_some_and(|s| s.elapsed() >= self.settings.commit_interval);
         if consumer.context().open.load(Ordering::SeqCst) && (due || stopping) {
             let started = Instant::now();
+            let (records, age) = (self.batch.records, self.batch.started.map(|s| s.elapsed()));
+            let committed_before = self.stats.committed_transactions;
             self.commit(consumer)?;
+            let took = started.elapsed();
+            if self.stats.committed_transactions == committed_before {
+                // Aborted (and backed off) instead: the abort was logged where it happened.
+                return Ok(());
+            }
+            debug!(
+                records,
+                batch_ms = age.map(|a| a.as_millis() as u64),
+                commit_ms = took.as_millis() as u64,
+                "batch committed"
+            );
             if let Some(m) = &self.settings.metrics {
                 m.commit
                     .with_label_values(&[self.name()])
-                    .observe(started.elapsed().as_secs_f64());
+                    .observe(took.as_secs_f64());
             }
         }
         Ok(())
@@ -1562,6 +1586,10 @@ impl<'s> TxnLoop<'s> {
         let outcome = match sent {
             Committed::Yes => retrying("commit_transaction", retries, || {
                 dog.tick_within("commit_transaction", CLIENT_CALL_LIMIT);
+                // Waits for what is in flight without rust-rdkafka's 100 ms polling slices
+                // (its flush inside commit_transaction then has nothing left to wait for). A
+                // timeout is the error that flush would give, after one wait instead of two.
+                flush_in_flight(producer.client(), TXN_CALL_TIMEOUT)?;
                 producer.commit_transaction(TXN_CALL_TIMEOUT)
             })?,
             aborted => aborted,
@@ -1605,7 +1633,7 @@ impl<'s> TxnLoop<'s> {
         let producer = &consumer.context().producer;
         self.watchdog
             .tick_within("flushing for dual writes", CLIENT_CALL_LIMIT);
-        if let Err(e) = producer.flush(TXN_CALL_TIMEOUT) {
+        if let Err(e) = flush_in_flight(producer.client(), TXN_CALL_TIMEOUT) {
             return Ok(Err(format!("flushing before the dual writes: {e}")));
         }
         let delivered = producer.context().take_delivered();
@@ -1789,7 +1817,7 @@ fn abort_retrying(
     if let Some(dog) = watchdog {
         dog.tick_within("flush before abort", CLIENT_CALL_LIMIT);
     }
-    if let Err(e) = producer.flush(ABORT_FLUSH_LIMIT) {
+    if let Err(e) = flush_in_flight(producer.client(), ABORT_FLUSH_LIMIT) {
         debug!("flush before abort: {e}");
     }
     let mut attempt = 0;

@@ -449,3 +449,41 @@ async fn per_key_ordering_keeps_a_keys_order_across_a_retry() {
         "three records of the key waited at once: {states:?}"
     );
 }
+
+/// `weft_core::kafka::flush_in_flight`, which every commit of the loop now waits with: on a
+/// producer whose reports a background thread serves it returns once every record is delivered
+/// and reported (nothing left in flight, every record read back); on a producer nobody polls
+/// its reports are never served, and it says so by timing out instead of returning early.
+#[tokio::test(flavor = "multi_thread")]
+async fn flush_in_flight_returns_when_every_record_is_delivered() {
+    use rdkafka::producer::BaseProducer;
+    use weft_core::kafka::flush_in_flight;
+
+    let topic = unique("flush-in-flight");
+    create_topics(&[&topic], PARTITIONS).await;
+    let threaded: ThreadedProducer<DefaultProducerContext> =
+        broker().client_config().create().unwrap();
+    for i in 0..500 {
+        let key = format!("k{i}");
+        threaded
+            .send(BaseRecord::to(&topic).key(&key).payload("v"))
+            .unwrap();
+    }
+    flush_in_flight(threaded.client(), Duration::from_secs(30)).unwrap();
+    assert_eq!(threaded.in_flight_count(), 0);
+    assert_eq!(read_to_end(&topic, PARTITIONS, "read_committed").len(), 500);
+
+    let unpolled: BaseProducer = broker().client_config().create().unwrap();
+    unpolled
+        .send(BaseRecord::to(&topic).key("late").payload("v"))
+        .unwrap();
+    let err = flush_in_flight(unpolled.client(), Duration::from_millis(500)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            rdkafka::error::KafkaError::Flush(rdkafka::types::RDKafkaErrorCode::OperationTimedOut)
+        ),
+        "{err}"
+    );
+    assert!(unpolled.in_flight_count() > 0);
+}
