@@ -643,9 +643,10 @@ fn commit(producer: &FutureProducer) -> std::result::Result<(), Attempt> {
     for attempt in 1..=3 {
         let committed = tokio::task::block_in_place(|| {
             // Waits for what is in flight without rust-rdkafka's 100 ms polling slices (see
-            // flush_in_flight); a timeout is left to commit_transaction to report.
-            let _ = flush_in_flight(producer.client(), Duration::from_secs(30));
-            producer.commit_transaction(Duration::from_secs(30))
+            // flush_in_flight). A timeout is the error commit_transaction's own flush would
+            // give, after one wait instead of two.
+            flush_in_flight(producer.client(), Duration::from_secs(30))
+                .and_then(|()| producer.commit_transaction(Duration::from_secs(30)))
         });
         match committed {
             Ok(()) => return Ok(()),
