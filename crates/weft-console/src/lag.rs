@@ -2,8 +2,11 @@
 //! topic's SLA, and offset resets.
 //!
 //! [`lag`] finds a group's committed offsets by asking the group coordinator for every partition
-//! of every topic on the cluster at once (one OffsetFetch; partitions the group never committed
-//! are left out), then reads the end offsets. For partitions with lag it reads the record at the
+//! of every topic on the cluster at once (one OffsetFetch), then reads the end offsets. A topic
+//! the group committed on is one of its inputs, so every partition of it is reported: one the
+//! group never committed on has no committed offset and, as weft's consumers start a new
+//! partition from its beginning, a lag of every record still in it (an empty partition has lag
+//! 0; a partition whose first record is stuck is not hidden). For partitions with lag it reads the record at the
 //! committed offset: its age (now − its timestamp) is how long the oldest unprocessed record has
 //! waited, compared with the SLA of the topic's spec (its `sla`, else its priority's SLA).
 //!
@@ -12,7 +15,7 @@
 //! feet. Membership comes from the group coordinator (ListGroups/DescribeGroups through
 //! librdkafka's `fetch_group_list`). A dry run computes and prints the new offsets only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,7 +34,8 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 pub struct PartitionLag {
     pub topic: String,
     pub partition: i32,
-    pub committed: i64,
+    /// The group's committed offset (none when it never committed on this partition).
+    pub committed: Option<i64>,
     pub end: i64,
     pub lag: i64,
     /// Age in ms of the oldest unconsumed record (none when there is no lag).
@@ -154,27 +158,43 @@ pub fn lag(
     let mut out = Vec::new();
     for (name, state, members) in names {
         let offsets = committed(kafka, &name, &[])?;
+        let inputs: BTreeSet<&str> = offsets.keys().map(|(t, _)| t.as_str()).collect();
         let mut partitions = Vec::new();
         let mut lagging = TopicPartitionList::new();
-        for ((topic, partition), committed) in offsets {
-            let (_, end) = client
-                .fetch_watermarks(&topic, partition, TIMEOUT)
-                .map_err(|e| ConsoleError::kafka(&format!("reading the end of {topic}"), e))?;
-            let lag = (end - committed).max(0);
-            if lag > 0 {
-                let _ = lagging.add_partition_offset(&topic, partition, Offset::Offset(committed));
+        for topic in inputs {
+            let md = client
+                .fetch_metadata(Some(topic), TIMEOUT)
+                .map_err(|e| ConsoleError::kafka(&format!("reading the metadata of {topic}"), e))?;
+            let ids: Vec<i32> = md
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic)
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            for partition in ids {
+                let (low, end) = client
+                    .fetch_watermarks(topic, partition, TIMEOUT)
+                    .map_err(|e| ConsoleError::kafka(&format!("reading the end of {topic}"), e))?;
+                let committed = offsets.get(&(topic.to_string(), partition)).copied();
+                let (lag, from) = match committed {
+                    Some(c) => ((end - c).max(0), Offset::Offset(c)),
+                    None => ((end - low).max(0), Offset::Beginning),
+                };
+                if lag > 0 {
+                    let _ = lagging.add_partition_offset(topic, partition, from);
+                }
+                let sla = sla_of(specs, topic);
+                partitions.push(PartitionLag {
+                    topic: topic.to_string(),
+                    partition,
+                    committed,
+                    end,
+                    lag,
+                    oldest_unconsumed_age_ms: None,
+                    sla_ms: sla.map(|d| d.as_millis() as i64),
+                    sla_breached: false,
+                });
             }
-            let sla = sla_of(specs, &topic);
-            partitions.push(PartitionLag {
-                topic,
-                partition,
-                committed,
-                end,
-                lag,
-                oldest_unconsumed_age_ms: None,
-                sla_ms: sla.map(|d| d.as_millis() as i64),
-                sla_breached: false,
-            });
         }
         for ((t, p), ts) in oldest_timestamps(kafka, &lagging)? {
             if let Some(pl) = partitions

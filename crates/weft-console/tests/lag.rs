@@ -15,7 +15,7 @@ fn committed_sum(group: &str) -> i64 {
     lag::lag(&weft_testkit::broker(), Some(group), None).unwrap()[0]
         .partitions
         .iter()
-        .map(|p| p.committed)
+        .map(|p| p.committed.unwrap_or(0))
         .sum()
 }
 
@@ -57,7 +57,7 @@ async fn lag_is_reported_and_resets_are_safe() {
     assert_eq!(ends, 10);
     assert_eq!(g.total_lag, 6);
     for p in &g.partitions {
-        assert_eq!(p.committed, 2);
+        assert_eq!(p.committed, Some(2));
         assert_eq!(p.lag, p.end - 2);
         assert_eq!(p.sla_ms, Some(1000), "critical topic: 1 s");
         if p.lag > 0 {
@@ -144,4 +144,61 @@ async fn lag_is_reported_and_resets_are_safe() {
     assert!(err.to_string().contains("active member"), "{err}");
     assert_eq!(committed_sum(&group), 10, "a refused reset changes nothing");
     drop(member);
+}
+
+/// A partition of an input the group never committed on is reported, not left out: with its
+/// records as lag when it has some (a partition whose first record is stuck shows), lag 0 when
+/// it is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_never_committed_are_reported_with_their_records_as_lag() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let kafka = weft_testkit::broker();
+    let topic = format!("{}.order.created.v1", weft_testkit::unique("t"));
+    let group = format!("{}.lag-uncommitted", weft_testkit::unique("g"));
+    weft_testkit::create_topics(&[&topic], 3).await;
+    let producer: FutureProducer = kafka.client_config().create().unwrap();
+    // Partition 0: 4 records, committed at 4. Partition 1: 3 records, never committed.
+    // Partition 2: empty.
+    for (partition, n) in [(0, 4), (1, 3)] {
+        for i in 0..n {
+            producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .partition(partition)
+                        .key(&format!("k{i}"))
+                        .payload(b"v"),
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let c: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(4))
+        .unwrap();
+    c.commit(&tpl, CommitMode::Sync).unwrap();
+
+    let report = lag::lag(&kafka, Some(&group), None).unwrap();
+    let rows: Vec<(i32, Option<i64>, i64, i64)> = report[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.committed, p.end, p.lag))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(0, Some(4), 4, 0), (1, None, 3, 3), (2, None, 0, 0)],
+        "every partition of the input, the never-committed ones included"
+    );
+    assert_eq!(report[0].total_lag, 3);
+    let stuck = &report[0].partitions[1];
+    assert!(
+        stuck.oldest_unconsumed_age_ms.is_some(),
+        "the age of partition 1's first record: {stuck:?}"
+    );
 }

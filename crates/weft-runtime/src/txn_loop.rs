@@ -98,6 +98,12 @@ use crate::state::Restorer;
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
 use crate::RuntimeError;
 
+/// Where a partition the group never committed on starts, for committing positions past
+/// transaction markers: one holding only aborted records and their marker (a killed writer's,
+/// an aborted dual write's) is committed past them too, or the group's lag there would never
+/// reach 0.
+const NEVER_COMMITTED: Option<i64> = Some(0);
+
 /// Timeout of one attempt of a transactional call (send offsets, commit, abort). A call that
 /// times out retriably is called again (`retrying`, `abort_retrying`), so this bounds one wait,
 /// not the operation: a coordinator moving after a broker failure takes a few attempts.
@@ -1157,7 +1163,7 @@ impl<'s> TxnLoop<'s> {
             return Ok(());
         }
         self.last_idle_check = Instant::now();
-        let moved = positions_past(consumer, &self.committed);
+        let moved = positions_past(consumer, &self.committed, NEVER_COMMITTED);
         if !moved.is_empty() {
             self.begin(consumer)?;
             self.batch.next_offsets = moved;
@@ -1558,9 +1564,9 @@ impl<'s> TxnLoop<'s> {
         // load the loop is seldom idle, and a position left one marker behind would keep the
         // group's lag above 0 and hold up a dual write waiting for this loop (a migration's
         // mirror) to reach it.
-        for (key, position) in positions_past(consumer, &self.batch.next_offsets)
+        for (key, position) in positions_past(consumer, &self.batch.next_offsets, None)
             .into_iter()
-            .chain(positions_past(consumer, &self.committed))
+            .chain(positions_past(consumer, &self.committed, NEVER_COMMITTED))
         {
             let next = self.batch.next_offsets.entry(key).or_insert(position);
             *next = (*next).max(position);
@@ -1835,11 +1841,12 @@ fn abort_retrying(
     }
 }
 
-/// The assigned partitions whose consumer position is beyond `than` (partitions not in `than`
-/// are left out: this loop has not processed anything there to build on).
+/// The assigned partitions whose consumer position is beyond `than`; a partition not in `than`
+/// is compared with `unknown`, or left out when that is `None`.
 fn positions_past(
     consumer: &LoopConsumer,
     than: &BTreeMap<(String, i32), i64>,
+    unknown: Option<i64>,
 ) -> BTreeMap<(String, i32), i64> {
     let Ok(positions) = consumer.position() else {
         return BTreeMap::new();
@@ -1849,8 +1856,8 @@ fn positions_past(
         .into_iter()
         .filter_map(|e| {
             let key = (e.topic().to_string(), e.partition());
-            match (e.offset(), than.get(&key)) {
-                (Offset::Offset(p), Some(c)) if p > *c => Some((key, p)),
+            match (e.offset(), than.get(&key).copied().or(unknown)) {
+                (Offset::Offset(p), Some(c)) if p > c => Some((key, p)),
                 _ => None,
             }
         })

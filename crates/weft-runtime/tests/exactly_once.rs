@@ -487,3 +487,121 @@ async fn flush_in_flight_returns_when_every_record_is_delivered() {
     );
     assert!(unpolled.in_flight_count() > 0);
 }
+
+/// A partition that holds only an aborted transaction (records and their abort marker: a killed
+/// writer's, an aborted dual write's), on which the group never committed, is committed past
+/// its marker once the copier is idle: otherwise the group's lag there stays above 0 forever
+/// and anything waiting for the group to catch up waits forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_holding_only_an_aborted_transaction_is_committed_past_it() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::BaseProducer;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let run = unique("aborted-only");
+    let (input, output, dlq, group) = (
+        format!("{run}.in"),
+        format!("{run}.out"),
+        format!("{run}.dlq"),
+        format!("{run}.copier"),
+    );
+    create_topics(&[&input, &output, &dlq], 2).await;
+    // Partition 0: one record. Partition 1: three records of a transaction that is aborted.
+    let plain: ThreadedProducer<DefaultProducerContext> =
+        broker().client_config().create().unwrap();
+    plain
+        .send(
+            BaseRecord::to(&input)
+                .partition(0)
+                .key("k0")
+                .payload("evt:0:k0:0"),
+        )
+        .unwrap();
+    plain.flush(Duration::from_secs(30)).unwrap();
+    let txn: BaseProducer = broker()
+        .client_config()
+        .set("transactional.id", format!("{run}-writer"))
+        .create()
+        .unwrap();
+    txn.init_transactions(Duration::from_secs(30)).unwrap();
+    txn.begin_transaction().unwrap();
+    for i in 1..=3 {
+        let value = format!("evt:{i}:k1:0");
+        txn.send(
+            BaseRecord::to(&input)
+                .partition(1)
+                .key("k1")
+                .payload(&value),
+        )
+        .unwrap();
+    }
+    txn.flush(Duration::from_secs(30)).unwrap();
+    txn.abort_transaction(Duration::from_secs(30)).unwrap();
+    // The coordinator writes the abort marker after abort_transaction returns: wait for it
+    // (the stable end, as a read_committed client sees it, reaches 4 only then).
+    let marked = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, end) = txn
+            .client()
+            .fetch_watermarks(&input, 1, Duration::from_secs(10))
+            .unwrap();
+        if end == 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < marked,
+            "partition 1 should hold three aborted records and the abort marker: end {end}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut copier = Command::new(env!("CARGO_BIN_EXE_weft-copier"))
+        .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
+        .env("WEFT_COPIER_INPUT", &input)
+        .env("WEFT_COPIER_OUTPUT", &output)
+        .env("WEFT_DLQ_TOPIC", &dlq)
+        .env("WEFT_GROUP_ID", &group)
+        .env("WEFT_INSTANCE_ID", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let looker: BaseConsumer = broker()
+        .client_config()
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(&input, 0);
+    tpl.add_partition(&input, 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let committed = loop {
+        let got: Vec<Offset> = looker
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| e.offset())
+            .collect();
+        if got == [Offset::Offset(1), Offset::Offset(4)] {
+            break got;
+        }
+        if Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(stop(&mut copier).await, Some(0));
+    assert_eq!(
+        committed,
+        [Offset::Offset(1), Offset::Offset(4)],
+        "partition 0 past its record, partition 1 past the abort marker (within 60 s)"
+    );
+    let copied = read_to_end(&output, 2, "read_committed");
+    assert_eq!(
+        copied.len(),
+        1,
+        "only the committed record is copied: {copied:?}"
+    );
+}

@@ -64,7 +64,8 @@ pub async fn lag(args: LagArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome> 
                 "  {:<48} {:>4} {:>10} {:>10} {:>8} {:>12} {:>8}{}",
                 p.topic,
                 p.partition,
-                p.committed,
+                p.committed
+                    .map_or_else(|| "-".to_string(), |c| c.to_string()),
                 p.end,
                 p.lag,
                 age,
