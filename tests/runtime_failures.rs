@@ -81,6 +81,7 @@ fn settings(topics: &tempfile::TempDir, breaker: BreakerSettings) -> RunSettings
         commit_interval: Duration::from_millis(100),
         breaker,
         max_consecutive_aborts: 5,
+        fetch_stall_limit: weft_runtime::fetch_guard::DEFAULT_LIMIT,
         static_membership: false,
         metrics_listen: None,
         shutdown: Arc::new(AtomicBool::new(false)),

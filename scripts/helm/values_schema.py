@@ -88,6 +88,7 @@ PROCESSOR_SETTINGS = {
     "breaker": obj({"window": i(0), "ratio": {"type": "number", "minimum": 0, "maximum": 1},
                     "minSamples": i(1)}),
     "maxConsecutiveAborts": i(1),
+    "fetchStallTimeout": DURATION,
     "staticMembership": B,
     "autoRegisterSchemas": B,
     "logLevel": s(minLength=1),

@@ -314,6 +314,7 @@ fn mirror(
         commit_interval: args.commit_interval,
         max_retries: 5,
         max_consecutive_aborts: 5,
+        fetch_stall_limit: weft_runtime::fetch_guard::DEFAULT_LIMIT,
         dual_writes: Vec::new(),
         changelogs: Vec::new(),
         static_membership: false,

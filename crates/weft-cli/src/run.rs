@@ -76,6 +76,12 @@ pub struct RunArgs {
     /// processor stops with the broker's error.
     #[arg(long, env = "WEFT_MAX_CONSECUTIVE_ABORTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     max_consecutive_aborts: u32,
+    /// How long a partition the processor owns may have records waiting with none fetched
+    /// before the processor stops (exit 2) for the orchestrator to restart it: a consumer that
+    /// silently stopped fetching (seen under KIP-848 after a broker kill). 0s turns it off;
+    /// keep it well above the cluster's leader-failover time.
+    #[arg(long, env = "WEFT_FETCH_STALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    fetch_stall_timeout: Duration,
     /// Static group membership: a replica restarted within the session timeout (6 s) keeps its
     /// partitions without a rebalance; a stopped one holds them that long (classic protocol
     /// only; the Helm chart turns it on, its pod names being stable).
@@ -216,6 +222,7 @@ impl RunArgs {
                 min_samples: self.breaker_min_samples,
             },
             max_consecutive_aborts: self.max_consecutive_aborts,
+            fetch_stall_limit: self.fetch_stall_timeout,
             static_membership: self.static_membership,
             metrics_listen,
             shutdown,

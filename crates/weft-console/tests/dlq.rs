@@ -99,6 +99,7 @@ async fn dead_letters_are_listed_shown_and_replayed_with_the_attempt_carried() {
         commit_interval: Duration::from_millis(100),
         max_retries: 3,
         max_consecutive_aborts: 5,
+        fetch_stall_limit: weft_runtime::fetch_guard::DEFAULT_LIMIT,
         dual_writes: Vec::new(),
         changelogs: Vec::new(),
         static_membership: false,

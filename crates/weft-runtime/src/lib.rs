@@ -13,6 +13,7 @@
 pub mod dlq_watch;
 pub mod error;
 pub mod failure;
+pub mod fetch_guard;
 pub mod harness;
 pub mod metrics;
 pub mod migration;

@@ -55,6 +55,8 @@ pub struct RunSettings {
     pub breaker: BreakerSettings,
     /// Aborted transactions in a row after which a loop stops.
     pub max_consecutive_aborts: u32,
+    /// See [`LoopSettings::fetch_stall_limit`].
+    pub fetch_stall_limit: Duration,
     /// Static group membership (see [`LoopSettings::static_membership`]).
     pub static_membership: bool,
     /// Where health and metrics are served (`None`: not served).
@@ -377,6 +379,7 @@ fn loop_settings(
         commit_interval: settings.commit_interval,
         max_retries: 5,
         max_consecutive_aborts: settings.max_consecutive_aborts,
+        fetch_stall_limit: settings.fetch_stall_limit,
         dual_writes: Vec::new(),
         changelogs: Vec::new(),
         static_membership: settings.static_membership,
@@ -400,6 +403,7 @@ mod tests {
             commit_interval: Duration::from_millis(100),
             breaker: BreakerSettings::default(),
             max_consecutive_aborts: 5,
+            fetch_stall_limit: crate::fetch_guard::DEFAULT_LIMIT,
             static_membership: false,
             metrics_listen: None,
             shutdown: Arc::new(AtomicBool::new(false)),

@@ -54,6 +54,9 @@
 //!   commit, and the record was processed and committed twice. While this process owns a
 //!   partition nobody else commits its offsets, so such a record is one it has handled; on
 //!   revocation the partition's figures are forgotten.
+//! - A consumer that stopped fetching owned, unpaused partitions with records waiting (seen
+//!   under KIP-848 after a broker kill) stops the loop after `fetch_stall_limit` with
+//!   [`RuntimeError::Fatal`] naming the partitions (the [`crate::fetch_guard`]).
 //! - A panic in the processor function aborts the open transaction and stops the loop with
 //!   [`RuntimeError::ProcessorPanicked`]: nothing of the batch is committed.
 //! - Shutdown (SIGTERM/SIGINT sets the flag): the open batch is committed, the consumer leaves
@@ -90,6 +93,7 @@ use tracing::{debug, error, info, warn};
 use weft_core::kafka::{flush_in_flight, KafkaConfig};
 
 use crate::failure::{self, FailurePolicy, Route};
+use crate::fetch_guard::{self, FetchGuard};
 use crate::metrics::Metrics;
 use crate::migration::{is_copy, Delivered, DualWrites};
 use crate::parking::{self, Parking};
@@ -111,6 +115,10 @@ const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long an abort waits for the records in flight first (see `abort_retrying`).
 const ABORT_FLUSH_LIMIT: Duration = Duration::from_secs(3);
+
+/// Timeout of the fetch guard's ListOffsets: a healthy cluster answers in milliseconds, and
+/// while a broker is down the loop must not sit here long (a check that times out is skipped).
+const FETCH_GUARD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Timeout of the lookups that are not retried: committed offsets of a rewind, seeks, metadata.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -153,6 +161,9 @@ pub struct LoopSettings {
     pub max_retries: u32,
     /// Aborted transactions in a row after which the loop stops (default 5).
     pub max_consecutive_aborts: u32,
+    /// How long an owned, unpaused partition may stay behind its end without a record fetched
+    /// before the loop stops (see [`crate::fetch_guard`]; zero: never).
+    pub fetch_stall_limit: Duration,
     /// Migrations this loop dual-writes: (old topic, the migration's mirror group), physical
     /// names (see [`crate::migration`]). Empty normally.
     pub dual_writes: Vec<(String, String)>,
@@ -942,6 +953,8 @@ struct TxnLoop<'s> {
     /// The open transaction was aborted while a record was being handled (a produce refused
     /// in an abortable state): the record is not noted, it comes again after the rewind.
     lost: bool,
+    /// Stops the loop when its consumer stopped fetching partitions with records waiting.
+    fetch_guard: FetchGuard,
 }
 
 impl<'s> TxnLoop<'s> {
@@ -959,6 +972,7 @@ impl<'s> TxnLoop<'s> {
             ready: false,
             aborts_in_a_row: 0,
             watchdog: Watchdog::start(&settings.transactional_id(), STALL_LIMIT),
+            fetch_guard: FetchGuard::new(settings.fetch_stall_limit),
             dual: None,
             state: None,
             lost: false,
@@ -1152,6 +1166,7 @@ impl<'s> TxnLoop<'s> {
                 m.loop_ready();
             }
         }
+        self.check_fetching(consumer)?;
         // A read_committed consumer's position moves past the commit markers that end its
         // inputs' transactions; committing only "last record + 1" would leave the group one
         // offset behind per partition forever (lag never 0). When idle, commit such positions
@@ -1170,6 +1185,91 @@ impl<'s> TxnLoop<'s> {
             self.commit(consumer)?;
         }
         Ok(())
+    }
+
+    /// Part of `on_idle`: the fetch guard's check, when due (see [`crate::fetch_guard`]). Every
+    /// owned partition the loop has not paused, at its position (its committed offset while
+    /// the consumer has none) against its stable end; a partition stalled past the limit stops
+    /// the loop.
+    fn check_fetching(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
+        let now = Instant::now();
+        if !self.fetch_guard.due(now) {
+            return Ok(());
+        }
+        let Ok(positions) = consumer.position() else {
+            self.fetch_guard.skipped(now);
+            return Ok(());
+        };
+        let restoring = self
+            .state
+            .as_ref()
+            .map(Restorer::pending)
+            .unwrap_or_default();
+        let positions: Vec<(String, i32, Option<i64>)> = positions
+            .elements()
+            .iter()
+            .map(|e| {
+                let at = match e.offset() {
+                    Offset::Offset(p) => Some(p),
+                    _ => None,
+                };
+                (e.topic().to_string(), e.partition(), at)
+            })
+            .collect();
+        let paused =
+            |key: &(String, i32)| self.held.until.contains_key(key) || restoring.contains(&key.1);
+        let watched = fetch_guard::watched(&positions, paused, &self.committed);
+        if watched.is_empty() {
+            self.fetch_guard.observe(now, &[]);
+            return Ok(());
+        }
+        // Offset::End as a timestamp asks ListOffsets for each partition's (stable) end.
+        let mut latest = TopicPartitionList::new();
+        for (topic, partition) in watched.keys() {
+            latest
+                .add_partition_offset(topic, *partition, Offset::End)
+                .map_err(|e| fatal("building the offset list", e))?;
+        }
+        self.watchdog
+            .tick_within("reading partition ends (fetch guard)", CLIENT_CALL_LIMIT);
+        let ends = match consumer.offsets_for_times(latest, FETCH_GUARD_TIMEOUT) {
+            Ok(ends) => ends,
+            Err(e) => {
+                debug!("fetch guard: reading partition ends: {e}; check skipped");
+                self.fetch_guard.skipped(now);
+                return Ok(());
+            }
+        };
+        let ends: Vec<(String, i32, Option<i64>)> = ends
+            .elements()
+            .iter()
+            .map(|e| {
+                let end = match (e.error(), e.offset()) {
+                    (Ok(()), Offset::Offset(end)) => Some(end),
+                    _ => None,
+                };
+                (e.topic().to_string(), e.partition(), end)
+            })
+            .collect();
+        let seen = fetch_guard::view(&watched, &ends);
+        debug!(
+            partitions = seen.len(),
+            behind = seen.iter().filter(|s| s.position < s.end).count(),
+            "fetch guard checked"
+        );
+        let stalled = self.fetch_guard.observe(now, &seen);
+        if stalled.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = stalled.iter().map(ToString::to_string).collect();
+        Err(fatal(
+            "fetching",
+            format!(
+                "no record fetched from partitions with records waiting: {} (the fetch guard, \
+                 --fetch-stall-timeout; a restarted replica joins the group afresh)",
+                list.join(", ")
+            ),
+        ))
     }
 
     /// Phase: the consumer reported an error.

@@ -139,6 +139,7 @@ pub async fn worker(args: StateWorkerArgs, kafka: &KafkaConfig) -> anyhow::Resul
         commit_interval: Duration::from_millis(100),
         breaker: BreakerSettings::default(),
         max_consecutive_aborts: 5,
+        fetch_stall_limit: weft_runtime::fetch_guard::DEFAULT_LIMIT,
         static_membership: false,
         metrics_listen: None,
         shutdown,

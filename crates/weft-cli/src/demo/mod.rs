@@ -218,6 +218,7 @@ pub async fn run(args: DemoArgs, kafka: &KafkaConfig) -> anyhow::Result<Outcome>
         commit_interval: Duration::from_millis(100),
         breaker: BreakerSettings::default(),
         max_consecutive_aborts: 5,
+        fetch_stall_limit: weft_runtime::fetch_guard::DEFAULT_LIMIT,
         static_membership: false,
         metrics_listen: Some(args.metrics_listen),
         shutdown: shutdown.clone(),

@@ -110,6 +110,7 @@ fn settings() -> Result<(KafkaConfig, LoopSettings, Copier), String> {
         commit_interval: Duration::from_millis(number("WEFT_COMMIT_INTERVAL_MS", 100)?),
         max_retries: 5,
         max_consecutive_aborts: number("WEFT_MAX_CONSECUTIVE_ABORTS", 5)? as u32,
+        fetch_stall_limit: Duration::from_secs(number("WEFT_FETCH_STALL_TIMEOUT_S", 60)?),
         dual_writes: Vec::new(),
         changelogs: Vec::new(),
         static_membership: number("WEFT_STATIC_MEMBERSHIP", 0)? == 1,

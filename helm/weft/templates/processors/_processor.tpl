@@ -22,6 +22,7 @@ WEFT_BREAKER_WINDOW: {{ $p.breaker.window | quote }}
 WEFT_BREAKER_RATIO: {{ $p.breaker.ratio | quote }}
 WEFT_BREAKER_MIN_SAMPLES: {{ $p.breaker.minSamples | quote }}
 WEFT_MAX_CONSECUTIVE_ABORTS: {{ $p.maxConsecutiveAborts | quote }}
+WEFT_FETCH_STALL_TIMEOUT: {{ $p.fetchStallTimeout | quote }}
 WEFT_METRICS_LISTEN: {{ printf "0.0.0.0:%v" .root.Values.metrics.port | quote }}
 WEFT_SINK_DIR: "/var/lib/weft/sinks"
 WEFT_LOG: {{ $p.logLevel | quote }}

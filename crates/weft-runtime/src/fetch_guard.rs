@@ -1,0 +1,296 @@
+//! The fetch guard: a loop whose consumer stopped fetching partitions that have records waiting
+//! ends, so the orchestrator restarts it.
+//!
+//! # Why
+//! Seen in the three-broker chaos test under KIP-848 (`group.protocol=consumer`, librdkafka
+//! 2.12): after a broker kill and two timed-out ConsumerGroupHeartbeat requests, one replica kept
+//! its retry partitions assigned and its loop kept polling, but no record of those partitions
+//! came again. The group saw a live member owning them, so nobody else took them; the retried
+//! records waited until the test gave up. The [watchdog](crate::watchdog) cannot see this (the
+//! loop ticks), nor can `/health/live`.
+//!
+//! # What
+//! While idle (nothing polled), at most every [`CHECK_EVERY`], the loop lists each partition it
+//! owns and has not paused itself (a retry record not due, a store being restored): its fetch
+//! position (its committed offset while librdkafka has none, e.g. after a seek) against the
+//! partition's stable end, read with one ListOffsets request per broker at the consumer's
+//! isolation level (read_committed: the records of transactions still open do not count). A
+//! partition behind its end whose position has not moved for the limit
+//! (`--fetch-stall-timeout`, 60 s by default; 0 turns the guard off) stops the loop with
+//! [`crate::RuntimeError::Fatal`] naming it (exit 2). A restarted replica joins afresh; its
+//! offsets were committed only with its outputs, so nothing is lost or done twice.
+//!
+//! # Failure modes
+//! - The end cannot be read within 1 s (a broker down, a leader moving): the check is skipped
+//!   and every partition's clock starts again, so a stall is only ever judged on a healthy
+//!   cluster: a replica is not ended for an outage, nor right after one while its fetcher
+//!   reconnects.
+//! - A partition whose next record is slow to come for a reason the loop cannot see (a leader
+//!   election, a throttled fetch) counts as stalled after the limit: keep the limit well above
+//!   the cluster's leader-failover time.
+//! - A busy loop is seldom idle; it checks less often, never more than every [`CHECK_EVERY`].
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The shortest time between two checks (each is one ListOffsets round trip per broker).
+pub const CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// The default limit (`--fetch-stall-timeout`).
+pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
+
+/// One owned, unpaused partition as the loop sees it at a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub topic: String,
+    pub partition: i32,
+    /// Where the next record would be fetched from.
+    pub position: i64,
+    /// The partition's stable end (its last stable offset under read_committed).
+    pub end: i64,
+}
+
+/// A partition behind its end that did not move for the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stalled {
+    pub topic: String,
+    pub partition: i32,
+    pub position: i64,
+    pub end: i64,
+    /// How long its position has not moved while it was behind.
+    pub for_: Duration,
+}
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}[{}] at {} of {} for {:.0?}",
+            self.topic, self.partition, self.position, self.end, self.for_
+        )
+    }
+}
+
+/// Remembers, per partition behind its end, its position and since when it has not moved.
+#[derive(Debug)]
+pub struct FetchGuard {
+    limit: Duration,
+    last_check: Option<Instant>,
+    behind: BTreeMap<(String, i32), (i64, Instant)>,
+}
+
+impl FetchGuard {
+    /// A guard with the given limit (zero: off).
+    pub fn new(limit: Duration) -> FetchGuard {
+        FetchGuard {
+            limit,
+            last_check: None,
+            behind: BTreeMap::new(),
+        }
+    }
+
+    /// True when a check is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        !self.limit.is_zero()
+            && self
+                .last_check
+                .is_none_or(|at| now.duration_since(at) >= CHECK_EVERY)
+    }
+
+    /// A check at `now` could not read the ends: the next one waits [`CHECK_EVERY`], and every
+    /// partition's clock starts again (see the module docs).
+    pub fn skipped(&mut self, now: Instant) {
+        self.last_check = Some(now);
+        self.behind.clear();
+    }
+
+    /// Takes one check's view at `now`; returns the partitions behind their end whose position
+    /// has not moved for the limit. A partition caught up, moved, paused or no longer owned (not
+    /// in `seen`) starts afresh.
+    pub fn observe(&mut self, now: Instant, seen: &[Seen]) -> Vec<Stalled> {
+        self.last_check = Some(now);
+        let mut behind = BTreeMap::new();
+        let mut stalled = Vec::new();
+        for s in seen.iter().filter(|s| s.position < s.end) {
+            let key = (s.topic.clone(), s.partition);
+            let since = match self.behind.get(&key) {
+                Some((position, since)) if *position == s.position => *since,
+                _ => now,
+            };
+            let for_ = now.duration_since(since);
+            if for_ >= self.limit {
+                stalled.push(Stalled {
+                    topic: s.topic.clone(),
+                    partition: s.partition,
+                    position: s.position,
+                    end: s.end,
+                    for_,
+                });
+            }
+            behind.insert(key, (s.position, since));
+        }
+        self.behind = behind;
+        stalled
+    }
+}
+
+/// The partitions a check watches, with the position each is judged at: every owned partition
+/// (`positions`: topic, partition, the consumer's position or `None` when it has none) except
+/// those the loop paused itself (`paused`); a partition without a position is at what the loop
+/// last committed there (`committed`), else at 0.
+pub fn watched(
+    positions: &[(String, i32, Option<i64>)],
+    paused: impl Fn(&(String, i32)) -> bool,
+    committed: &BTreeMap<(String, i32), i64>,
+) -> BTreeMap<(String, i32), i64> {
+    positions
+        .iter()
+        .filter_map(|(topic, partition, position)| {
+            let key = (topic.clone(), *partition);
+            if paused(&key) {
+                return None;
+            }
+            let at = position
+                .or_else(|| committed.get(&key).copied())
+                .unwrap_or(0);
+            Some((key, at))
+        })
+        .collect()
+}
+
+/// One check's view: each watched partition whose end was read (`ends`: topic, partition, its
+/// end or `None` when ListOffsets gave none for it), at its position from `watched`.
+pub fn view(
+    watched: &BTreeMap<(String, i32), i64>,
+    ends: &[(String, i32, Option<i64>)],
+) -> Vec<Seen> {
+    ends.iter()
+        .filter_map(|(topic, partition, end)| {
+            let position = watched.get(&(topic.clone(), *partition))?;
+            Some(Seen {
+                topic: topic.clone(),
+                partition: *partition,
+                position: *position,
+                end: (*end)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(partition: i32, position: i64, end: i64) -> Seen {
+        Seen {
+            topic: "t".into(),
+            partition,
+            position,
+            end,
+        }
+    }
+
+    #[test]
+    fn a_partition_behind_that_does_not_move_for_the_limit_is_stalled() {
+        let t0 = Instant::now();
+        let mut g = FetchGuard::new(Duration::from_secs(60));
+        assert!(g.due(t0));
+        assert!(g.observe(t0, &[seen(0, 5, 9), seen(1, 3, 3)]).is_empty());
+        assert!(!g.due(t0 + Duration::from_secs(5)), "at most every 10 s");
+        assert!(g
+            .observe(t0 + Duration::from_secs(30), &[seen(0, 5, 9)])
+            .is_empty());
+        let stalled = g.observe(
+            t0 + Duration::from_secs(60),
+            &[seen(0, 5, 12), seen(1, 3, 3)],
+        );
+        assert_eq!(
+            stalled,
+            vec![Stalled {
+                topic: "t".into(),
+                partition: 0,
+                position: 5,
+                end: 12,
+                for_: Duration::from_secs(60),
+            }],
+            "partition 0 behind since t0, partition 1 caught up"
+        );
+        assert_eq!(stalled[0].to_string(), "t[0] at 5 of 12 for 60s");
+    }
+
+    #[test]
+    fn moving_catching_up_or_being_paused_restarts_the_clock() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut g = FetchGuard::new(Duration::from_secs(60));
+        g.observe(t0, &[seen(0, 5, 9), seen(1, 1, 9), seen(2, 0, 9)]);
+        // Partition 0 moved, 1 caught up, 2 was paused (not seen).
+        g.observe(s(40), &[seen(0, 6, 9), seen(1, 9, 9)]);
+        let later = g.observe(s(70), &[seen(0, 6, 9), seen(1, 9, 12), seen(2, 0, 9)]);
+        assert!(later.is_empty(), "{later:?}");
+        let stalled = g.observe(s(100), &[seen(0, 6, 9), seen(1, 9, 12), seen(2, 0, 9)]);
+        let which: Vec<i32> = stalled.iter().map(|s| s.partition).collect();
+        assert_eq!(
+            which,
+            vec![0],
+            "partition 0 still at 6 since 40 s; 1 and 2 since 70 s"
+        );
+    }
+
+    #[test]
+    fn a_skipped_check_restarts_the_clock_and_a_zero_limit_turns_the_guard_off() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut g = FetchGuard::new(Duration::from_secs(60));
+        g.observe(t0, &[seen(0, 5, 9)]);
+        g.skipped(s(30));
+        assert!(!g.due(s(35)));
+        assert!(
+            g.observe(s(61), &[seen(0, 5, 9)]).is_empty(),
+            "after an outage the clock starts again"
+        );
+        assert_eq!(g.observe(s(121), &[seen(0, 5, 9)]).len(), 1);
+        let off = FetchGuard::new(Duration::ZERO);
+        assert!(!off.due(t0));
+    }
+
+    #[test]
+    fn paused_partitions_are_not_watched_and_one_without_a_position_is_at_its_commit() {
+        let positions = vec![
+            ("in".to_string(), 0, Some(7)),
+            ("in".to_string(), 1, None),
+            ("in".to_string(), 2, None),
+            ("retry".to_string(), 0, Some(3)),
+        ];
+        let committed = BTreeMap::from([(("in".to_string(), 1), 4)]);
+        let w = watched(&positions, |(t, _)| t == "retry", &committed);
+        assert_eq!(
+            w,
+            BTreeMap::from([
+                (("in".to_string(), 0), 7),
+                (("in".to_string(), 1), 4),
+                (("in".to_string(), 2), 0),
+            ])
+        );
+        let ends = vec![
+            ("in".to_string(), 0, Some(7)),
+            ("in".to_string(), 1, Some(9)),
+            ("in".to_string(), 2, None),
+            ("retry".to_string(), 0, Some(8)),
+        ];
+        assert_eq!(
+            view(&w, &ends),
+            vec![seen_in("in", 0, 7, 7), seen_in("in", 1, 4, 9)],
+            "an end not read and a partition not watched are left out"
+        );
+    }
+
+    fn seen_in(topic: &str, partition: i32, position: i64, end: i64) -> Seen {
+        Seen {
+            topic: topic.into(),
+            partition,
+            position,
+            end,
+        }
+    }
+}
