@@ -165,12 +165,16 @@ pub fn lag(
             let md = client
                 .fetch_metadata(Some(topic), TIMEOUT)
                 .map_err(|e| ConsoleError::kafka(&format!("reading the metadata of {topic}"), e))?;
-            let ids: Vec<i32> = md
-                .topics()
-                .iter()
-                .filter(|t| t.name() == topic)
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
+            let mut ids = Vec::new();
+            for t in md.topics().iter().filter(|t| t.name() == topic) {
+                if let Some(e) = t.error() {
+                    return Err(ConsoleError::kafka(
+                        &format!("reading the metadata of {topic}"),
+                        rdkafka::types::RDKafkaErrorCode::from(e),
+                    ));
+                }
+                ids.extend(t.partitions().iter().map(|p| p.id()));
+            }
             for partition in ids {
                 let (low, end) = client
                     .fetch_watermarks(topic, partition, TIMEOUT)

@@ -12,9 +12,10 @@
 //! # What
 //! While idle (nothing polled), at most every [`CHECK_EVERY`], the loop lists each partition it
 //! owns and has not paused itself (a retry record not due, a store being restored): its fetch
-//! position (its committed offset while librdkafka has none, e.g. after a seek) against the
-//! partition's stable end, read with one ListOffsets request per broker at the consumer's
-//! isolation level (read_committed: the records of transactions still open do not count). A
+//! position (the group's committed offset while librdkafka has none, e.g. after a seek; never
+//! below the partition's log start) against the partition's stable end, read with one
+//! ListOffsets request per broker at the consumer's isolation level (read_committed: the records
+//! of transactions still open do not count). A
 //! partition behind its end whose position has not moved for the limit
 //! (`--fetch-stall-timeout`, 60 s by default; 0 turns the guard off) stops the loop with
 //! [`crate::RuntimeError::Fatal`] naming it (exit 2). A restarted replica joins afresh; its
@@ -29,6 +30,10 @@
 //!   election, a throttled fetch) counts as stalled after the limit: keep the limit well above
 //!   the cluster's leader-failover time.
 //! - A busy loop is seldom idle; it checks less often, never more than every [`CHECK_EVERY`].
+//! - The position moves only when a record or a transaction marker is handed over: skipping a
+//!   span of aborted records longer than the limit takes (gigabytes of aborted transactions on
+//!   a slow link) would count as a stall.
+//! - Not checked while the loop is stopping.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -134,44 +139,46 @@ impl FetchGuard {
     }
 }
 
-/// The partitions a check watches, with the position each is judged at: every owned partition
-/// (`positions`: topic, partition, the consumer's position or `None` when it has none) except
-/// those the loop paused itself (`paused`); a partition without a position is at what the loop
-/// last committed there (`committed`), else at 0.
+/// A partition: (topic, partition).
+pub type Key = (String, i32);
+
+/// The partitions a check watches: every owned partition (`positions`: topic, partition, the
+/// consumer's position or `None` when it has none) except those the loop paused itself.
 pub fn watched(
     positions: &[(String, i32, Option<i64>)],
-    paused: impl Fn(&(String, i32)) -> bool,
-    committed: &BTreeMap<(String, i32), i64>,
-) -> BTreeMap<(String, i32), i64> {
+    paused: impl Fn(&Key) -> bool,
+) -> BTreeMap<Key, Option<i64>> {
     positions
         .iter()
-        .filter_map(|(topic, partition, position)| {
-            let key = (topic.clone(), *partition);
-            if paused(&key) {
-                return None;
-            }
-            let at = position
-                .or_else(|| committed.get(&key).copied())
-                .unwrap_or(0);
-            Some((key, at))
-        })
+        .map(|(topic, partition, position)| ((topic.clone(), *partition), *position))
+        .filter(|(key, _)| !paused(key))
         .collect()
 }
 
-/// One check's view: each watched partition whose end was read (`ends`: topic, partition, its
-/// end or `None` when ListOffsets gave none for it), at its position from `watched`.
+/// One check's view: each watched partition whose end was read, at its position, or where the
+/// consumer has none (after a seek, before its first record) at the group's committed offset
+/// (`committed`), else 0; raised to the partition's log start where that is known (`starts`:
+/// retention may have removed everything up to the end, and then nothing ever moves the
+/// position).
 pub fn view(
-    watched: &BTreeMap<(String, i32), i64>,
-    ends: &[(String, i32, Option<i64>)],
+    watched: &BTreeMap<Key, Option<i64>>,
+    committed: &BTreeMap<Key, i64>,
+    starts: &BTreeMap<Key, i64>,
+    ends: &BTreeMap<Key, i64>,
 ) -> Vec<Seen> {
-    ends.iter()
-        .filter_map(|(topic, partition, end)| {
-            let position = watched.get(&(topic.clone(), *partition))?;
+    watched
+        .iter()
+        .filter_map(|(key, position)| {
+            let end = *ends.get(key)?;
+            let at = position
+                .or_else(|| committed.get(key).copied())
+                .unwrap_or(0)
+                .max(starts.get(key).copied().unwrap_or(0));
             Some(Seen {
-                topic: topic.clone(),
-                partition: *partition,
-                position: *position,
-                end: (*end)?,
+                topic: key.0.clone(),
+                partition: key.1,
+                position: at,
+                end,
             })
         })
         .collect()
@@ -255,33 +262,37 @@ mod tests {
     }
 
     #[test]
-    fn paused_partitions_are_not_watched_and_one_without_a_position_is_at_its_commit() {
+    fn paused_partitions_are_not_watched_and_one_without_a_position_is_at_its_commit_or_start() {
+        let k = |t: &str, p: i32| (t.to_string(), p);
         let positions = vec![
             ("in".to_string(), 0, Some(7)),
             ("in".to_string(), 1, None),
             ("in".to_string(), 2, None),
+            ("in".to_string(), 3, None),
+            ("in".to_string(), 4, Some(2)),
             ("retry".to_string(), 0, Some(3)),
         ];
-        let committed = BTreeMap::from([(("in".to_string(), 1), 4)]);
-        let w = watched(&positions, |(t, _)| t == "retry", &committed);
+        let w = watched(&positions, |(t, _)| t == "retry");
+        assert_eq!(w.len(), 5, "the paused retry partition is not watched");
+        let committed = BTreeMap::from([(k("in", 1), 4)]);
+        // Partition 3's records up to 9 are gone (retention): it starts at 9.
+        let starts = BTreeMap::from([(k("in", 3), 9)]);
+        let ends = BTreeMap::from([
+            (k("in", 0), 7),
+            (k("in", 1), 9),
+            (k("in", 2), 5),
+            (k("in", 3), 9),
+            (k("retry", 0), 8),
+        ]);
         assert_eq!(
-            w,
-            BTreeMap::from([
-                (("in".to_string(), 0), 7),
-                (("in".to_string(), 1), 4),
-                (("in".to_string(), 2), 0),
-            ])
-        );
-        let ends = vec![
-            ("in".to_string(), 0, Some(7)),
-            ("in".to_string(), 1, Some(9)),
-            ("in".to_string(), 2, None),
-            ("retry".to_string(), 0, Some(8)),
-        ];
-        assert_eq!(
-            view(&w, &ends),
-            vec![seen_in("in", 0, 7, 7), seen_in("in", 1, 4, 9)],
-            "an end not read and a partition not watched are left out"
+            view(&w, &committed, &starts, &ends),
+            vec![
+                seen_in("in", 0, 7, 7),
+                seen_in("in", 1, 4, 9),
+                seen_in("in", 2, 0, 5),
+                seen_in("in", 3, 9, 9),
+            ],
+            "in[4]'s end was not read; retry[0] is paused"
         );
     }
 

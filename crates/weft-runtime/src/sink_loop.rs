@@ -394,20 +394,27 @@ impl SinkState {
         Ok(())
     }
 
-    /// Idle: commits to Kafka the consumer's positions that lie past what was committed there
-    /// (past transaction markers after the last record), so the group's lag reads 0 when all
-    /// is written. For tools only, as every Kafka commit of this loop.
+    /// Idle (no batch open): commits to Kafka the consumer's positions that lie past what was
+    /// committed there (past transaction markers after the last record), so the group's lag
+    /// reads 0 when all is written. A partition with nothing stored yet counts from 0: one that
+    /// holds only an aborted transaction is marked past it too. For tools only, as every Kafka
+    /// commit of this loop.
     fn mark_positions(&mut self, consumer: &SinkConsumer) {
         self.last_mark = Instant::now();
         let Ok(at) = consumer.position() else { return };
         let mut tpl = TopicPartitionList::new();
         for e in at.elements() {
             let key = (e.topic().to_string(), e.partition());
-            let (Offset::Offset(o), Some(Some(stored))) = (e.offset(), self.positions.get(&key))
-            else {
+            let (Offset::Offset(o), Some(stored)) = (e.offset(), self.positions.get(&key)) else {
                 continue;
             };
-            if o >= *stored && self.marked.get(&key) != Some(&o) {
+            let from = stored.unwrap_or(0);
+            let past = if stored.is_some() {
+                o >= from
+            } else {
+                o > from
+            };
+            if past && self.marked.get(&key) != Some(&o) {
                 let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(o));
                 self.marked.insert(key, o);
             }

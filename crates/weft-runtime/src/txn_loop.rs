@@ -1188,12 +1188,12 @@ impl<'s> TxnLoop<'s> {
     }
 
     /// Part of `on_idle`: the fetch guard's check, when due (see [`crate::fetch_guard`]). Every
-    /// owned partition the loop has not paused, at its position (its committed offset while
-    /// the consumer has none) against its stable end; a partition stalled past the limit stops
-    /// the loop.
+    /// owned partition the loop has not paused, at its position (the group's committed offset
+    /// while the consumer has none, never below the log start) against its stable end; a
+    /// partition stalled past the limit stops the loop. Any lookup that fails skips the check.
     fn check_fetching(&mut self, consumer: &LoopConsumer) -> Result<(), RuntimeError> {
         let now = Instant::now();
-        if !self.fetch_guard.due(now) {
+        if !self.fetch_guard.due(now) || self.settings.shutdown.load(Ordering::SeqCst) {
             return Ok(());
         }
         let Ok(positions) = consumer.position() else {
@@ -1218,40 +1218,56 @@ impl<'s> TxnLoop<'s> {
             .collect();
         let paused =
             |key: &(String, i32)| self.held.until.contains_key(key) || restoring.contains(&key.1);
-        let watched = fetch_guard::watched(&positions, paused, &self.committed);
+        let watched = fetch_guard::watched(&positions, paused);
         if watched.is_empty() {
             self.fetch_guard.observe(now, &[]);
             return Ok(());
         }
-        // Offset::End as a timestamp asks ListOffsets for each partition's (stable) end.
-        let mut latest = TopicPartitionList::new();
-        for (topic, partition) in watched.keys() {
-            latest
-                .add_partition_offset(topic, *partition, Offset::End)
-                .map_err(|e| fatal("building the offset list", e))?;
-        }
         self.watchdog
             .tick_within("reading partition ends (fetch guard)", CLIENT_CALL_LIMIT);
-        let ends = match consumer.offsets_for_times(latest, FETCH_GUARD_TIMEOUT) {
-            Ok(ends) => ends,
+        let none = BTreeMap::new();
+        let read = || -> KafkaResult<Vec<fetch_guard::Seen>> {
+            let ends = list_offsets(consumer, watched.keys(), Offset::End)?;
+            // Where the consumer has no position: the group's committed offset.
+            let mut unplaced = TopicPartitionList::new();
+            for (key, _) in watched
+                .iter()
+                .filter(|(k, p)| p.is_none() && ends.get(*k) > Some(&0))
+            {
+                unplaced.add_partition(&key.0, key.1);
+            }
+            let mut committed = BTreeMap::new();
+            if unplaced.count() > 0 {
+                let got =
+                    weft_core::kafka::committed_offsets(consumer, &unplaced, FETCH_GUARD_TIMEOUT)?;
+                for e in got.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        committed.insert((e.topic().to_string(), e.partition()), o);
+                    }
+                }
+            }
+            // Where a partition looks behind: its log start (retention may have removed
+            // everything up to its end).
+            let first = fetch_guard::view(&watched, &committed, &none, &ends);
+            let behind: Vec<(String, i32)> = first
+                .iter()
+                .filter(|s| s.position < s.end)
+                .map(|s| (s.topic.clone(), s.partition))
+                .collect();
+            if behind.is_empty() {
+                return Ok(first);
+            }
+            let starts = list_offsets(consumer, behind.iter(), Offset::Beginning)?;
+            Ok(fetch_guard::view(&watched, &committed, &starts, &ends))
+        };
+        let seen = match read() {
+            Ok(seen) => seen,
             Err(e) => {
                 debug!("fetch guard: reading partition ends: {e}; check skipped");
                 self.fetch_guard.skipped(now);
                 return Ok(());
             }
         };
-        let ends: Vec<(String, i32, Option<i64>)> = ends
-            .elements()
-            .iter()
-            .map(|e| {
-                let end = match (e.error(), e.offset()) {
-                    (Ok(()), Offset::Offset(end)) => Some(end),
-                    _ => None,
-                };
-                (e.topic().to_string(), e.partition(), end)
-            })
-            .collect();
-        let seen = fetch_guard::view(&watched, &ends);
         debug!(
             partitions = seen.len(),
             behind = seen.iter().filter(|s| s.position < s.end).count(),
@@ -1939,6 +1955,29 @@ fn abort_retrying(
             other => return other,
         }
     }
+}
+
+/// The offsets ListOffsets gives for `keys` at `at` (`Offset::End`: the stable end under
+/// read_committed; `Offset::Beginning`: the log start), one request per broker; partitions it
+/// gave none for are left out.
+fn list_offsets<'k>(
+    consumer: &LoopConsumer,
+    keys: impl Iterator<Item = &'k (String, i32)>,
+    at: Offset,
+) -> KafkaResult<BTreeMap<(String, i32), i64>> {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in keys {
+        tpl.add_partition_offset(topic, *partition, at)?;
+    }
+    let got = consumer.offsets_for_times(tpl, FETCH_GUARD_TIMEOUT)?;
+    Ok(got
+        .elements()
+        .iter()
+        .filter_map(|e| match (e.error(), e.offset()) {
+            (Ok(()), Offset::Offset(o)) => Some(((e.topic().to_string(), e.partition()), o)),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The assigned partitions whose consumer position is beyond `than`; a partition not in `than`
