@@ -38,8 +38,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::{Offset, TopicPartitionList};
+
 /// The shortest time between two checks (each is one ListOffsets round trip per broker).
 pub const CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// Each lookup of a check at most: a healthy cluster answers in milliseconds, and while a
+/// broker is down the loop must not sit here long (a check that times out is skipped).
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The default limit (`--fetch-stall-timeout`).
 pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
@@ -182,6 +190,76 @@ pub fn view(
             })
         })
         .collect()
+}
+
+/// Reads one check's view of `watched` (see [`view`]): the ends, then the group's committed
+/// offsets of partitions without a position, then the log starts of partitions that look
+/// behind; each lookup at most `timeout`, the first error returned.
+pub fn read_view<C, X>(
+    consumer: &C,
+    watched: &BTreeMap<Key, Option<i64>>,
+    timeout: Duration,
+) -> KafkaResult<Vec<Seen>>
+where
+    C: Consumer<X>,
+    X: ConsumerContext,
+{
+    let ends = list_offsets(consumer, watched.keys(), Offset::End, timeout)?;
+    let mut unplaced = TopicPartitionList::new();
+    for (key, _) in watched
+        .iter()
+        .filter(|(k, p)| p.is_none() && ends.get(*k) > Some(&0))
+    {
+        unplaced.add_partition(&key.0, key.1);
+    }
+    let mut committed = BTreeMap::new();
+    if unplaced.count() > 0 {
+        let got = weft_core::kafka::committed_offsets(consumer, &unplaced, timeout)?;
+        for e in got.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                committed.insert((e.topic().to_string(), e.partition()), o);
+            }
+        }
+    }
+    let first = view(watched, &committed, &BTreeMap::new(), &ends);
+    let behind: Vec<Key> = first
+        .iter()
+        .filter(|s| s.position < s.end)
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
+    if behind.is_empty() {
+        return Ok(first);
+    }
+    let starts = list_offsets(consumer, behind.iter(), Offset::Beginning, timeout)?;
+    Ok(view(watched, &committed, &starts, &ends))
+}
+
+/// The offsets ListOffsets gives for `keys` at `at` (`Offset::End`: the stable end at the
+/// consumer's isolation level; `Offset::Beginning`: the log start), one request per broker;
+/// partitions it gave none for are left out.
+fn list_offsets<'k, C, X>(
+    consumer: &C,
+    keys: impl Iterator<Item = &'k Key>,
+    at: Offset,
+    timeout: Duration,
+) -> KafkaResult<BTreeMap<Key, i64>>
+where
+    C: Consumer<X>,
+    X: ConsumerContext,
+{
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in keys {
+        tpl.add_partition_offset(topic, *partition, at)?;
+    }
+    let got = consumer.offsets_for_times(tpl, timeout)?;
+    Ok(got
+        .elements()
+        .iter()
+        .filter_map(|e| match (e.error(), e.offset()) {
+            (Ok(()), Offset::Offset(o)) => Some(((e.topic().to_string(), e.partition()), o)),
+            _ => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]

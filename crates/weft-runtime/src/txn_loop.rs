@@ -116,10 +116,6 @@ const TXN_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an abort waits for the records in flight first (see `abort_retrying`).
 const ABORT_FLUSH_LIMIT: Duration = Duration::from_secs(3);
 
-/// Timeout of the fetch guard's ListOffsets: a healthy cluster answers in milliseconds, and
-/// while a broker is down the loop must not sit here long (a check that times out is skipped).
-const FETCH_GUARD_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Timeout of the lookups that are not retried: committed offsets of a rewind, seeks, metadata.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -1225,42 +1221,7 @@ impl<'s> TxnLoop<'s> {
         }
         self.watchdog
             .tick_within("reading partition ends (fetch guard)", CLIENT_CALL_LIMIT);
-        let none = BTreeMap::new();
-        let read = || -> KafkaResult<Vec<fetch_guard::Seen>> {
-            let ends = list_offsets(consumer, watched.keys(), Offset::End)?;
-            // Where the consumer has no position: the group's committed offset.
-            let mut unplaced = TopicPartitionList::new();
-            for (key, _) in watched
-                .iter()
-                .filter(|(k, p)| p.is_none() && ends.get(*k) > Some(&0))
-            {
-                unplaced.add_partition(&key.0, key.1);
-            }
-            let mut committed = BTreeMap::new();
-            if unplaced.count() > 0 {
-                let got =
-                    weft_core::kafka::committed_offsets(consumer, &unplaced, FETCH_GUARD_TIMEOUT)?;
-                for e in got.elements() {
-                    if let Offset::Offset(o) = e.offset() {
-                        committed.insert((e.topic().to_string(), e.partition()), o);
-                    }
-                }
-            }
-            // Where a partition looks behind: its log start (retention may have removed
-            // everything up to its end).
-            let first = fetch_guard::view(&watched, &committed, &none, &ends);
-            let behind: Vec<(String, i32)> = first
-                .iter()
-                .filter(|s| s.position < s.end)
-                .map(|s| (s.topic.clone(), s.partition))
-                .collect();
-            if behind.is_empty() {
-                return Ok(first);
-            }
-            let starts = list_offsets(consumer, behind.iter(), Offset::Beginning)?;
-            Ok(fetch_guard::view(&watched, &committed, &starts, &ends))
-        };
-        let seen = match read() {
+        let seen = match fetch_guard::read_view(consumer, &watched, fetch_guard::LOOKUP_TIMEOUT) {
             Ok(seen) => seen,
             Err(e) => {
                 debug!("fetch guard: reading partition ends: {e}; check skipped");
@@ -1955,29 +1916,6 @@ fn abort_retrying(
             other => return other,
         }
     }
-}
-
-/// The offsets ListOffsets gives for `keys` at `at` (`Offset::End`: the stable end under
-/// read_committed; `Offset::Beginning`: the log start), one request per broker; partitions it
-/// gave none for are left out.
-fn list_offsets<'k>(
-    consumer: &LoopConsumer,
-    keys: impl Iterator<Item = &'k (String, i32)>,
-    at: Offset,
-) -> KafkaResult<BTreeMap<(String, i32), i64>> {
-    let mut tpl = TopicPartitionList::new();
-    for (topic, partition) in keys {
-        tpl.add_partition_offset(topic, *partition, at)?;
-    }
-    let got = consumer.offsets_for_times(tpl, FETCH_GUARD_TIMEOUT)?;
-    Ok(got
-        .elements()
-        .iter()
-        .filter_map(|e| match (e.error(), e.offset()) {
-            (Ok(()), Offset::Offset(o)) => Some(((e.topic().to_string(), e.partition()), o)),
-            _ => None,
-        })
-        .collect())
 }
 
 /// The assigned partitions whose consumer position is beyond `than`; a partition not in `than`
