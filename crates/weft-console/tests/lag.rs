@@ -19,6 +19,16 @@ fn committed_sum(group: &str) -> i64 {
         .sum()
 }
 
+/// A client of `group` that only commits offsets (never joins).
+fn committer(group: &str) -> BaseConsumer {
+    weft_testkit::broker()
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_is_reported_and_resets_are_safe() {
     let kafka = weft_testkit::broker();
@@ -31,12 +41,7 @@ async fn lag_is_reported_and_resets_are_safe() {
     }
 
     // The group commits offset 2 on each partition without ever joining.
-    let c: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let c = committer(&group);
     let mut tpl = TopicPartitionList::new();
     for p in 0..2 {
         tpl.add_partition_offset(&topic, p, Offset::Offset(2))
@@ -173,12 +178,7 @@ async fn partitions_never_committed_are_reported_with_their_records_as_lag() {
                 .unwrap();
         }
     }
-    let c: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let c = committer(&group);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&topic, 0, Offset::Offset(4))
         .unwrap();

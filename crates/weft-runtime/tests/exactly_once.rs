@@ -30,6 +30,20 @@ fn input_value(i: usize, seq: usize) -> String {
     }
 }
 
+/// A `weft-copier` command from `input` to `output` with dead letters to `dlq`, in `group`, as
+/// instance `instance`, on the test broker; callers add their own settings and spawn it.
+fn copier(input: &str, output: &str, dlq: &str, group: &str, instance: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weft-copier"));
+    command
+        .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
+        .env("WEFT_COPIER_INPUT", input)
+        .env("WEFT_COPIER_OUTPUT", output)
+        .env("WEFT_DLQ_TOPIC", dlq)
+        .env("WEFT_GROUP_ID", group)
+        .env("WEFT_INSTANCE_ID", instance);
+    command
+}
+
 struct Copiers {
     /// `WEFT_KAFKA_OPTIONS` of every copier (the assignment protocol).
     options: String,
@@ -49,21 +63,21 @@ impl Copiers {
             .append(true)
             .open(self.logs.join(format!("copier-{instance}.log")))
             .unwrap();
-        Command::new(env!("CARGO_BIN_EXE_weft-copier"))
-            .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
-            .env("WEFT_COPIER_INPUT", &self.input)
-            .env("WEFT_COPIER_OUTPUT", &self.output)
-            .env("WEFT_DLQ_TOPIC", &self.dlq)
-            .env("WEFT_GROUP_ID", &self.group)
-            .env("WEFT_INSTANCE_ID", instance.to_string())
-            .env("WEFT_KAFKA_OPTIONS", &self.options)
-            // 300 µs of work per record: the backlog takes seconds, so scaling and kills land
-            // in open transactions (without it the copiers finish before the group rebalances).
-            .env("WEFT_COPIER_DELAY_US", "300")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("weft-copier starts")
+        copier(
+            &self.input,
+            &self.output,
+            &self.dlq,
+            &self.group,
+            &instance.to_string(),
+        )
+        .env("WEFT_KAFKA_OPTIONS", &self.options)
+        // 300 µs of work per record: the backlog takes seconds, so scaling and kills land
+        // in open transactions (without it the copiers finish before the group rebalances).
+        .env("WEFT_COPIER_DELAY_US", "300")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("weft-copier starts")
     }
 }
 
@@ -309,18 +323,18 @@ async fn an_output_the_broker_refuses_stops_the_copier_naming_the_topic() {
         .unwrap();
     producer.flush(Duration::from_secs(30)).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-copier"))
-        .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
-        .env("WEFT_COPIER_INPUT", &copiers.input)
-        .env("WEFT_COPIER_OUTPUT", &copiers.output)
-        .env("WEFT_DLQ_TOPIC", &copiers.dlq)
-        .env("WEFT_GROUP_ID", &copiers.group)
-        .env("WEFT_INSTANCE_ID", "0")
-        .env("WEFT_MAX_CONSECUTIVE_ABORTS", "3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = copier(
+        &copiers.input,
+        &copiers.output,
+        &copiers.dlq,
+        &copiers.group,
+        "0",
+    )
+    .env("WEFT_MAX_CONSECUTIVE_ABORTS", "3")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -385,15 +399,9 @@ async fn per_key_ordering_keeps_a_keys_order_across_a_retry() {
             .unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
-    let mut copier = Command::new(env!("CARGO_BIN_EXE_weft-copier"))
-        .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
-        .env("WEFT_COPIER_INPUT", &input)
-        .env("WEFT_COPIER_OUTPUT", &output)
+    let mut copier = copier(&input, &output, &dlq, &format!("{run}.copier"), "0")
         .env("WEFT_RETRY_TOPIC", &retry)
         .env("WEFT_PARKING_TOPIC", &parking)
-        .env("WEFT_DLQ_TOPIC", &dlq)
-        .env("WEFT_GROUP_ID", format!("{run}.copier"))
-        .env("WEFT_INSTANCE_ID", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -555,13 +563,7 @@ async fn a_partition_holding_only_an_aborted_transaction_is_committed_past_it() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let mut copier = Command::new(env!("CARGO_BIN_EXE_weft-copier"))
-        .env("WEFT_BOOTSTRAP_SERVERS", broker().bootstrap_servers)
-        .env("WEFT_COPIER_INPUT", &input)
-        .env("WEFT_COPIER_OUTPUT", &output)
-        .env("WEFT_DLQ_TOPIC", &dlq)
-        .env("WEFT_GROUP_ID", &group)
-        .env("WEFT_INSTANCE_ID", "0")
+    let mut copier = copier(&input, &output, &dlq, &group, "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
