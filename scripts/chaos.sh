@@ -14,4 +14,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export WEFT_CHAOS_EVENTS=${1:-100000}
 export WEFT_CHAOS_RATE=${2:-1000}
-cargo test --release -p weft-runtime --test chaos -- --nocapture 2>&1 | grep -E -A2 "^chaos |test result|panicked|assert"
+cargo test --release -p weft-runtime --test chaos -- --nocapture 2>&1 | grep -E -A2 "^chaos |^ +[0-9.]+ s  |test result|panicked|assert"

@@ -120,8 +120,10 @@ pub fn route(
     let topic = match route {
         Route::Retry(tier) => {
             let (delay, topic) = &policy.retry_tiers[tier];
-            let due = now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::MAX);
-            fields.push((h::RETRY_DUE, due.timestamp_millis().to_string()));
+            fields.push((
+                h::RETRY_DUE,
+                due_after(now, delay).timestamp_millis().to_string(),
+            ));
             topic.clone()
         }
         Route::DeadLetter => policy.dead_letter_topic.clone(),
@@ -143,12 +145,17 @@ pub fn route(
     (output, route)
 }
 
+/// When a record sent to a tier of `delay` at `now` is due.
+pub fn due_after(now: DateTime<Utc>, delay: &std::time::Duration) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::MAX)
+}
+
 /// The record that parks `record` behind an earlier record of its key: it goes to the first retry
-/// tier (due after that tier's delay), keeping its key, bytes and headers, with its source
-/// (topic, partition, offset: its identity while it waits) and `weft-parked`. It is not a
-/// failure: its attempt count does not change.
-pub fn park(policy: &FailurePolicy, record: &Record<'_>, now: DateTime<Utc>) -> Option<Output> {
-    let (delay, topic) = policy.retry_tiers.first()?;
+/// tier, due at `due` (see [`crate::parking::Parking::park_due`]), keeping its key, bytes and
+/// headers, with its source (topic, partition, offset: its identity while it waits) and
+/// `weft-parked`. It is not a failure: its attempt count does not change.
+pub fn park(policy: &FailurePolicy, record: &Record<'_>, due: DateTime<Utc>) -> Option<Output> {
+    let (_, topic) = policy.retry_tiers.first()?;
     let mut headers: Vec<(String, Vec<u8>)> = record
         .headers
         .iter()
@@ -166,7 +173,6 @@ pub fn park(policy: &FailurePolicy, record: &Record<'_>, now: DateTime<Utc>) -> 
             record.offset.to_string().into_bytes(),
         ));
     }
-    let due = now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::MAX);
     headers.push((
         h::RETRY_DUE.into(),
         due.timestamp_millis().to_string().into_bytes(),

@@ -17,10 +17,19 @@
 //! key's queue, parked again (back into the first tier) when it is queued behind others, and
 //! processed when its key has no queue (a retry from before ordering was turned on).
 //!
+//! When a parked record comes back ([`Parking::park_due`]): its `weft-retry-due` is when every
+//! record ahead of it in its key's queue will have come out of its tier, as far as this process
+//! knows (it sent them there since it last restored the partition), so a queue drains right
+//! after its head succeeds instead of a tier delay later per record; new records of the key that
+//! arrive meanwhile are parked to come back with them, and the queue empties. When a due time
+//! ahead is unknown (after a restore: a rebalance, an abort, a restart), a parked record comes
+//! back after the first tier's delay and parks again if its turn has not come. A parked record may
+//! so be due before records written ahead of it in its tier partition: it waits behind them.
+//!
 //! The trade-off, by design: a poison key holds only its own key, for as long as its head record
 //! is retried (at most the sum of the tier delays, then it is dead-lettered and the queue moves
-//! on). Parked records cycle through the first tier until their turn, costing one write each per
-//! first-tier delay.
+//! on); each record parked costs one write to the first tier, and one more each time it comes
+//! back before its turn.
 //!
 //! Requirements, checked at start: the loop must own partition `p` of every input, retry tier and
 //! the parking topic together: equal partition counts, the range assignor (the classic protocol's
@@ -30,6 +39,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -50,15 +60,23 @@ pub enum Decision {
 pub enum Ended {
     /// Succeeded or dead-lettered: it leaves the queue.
     Done,
-    /// Sent to a retry tier: it heads (or joins) its key's queue.
-    Retried,
+    /// Sent to a retry tier, due then: it heads (or joins) its key's queue.
+    Retried(DateTime<Utc>),
 }
+
+/// The shortest time a record that came back before its turn stays in the tier again, so a
+/// queue whose head is late (its due time passed, its tier partition not yet read) is not
+/// cycled at transaction speed.
+const REPARK_AT_LEAST: chrono::TimeDelta = chrono::TimeDelta::milliseconds(200);
 
 /// The waiting keys of the partitions this loop owns.
 pub struct Parking {
     topic: String,
     /// key -> (partition, record ids in arrival order)
     queues: BTreeMap<Vec<u8>, (i32, VecDeque<String>)>,
+    /// Queued record id -> when it comes out of the tier this process sent it to (retried or
+    /// parked). Not kept in the parking topic: after a restore it is unknown.
+    due: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl Parking {
@@ -66,6 +84,7 @@ impl Parking {
         Parking {
             topic: topic.to_string(),
             queues: BTreeMap::new(),
+            due: BTreeMap::new(),
         }
     }
 
@@ -89,8 +108,37 @@ impl Parking {
         }
     }
 
-    /// `id` was parked: it joins the end of its key's queue (once). Returns the state record.
-    pub fn parked(&mut self, partition: i32, key: &[u8], id: &str) -> Output {
+    /// When `id`, parked now, should come back out of the first tier (`first_delay`): once every
+    /// record ahead of it in its key's queue has come back (not before `now`; at least
+    /// [`REPARK_AT_LEAST`] ahead when `id` is already queued, i.e. came back before its turn),
+    /// or after `first_delay` when any of their due times is unknown.
+    pub fn park_due(
+        &self,
+        key: &[u8],
+        id: &str,
+        now: DateTime<Utc>,
+        first_delay: std::time::Duration,
+    ) -> DateTime<Utc> {
+        let after_delay = crate::failure::due_after(now, &first_delay);
+        let Some((_, q)) = self.queues.get(key) else {
+            return now;
+        };
+        let mut latest = now;
+        for ahead in q.iter().take_while(|x| *x != id) {
+            match self.due.get(ahead) {
+                Some(d) => latest = latest.max(*d),
+                None => return after_delay,
+            }
+        }
+        if q.iter().any(|x| x == id) {
+            latest = latest.max(now + REPARK_AT_LEAST);
+        }
+        latest
+    }
+
+    /// `id` was parked, due out of the tier at `due`: it joins the end of its key's queue
+    /// (once). Returns the state record.
+    pub fn parked(&mut self, partition: i32, key: &[u8], id: &str, due: DateTime<Utc>) -> Output {
         let (_, q) = self
             .queues
             .entry(key.to_vec())
@@ -98,6 +146,7 @@ impl Parking {
         if !q.iter().any(|x| x == id) {
             q.push_back(id.to_string());
         }
+        self.due.insert(id.to_string(), due);
         self.state(key)
     }
 
@@ -110,11 +159,12 @@ impl Parking {
         ended: Ended,
     ) -> Option<Output> {
         match ended {
-            Ended::Retried => {
+            Ended::Retried(due) => {
                 let (_, q) = self
                     .queues
                     .entry(key.to_vec())
                     .or_insert_with(|| (partition, VecDeque::new()));
+                self.due.insert(id.to_string(), due);
                 if q.iter().any(|x| x == id) {
                     return None;
                 }
@@ -123,6 +173,7 @@ impl Parking {
                 Some(self.state(key))
             }
             Ended::Done => {
+                self.due.remove(id);
                 let (_, q) = self.queues.get_mut(key)?;
                 let before = q.len();
                 q.retain(|x| x != id);
@@ -163,6 +214,8 @@ impl Parking {
     /// Forgets the keys of partitions this loop no longer owns.
     pub fn forget(&mut self, partitions: &BTreeSet<i32>) {
         self.queues.retain(|_, (p, _)| !partitions.contains(p));
+        let queued: BTreeSet<&String> = self.queues.values().flat_map(|(_, q)| q).collect();
+        self.due.retain(|id, _| queued.contains(id));
     }
 
     /// Reads `partitions` of the parking topic (read_committed) to their end and takes their
@@ -253,18 +306,27 @@ impl Parking {
 mod tests {
     use super::*;
 
+    /// A time `ms` milliseconds after an arbitrary start.
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap()
+    }
+
+    const TIER: std::time::Duration = std::time::Duration::from_secs(1);
+
     #[test]
     fn later_records_of_a_waiting_key_park_and_leave_in_order() {
         let mut p = Parking::new("g.parking");
         let k = b"order-1".as_slice();
         // The first record fails transiently: it heads the queue.
         assert_eq!(p.decide(k, "in/0/1", false), Decision::Process);
-        assert!(p.processed(0, k, "in/0/1", Ended::Retried).is_some());
+        assert!(p
+            .processed(0, k, "in/0/1", Ended::Retried(at(1_000)))
+            .is_some());
         // Two later records of the key park behind it; another key is not held.
         assert_eq!(p.decide(k, "in/0/2", false), Decision::Park);
-        p.parked(0, k, "in/0/2");
+        p.parked(0, k, "in/0/2", at(1_000));
         assert_eq!(p.decide(k, "in/0/3", false), Decision::Park);
-        let state = p.parked(0, k, "in/0/3");
+        let state = p.parked(0, k, "in/0/3", at(1_000));
         assert_eq!(state.value, br#"["in/0/1","in/0/2","in/0/3"]"#);
         assert_eq!(state.partition, Some(0));
         assert_eq!(p.decide(b"order-2", "in/0/4", false), Decision::Process);
@@ -289,10 +351,12 @@ mod tests {
     fn a_head_that_is_retried_again_keeps_its_place() {
         let mut p = Parking::new("g.parking");
         let k = b"k".as_slice();
-        p.processed(0, k, "in/0/1", Ended::Retried);
-        p.parked(0, k, "in/0/2");
+        p.processed(0, k, "in/0/1", Ended::Retried(at(1_000)));
+        p.parked(0, k, "in/0/2", at(1_000));
         // Fails again on its retry: still the head, nothing changes.
-        assert!(p.processed(0, k, "in/0/1", Ended::Retried).is_none());
+        assert!(p
+            .processed(0, k, "in/0/1", Ended::Retried(at(1_000)))
+            .is_none());
         assert_eq!(p.decide(k, "in/0/2", true), Decision::Park);
         // Dead-lettered after its last tier: the queue moves on.
         p.processed(0, k, "in/0/1", Ended::Done);
@@ -308,10 +372,54 @@ mod tests {
     #[test]
     fn forgetting_a_partition_drops_its_keys_only() {
         let mut p = Parking::new("g.parking");
-        p.processed(0, b"a", "in/0/1", Ended::Retried);
-        p.processed(1, b"b", "in/1/1", Ended::Retried);
+        p.processed(0, b"a", "in/0/1", Ended::Retried(at(1_000)));
+        p.processed(1, b"b", "in/1/1", Ended::Retried(at(1_000)));
         p.forget(&BTreeSet::from([0]));
         assert_eq!(p.decide(b"a", "in/0/2", false), Decision::Process);
         assert_eq!(p.decide(b"b", "in/1/2", false), Decision::Park);
+    }
+
+    #[test]
+    fn a_parked_record_comes_back_with_the_records_ahead_of_it() {
+        let mut p = Parking::new("g.parking");
+        let k = b"k".as_slice();
+        // The head failed at 0 into the 1 s tier: due at 1 s.
+        p.processed(0, k, "in/0/1", Ended::Retried(at(1_000)));
+        // Parked at 200 ms: due with the head, not a tier delay later.
+        assert_eq!(p.park_due(k, "in/0/2", at(200), TIER), at(1_000));
+        p.parked(0, k, "in/0/2", at(1_000));
+        // The head is late (due, not read yet): a record parked now comes back at once, behind it.
+        assert_eq!(p.park_due(k, "in/0/3", at(1_050), TIER), at(1_050));
+        // The head fails again into a 10 s tier: the queue waits for it.
+        p.processed(0, k, "in/0/1", Ended::Retried(at(11_100)));
+        assert_eq!(p.park_due(k, "in/0/3", at(1_100), TIER), at(11_100));
+        // A parked record that came back before its turn, with its head overdue, is not cycled
+        // at transaction speed.
+        assert_eq!(p.park_due(k, "in/0/2", at(12_000), TIER), at(12_200));
+    }
+
+    #[test]
+    fn behind_a_record_whose_due_time_is_unknown_a_parked_record_waits_a_tier_delay() {
+        let mut p = Parking::new("g.parking");
+        let k = b"k".as_slice();
+        p.processed(0, k, "in/0/1", Ended::Retried(at(1_000)));
+        p.parked(0, k, "in/0/2", at(1_000));
+        // What a restore brings back: the queue, not the due times.
+        p.forget(&BTreeSet::from([0]));
+        p.queues.insert(
+            k.to_vec(),
+            (
+                0,
+                VecDeque::from(["in/0/1".to_string(), "in/0/2".to_string()]),
+            ),
+        );
+        assert!(
+            p.due.is_empty(),
+            "forgetting a partition forgets its due times"
+        );
+        assert_eq!(p.park_due(k, "in/0/3", at(300), TIER), at(1_300));
+        // The head comes back and succeeds: what is left ahead of in/0/3 is still unknown.
+        p.processed(0, k, "in/0/1", Ended::Done);
+        assert_eq!(p.park_due(k, "in/0/3", at(1_400), TIER), at(2_400));
     }
 }

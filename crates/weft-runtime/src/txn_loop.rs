@@ -67,8 +67,9 @@
 //!   stops the loop.
 //! - The retry topics are consumed by the same loop. A retry record whose `weft-retry-due` is in
 //!   the future makes the loop seek its partition back to it and pause that partition until then;
-//!   other partitions and the main topics go on. A tier's records are due in the order they were
-//!   written, so holding the head holds nothing that is due.
+//!   other partitions and the main topics go on. A tier's failed records are due in the order
+//!   they were written, so holding the head holds none of them that is due (a parked record may
+//!   be due earlier than one ahead of it: it waits behind it, see [`crate::parking`]).
 //! - Circuit breaker: once at least `min_samples` outcomes are known, when the share of dead
 //!   letters among the last `window` inputs reaches the threshold ([`BreakerSettings`]), the open
 //!   transaction is aborted (nothing of it is dead-lettered) and the loop stops with
@@ -1333,8 +1334,8 @@ impl<'s> TxnLoop<'s> {
             _ => false,
         };
         let handled = if parked {
-            self.park(consumer, &record)?;
-            Handled::Parked
+            let due = self.park(consumer, &record)?;
+            Handled::Parked(due)
         } else {
             self.process_one(consumer, &record, processor)?
         };
@@ -1344,9 +1345,9 @@ impl<'s> TxnLoop<'s> {
         }
         if let (Some((key, id)), Some(parking)) = (&ordered, &mut self.parking) {
             let state = match handled {
-                Handled::Parked => Some(parking.parked(record.partition, key, id)),
-                Handled::Retried => {
-                    parking.processed(record.partition, key, id, parking::Ended::Retried)
+                Handled::Parked(due) => Some(parking.parked(record.partition, key, id, due)),
+                Handled::Retried(due) => {
+                    parking.processed(record.partition, key, id, parking::Ended::Retried(due))
                 }
                 Handled::Done | Handled::DeadLettered => {
                     parking.processed(record.partition, key, id, parking::Ended::Done)
@@ -1361,8 +1362,8 @@ impl<'s> TxnLoop<'s> {
         }
         self.batch.next_offsets.insert(key, record.offset + 1);
         self.batch.records += 1;
-        let opens =
-            handled != Handled::Parked && self.breaker.record(handled == Handled::DeadLettered);
+        let opens = !matches!(handled, Handled::Parked(_))
+            && self.breaker.record(handled == Handled::DeadLettered);
         self.show_breaker();
         if opens {
             // The figures before the abort puts the breaker back to what it was at begin.
@@ -1388,16 +1389,38 @@ impl<'s> TxnLoop<'s> {
             .any(|(_, t)| t == topic)
     }
 
-    /// Parks `record` behind an earlier record of its key (per-key ordering).
-    fn park(&mut self, consumer: &LoopConsumer, record: &Record<'_>) -> Result<(), RuntimeError> {
-        let out = failure::park(&self.settings.failure, record, chrono::Utc::now())
-            .ok_or_else(|| RuntimeError::Config("per-key ordering needs a retry tier".into()))?;
+    /// Parks `record` behind an earlier record of its key (per-key ordering); returns when it
+    /// comes back out of the first tier.
+    fn park(
+        &mut self,
+        consumer: &LoopConsumer,
+        record: &Record<'_>,
+    ) -> Result<chrono::DateTime<chrono::Utc>, RuntimeError> {
+        let no_tier = || RuntimeError::Config("per-key ordering needs a retry tier".into());
+        let (first_delay, _) = self
+            .settings
+            .failure
+            .retry_tiers
+            .first()
+            .ok_or_else(no_tier)?;
+        let (Some(parking), Some(key)) = (&self.parking, record.key) else {
+            return Err(RuntimeError::Config(
+                "parking a record needs per-key ordering and a key".into(),
+            ));
+        };
+        let due = parking.park_due(
+            key,
+            &failure::source_id(record),
+            chrono::Utc::now(),
+            *first_delay,
+        );
+        let out = failure::park(&self.settings.failure, record, due).ok_or_else(no_tier)?;
         self.send(consumer, &out)?;
         info!(
-            "parked {}[{}]@{} behind an earlier record of its key",
+            "parked {}[{}]@{} behind an earlier record of its key, due {due}",
             record.topic, record.partition, record.offset
         );
-        Ok(())
+        Ok(due)
     }
 
     /// Runs the processor on one record and produces what it says into the open transaction.
@@ -1468,8 +1491,8 @@ impl<'s> TxnLoop<'s> {
                 })
             }
             Err(err) => {
-                let (out, route) =
-                    failure::route(&self.settings.failure, record, &err, chrono::Utc::now());
+                let now = chrono::Utc::now();
+                let (out, route) = failure::route(&self.settings.failure, record, &err, now);
                 self.send(consumer, &out)?;
                 let at = format!("{}[{}]@{}", record.topic, record.partition, record.offset);
                 match route {
@@ -1479,7 +1502,8 @@ impl<'s> TxnLoop<'s> {
                             m.retried.with_label_values(&[name, record.topic]).inc();
                         }
                         info!(tier, "retrying {at}: {err}");
-                        Ok(Handled::Retried)
+                        let (delay, _) = &self.settings.failure.retry_tiers[tier];
+                        Ok(Handled::Retried(failure::due_after(now, delay)))
                     }
                     Route::DeadLetter => {
                         self.stats.dead_lettered += 1;
@@ -1845,12 +1869,12 @@ impl<'s> TxnLoop<'s> {
 enum Handled {
     /// Processed; its outputs (if any) are in the transaction.
     Done,
-    /// Failed transiently: sent to a retry tier.
-    Retried,
+    /// Failed transiently: sent to a retry tier, due then.
+    Retried(chrono::DateTime<chrono::Utc>),
     /// Sent to the dead-letter topic.
     DeadLettered,
-    /// Parked behind an earlier record of its key (per-key ordering).
-    Parked,
+    /// Parked behind an earlier record of its key (per-key ordering), due then.
+    Parked(chrono::DateTime<chrono::Utc>),
 }
 
 /// How a transactional call ended after its retries.

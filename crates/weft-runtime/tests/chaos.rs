@@ -10,8 +10,10 @@
 //! exactly once in the first copier's dead-letter topic and nothing in the second's, per-key order
 //! of outputs kept (with per-key ordering on, in the eager run, records that went through a retry
 //! tier included; without it they may overtake or be overtaken), and a killed replica's
-//! partitions processed again within 30 s (the figure printed is the longest gap of any output
-//! partition).
+//! partitions processed again within 30 s. Printed per mode: the longest gap of any output
+//! partition (keys are partitioned alike in every topic, so an output partition stalls when
+//! the owner of its key range in either stage is gone), the longest apart from the broker's
+//! outage (what replica kills alone cost), and a timeline of the kills and the gaps over 5 s.
 //!
 //! CI runs the short form (env defaults); `scripts/chaos.sh` runs the long one
 //! (`WEFT_CHAOS_EVENTS=100000`). Figures are printed per protocol.
@@ -114,11 +116,12 @@ impl Fleet {
         self.children.insert((stage, replica), child);
     }
 
-    /// Restarts replicas that exited on their own (as an orchestrator would); returns how many.
+    /// Restarts replicas that exited on their own (as an orchestrator would); returns which
+    /// (stage, replica).
     /// A replica may stop itself only on a Kafka failure it cannot heal (exit code 2: fenced,
     /// a fatal client error, the watchdog), never by crashing, panicking or a processor error:
     /// anything else fails the test.
-    fn restart_exited(&mut self) -> usize {
+    fn restart_exited(&mut self) -> Vec<(usize, usize)> {
         let exited: Vec<((usize, usize), std::process::ExitStatus)> = self
             .children
             .iter_mut()
@@ -134,7 +137,7 @@ impl Fleet {
             );
             self.spawn(*stage, *replica);
         }
-        exited.len()
+        exited.into_iter().map(|(k, _)| k).collect()
     }
 
     fn kill(&mut self, stage: usize, replica: usize) {
@@ -220,7 +223,19 @@ struct Figures {
     total_secs: f64,
     outputs_during_chaos: usize,
     longest_gap: Duration,
+    /// The longest gap that did not overlap the broker's outage (from its kill until 10 s after
+    /// it answered again): what replica kills alone cost.
+    longest_replica_gap: Duration,
+    /// Gaps over [`REPORTED_GAP`] and what happened around them, for the report.
+    timeline: String,
 }
+
+/// Output gaps at least this long are listed in the figures, beside the kills.
+const REPORTED_GAP: Duration = Duration::from_secs(5);
+/// How long after the killed broker answers again its partitions' leadership and the
+/// transaction coordinators may still be moving: gaps that overlap the outage or this settling
+/// time count against the broker kill, not against the replica kills.
+const BROKER_SETTLING: Duration = Duration::from_secs(10);
 
 /// One way of running the replicas.
 struct Mode {
@@ -372,12 +387,17 @@ async fn chaos_run(cluster: &Cluster, mode: &Mode) -> Figures {
         if let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) {
             seen.insert(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
         }
-        fleet.restart_exited();
+        let _ = fleet.restart_exited();
     }
     warmed_up.send(()).unwrap();
     let started = Instant::now();
     let mut last_arrival: BTreeMap<i32, Instant> = BTreeMap::new();
-    let mut longest_gap = Duration::ZERO;
+    // Every gap of an output partition while there was input: (from, to, partition).
+    let mut gaps: Vec<(Instant, Instant, i32)> = vec![];
+    // What the chaos did, and when: (at, what).
+    let mut happened: Vec<(Instant, String)> = vec![];
+    let mut chaos_ended: Option<Instant> = None;
+    let mut broker_up_at: Option<Instant> = None;
     let mut outputs_during_chaos = 0;
     let mut next_kill = Instant::now() + Duration::from_secs(5);
     let (mut kills, mut crashes) = (0, 0);
@@ -395,20 +415,41 @@ async fn chaos_run(cluster: &Cluster, mode: &Mode) -> Figures {
             fleet.logs
         );
         let chaos = producing.load(Ordering::SeqCst);
+        if !chaos && chaos_ended.is_none() {
+            chaos_ended = Some(Instant::now());
+        }
         if let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) {
             let now = Instant::now();
             if chaos {
                 outputs_during_chaos += 1;
-                if let Some(prev) = last_arrival.get(&m.partition()) {
-                    longest_gap = longest_gap.max(now - *prev);
+            }
+            // A gap counts when it began while input was still coming: a partition that
+            // stalled near the end of the input is measured when it catches up.
+            if let Some(prev) = last_arrival.get(&m.partition()) {
+                if chaos_ended.is_none_or(|end| *prev < end) {
+                    gaps.push((*prev, now, m.partition()));
                 }
             }
             last_arrival.insert(m.partition(), now);
             seen.insert(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
         }
-        crashes += fleet.restart_exited();
+        for (stage, replica) in fleet.restart_exited() {
+            crashes += 1;
+            happened.push((
+                Instant::now(),
+                format!(
+                    "{}-{replica} exited (2), restarted",
+                    fleet.stages[stage].name
+                ),
+            ));
+        }
         if chaos && Instant::now() >= next_kill {
-            fleet.kill(random_below(2), random_below(REPLICAS));
+            let (stage, replica) = (random_below(2), random_below(REPLICAS));
+            fleet.kill(stage, replica);
+            happened.push((
+                Instant::now(),
+                format!("{}-{replica} SIGKILLed", fleet.stages[stage].name),
+            ));
             kills += 1;
             next_kill = Instant::now() + Duration::from_millis(4_000 + random_below(2_000) as u64);
         }
@@ -417,11 +458,17 @@ async fn chaos_run(cluster: &Cluster, mode: &Mode) -> Figures {
             let (ok, out) = cluster.command(&["kill", "2"]);
             assert!(ok, "{out}");
             broker_killed_at = Some(Instant::now());
+            happened.push((Instant::now(), "broker 2 kill -9".to_string()));
         }
         if let Some(at) = broker_killed_at {
             if restarting.is_none() && at.elapsed() >= Duration::from_secs(10) {
                 restarting = Some(cluster.spawn_command(&["restart", "2"]));
+                happened.push((Instant::now(), "broker 2 restarting".to_string()));
             }
+        }
+        if broker_up_at.is_none() && restarting.as_ref().is_some_and(|r| r.is_finished()) {
+            broker_up_at = Some(Instant::now());
+            happened.push((Instant::now(), "broker 2 answers again".to_string()));
         }
     }
     let produce_time = producer_thread.join().unwrap();
@@ -429,6 +476,46 @@ async fn chaos_run(cluster: &Cluster, mode: &Mode) -> Figures {
     let (ok, out) = restarting.join().unwrap();
     assert!(ok, "restarting broker 2: {out}");
     let total = started.elapsed();
+    let broker_up_at = broker_up_at.unwrap_or_else(Instant::now);
+    let outage = broker_killed_at.expect("the broker was killed")..broker_up_at + BROKER_SETTLING;
+    let longest_gap = gaps
+        .iter()
+        .map(|(from, to, _)| *to - *from)
+        .max()
+        .unwrap_or_default();
+    let longest_replica_gap = gaps
+        .iter()
+        .filter(|(from, to, _)| *to <= outage.start || *from >= outage.end)
+        .map(|(from, to, _)| *to - *from)
+        .max()
+        .unwrap_or_default();
+    let at = |i: Instant| i.saturating_duration_since(started).as_secs_f64();
+    let mut timeline: Vec<(f64, String)> = happened
+        .iter()
+        .map(|(i, what)| (at(*i), what.clone()))
+        .collect();
+    for (from, to, partition) in &gaps {
+        if *to - *from >= REPORTED_GAP {
+            let during_outage = *to > outage.start && *from < outage.end;
+            timeline.push((
+                at(*from),
+                format!(
+                    "out[{partition}] silent {:.1} s{}",
+                    (*to - *from).as_secs_f64(),
+                    if during_outage {
+                        " (broker outage)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let timeline: String = timeline
+        .iter()
+        .map(|(t, what)| format!("  {t:6.1} s  {what}\n"))
+        .collect();
     for c in fleet.children.values_mut() {
         let _ = Command::new("kill")
             .args(["-TERM", &c.id().to_string()])
@@ -507,6 +594,8 @@ async fn chaos_run(cluster: &Cluster, mode: &Mode) -> Figures {
         total_secs: total.as_secs_f64(),
         outputs_during_chaos,
         longest_gap,
+        longest_replica_gap,
+        timeline,
     }
 }
 
@@ -565,7 +654,7 @@ async fn exactly_once_under_replica_and_broker_kills() {
              {} self-exits restarted, 1 broker kill -9; input over {:.1} s (after a warm-up of \
              {WARM_UP}), all outputs after \
              {:.1} s; {} outputs during the chaos ({:.0}/s against {:.0}/s in); longest gap of \
-             an output partition {:.1} s",
+             an output partition {:.1} s, {:.1} s apart from the broker's outage\n{}",
             f.events,
             f.kills,
             f.crashes,
@@ -574,7 +663,9 @@ async fn exactly_once_under_replica_and_broker_kills() {
             f.outputs_during_chaos,
             f.outputs_during_chaos as f64 / f.produce_secs,
             (f.events - WARM_UP) as f64 / f.produce_secs,
-            f.longest_gap.as_secs_f64()
+            f.longest_gap.as_secs_f64(),
+            f.longest_replica_gap.as_secs_f64(),
+            f.timeline
         );
     }
 }
