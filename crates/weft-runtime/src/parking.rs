@@ -6,8 +6,9 @@
 //! change), in the same transaction that commits their offset, and released in the order they
 //! arrived once every earlier record of the key is done (succeeded or dead-lettered).
 //!
-//! The state is one queue of record identities (first source `topic/partition/offset`) per
-//! waiting key, written to the group's compacted parking topic `<group>.parking` in the same
+//! The state is one queue of record identities (first source `topic/partition/offset`, with
+//! the time each comes out of its tier when known: `{"id": …, "due": epoch ms}`, or the bare id)
+//! per waiting key, written to the group's compacted parking topic `<group>.parking` in the same
 //! transaction as the records it describes, so it commits or aborts with them and comes back on
 //! any pod: on assignment the loop reads the assigned partitions of the parking topic to their end
 //! before it processes anything of those partitions.
@@ -21,10 +22,14 @@
 //! record ahead of it in its key's queue will have come out of its tier, as far as this process
 //! knows (it sent them there since it last restored the partition), so a queue drains right
 //! after its head succeeds instead of a tier delay later per record; new records of the key that
-//! arrive meanwhile are parked to come back with them, and the queue empties. When a due time
-//! ahead is unknown (after a restore: a rebalance, an abort, a restart), a parked record comes
-//! back after the first tier's delay and parks again if its turn has not come. A parked record may
-//! so be due before records written ahead of it in its tier partition: it waits behind them.
+//! arrive meanwhile are parked to come back with them, and the queue empties. Due times are kept
+//! in the parking state, so they survive a rebalance, an abort or a restart (eager rebalances
+//! every few seconds would otherwise leave every queue unknown). A record parked behind a head
+//! that is overdue (due, its tier partition not read yet) comes back at once, behind it in the
+//! partition; one that comes back before its turn parks again, at least 200 ms ahead. When a due
+//! time ahead is unknown (a state written before due times were kept), a parked record comes back
+//! after the first tier's delay and parks again if its turn has not come. A parked record may so
+//! be due before records written ahead of it in its tier partition: it waits behind them.
 //!
 //! The trade-off, by design: a poison key holds only its own key, for as long as its head record
 //! is retried (at most the sum of the tier delays, then it is dead-lettered and the queue moves
@@ -68,6 +73,16 @@ pub enum Ended {
 /// queue whose head is late (its due time passed, its tier partition not yet read) is not
 /// cycled at transaction speed.
 const REPARK_AT_LEAST: chrono::TimeDelta = chrono::TimeDelta::milliseconds(200);
+
+/// One waiting record in a parking state: its id, with when it comes out of its tier (epoch ms)
+/// when the process that wrote the state knew it. A bare id (also what states written before
+/// due times were kept hold) reads as an unknown due time.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Known { id: String, due: i64 },
+    Bare(String),
+}
 
 /// The waiting keys of the partitions this loop owns.
 pub struct Parking {
@@ -119,7 +134,6 @@ impl Parking {
         now: DateTime<Utc>,
         first_delay: std::time::Duration,
     ) -> DateTime<Utc> {
-        let after_delay = crate::failure::due_after(now, &first_delay);
         let Some((_, q)) = self.queues.get(key) else {
             return now;
         };
@@ -127,7 +141,7 @@ impl Parking {
         for ahead in q.iter().take_while(|x| *x != id) {
             match self.due.get(ahead) {
                 Some(d) => latest = latest.max(*d),
-                None => return after_delay,
+                None => return crate::failure::due_after(now, &first_delay),
             }
         }
         if q.iter().any(|x| x == id) {
@@ -194,7 +208,18 @@ impl Parking {
     /// empty (compaction then forgets the key).
     fn state(&self, key: &[u8]) -> Output {
         let (partition, ids) = match self.queues.get(key) {
-            Some((p, q)) => (Some(*p), q.iter().map(String::as_str).collect::<Vec<_>>()),
+            Some((p, q)) => (
+                Some(*p),
+                q.iter()
+                    .map(|id| match self.due.get(id) {
+                        Some(due) => Entry::Known {
+                            id: id.clone(),
+                            due: due.timestamp_millis(),
+                        },
+                        None => Entry::Bare(id.clone()),
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             None => (None, vec![]),
         };
         Output {
@@ -257,7 +282,7 @@ impl Parking {
         }
         consumer.assign(&tpl).map_err(|e| fail("assigning", &e))?;
         let mut at_end = BTreeSet::new();
-        let mut restored: BTreeMap<Vec<u8>, (i32, VecDeque<String>)> = BTreeMap::new();
+        let mut restored: BTreeMap<Vec<u8>, (i32, Vec<Entry>)> = BTreeMap::new();
         // Below the watchdog's limit, so a restore that cannot finish says so itself.
         let deadline = Instant::now() + Duration::from_secs(60);
         while at_end.len() < partitions.len() {
@@ -276,7 +301,7 @@ impl Parking {
                 Some(Ok(m)) => {
                     at_end.remove(&m.partition());
                     let Some(key) = m.key() else { continue };
-                    let ids: Vec<String> = match m.payload() {
+                    let ids: Vec<Entry> = match m.payload() {
                         None | Some(b"") => vec![],
                         Some(v) => serde_json::from_slice(v).unwrap_or_else(|e| {
                             tracing::error!(
@@ -291,13 +316,26 @@ impl Parking {
                     if ids.is_empty() {
                         restored.remove(key);
                     } else {
-                        restored.insert(key.to_vec(), (m.partition(), ids.into()));
+                        restored.insert(key.to_vec(), (m.partition(), ids));
                     }
                 }
                 None => {}
             }
         }
-        self.queues.extend(restored);
+        for (key, (partition, entries)) in restored {
+            let mut q = VecDeque::with_capacity(entries.len());
+            for entry in entries {
+                let (id, due) = match entry {
+                    Entry::Known { id, due } => (id, DateTime::from_timestamp_millis(due)),
+                    Entry::Bare(id) => (id, None),
+                };
+                if let Some(due) = due {
+                    self.due.insert(id.clone(), due);
+                }
+                q.push_back(id);
+            }
+            self.queues.insert(key, (partition, q));
+        }
         Ok(())
     }
 }
@@ -327,7 +365,13 @@ mod tests {
         p.parked(0, k, "in/0/2", at(1_000));
         assert_eq!(p.decide(k, "in/0/3", false), Decision::Park);
         let state = p.parked(0, k, "in/0/3", at(1_000));
-        assert_eq!(state.value, br#"["in/0/1","in/0/2","in/0/3"]"#);
+        let due = at(1_000).timestamp_millis();
+        assert_eq!(
+            String::from_utf8(state.value).unwrap(),
+            format!(
+                r#"[{{"id":"in/0/1","due":{due}}},{{"id":"in/0/2","due":{due}}},{{"id":"in/0/3","due":{due}}}]"#
+            )
+        );
         assert_eq!(state.partition, Some(0));
         assert_eq!(p.decide(b"order-2", "in/0/4", false), Decision::Process);
         // Out of the retry tier, a parked record whose turn has not come parks again.
@@ -421,5 +465,21 @@ mod tests {
         // The head comes back and succeeds: what is left ahead of in/0/3 is still unknown.
         p.processed(0, k, "in/0/1", Ended::Done);
         assert_eq!(p.park_due(k, "in/0/3", at(1_400), TIER), at(2_400));
+    }
+
+    #[test]
+    fn a_states_due_times_come_back_with_it_and_bare_ids_are_unknown() {
+        let mut p = Parking::new("g.parking");
+        let k = b"k".as_slice();
+        p.processed(0, k, "in/0/1", Ended::Retried(at(1_000)));
+        let state = p.parked(0, k, "in/0/2", at(1_000));
+        // What restore reads back, and a state written before due times were kept.
+        let entries: Vec<Entry> = serde_json::from_slice(&state.value).unwrap();
+        assert!(
+            matches!(&entries[1], Entry::Known { id, due } if id == "in/0/2"
+            && *due == at(1_000).timestamp_millis())
+        );
+        let old: Vec<Entry> = serde_json::from_slice(br#"["in/0/1","in/0/2"]"#).unwrap();
+        assert!(matches!(&old[0], Entry::Bare(id) if id == "in/0/1"));
     }
 }
