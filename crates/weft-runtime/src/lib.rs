@@ -19,7 +19,6 @@ pub mod metrics;
 pub mod migration;
 pub mod parking;
 pub mod processor;
-pub mod retry_watch;
 pub mod run;
 pub mod schemas;
 pub mod sink;

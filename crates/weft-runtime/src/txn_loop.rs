@@ -6,8 +6,7 @@
 //!     └──── commit: send_offsets_to_transaction + commit_transaction ◄── batch full or interval
 //! ```
 //!
-//! [`run_loop`] is a sequence of named phases, each a method of [`TxnLoop`]: `retries_first`
-//! (inputs paused while a retry record is overdue), `after_rebalance`
+//! [`run_loop`] is a sequence of named phases, each a method of [`TxnLoop`]: `after_rebalance`
 //! (a revocation aborted the batch: rewind), `on_idle` (readiness, offsets past transaction
 //! markers), `on_consumer_error`, `on_record` (hold a retry record that is not due, begin,
 //! `process_one`, note the offset, the breaker), `commit_if_due`. A new capability plugs into
@@ -70,9 +69,7 @@
 //!   the future makes the loop seek its partition back to it and pause that partition until then;
 //!   other partitions and the main topics go on. A tier's failed records are due in the order
 //!   they were written, so holding the head holds none of them that is due (a parked record may
-//!   be due earlier than one ahead of it: it waits behind it, see [`crate::parking`]). While a
-//!   retry record this loop committed is more than a second overdue, the inputs are paused so
-//!   the retry tier is not read behind their prefetched backlog ([`crate::retry_watch`]).
+//!   be due earlier than one ahead of it: it waits behind it, see [`crate::parking`]).
 //! - Circuit breaker: once at least `min_samples` outcomes are known, when the share of dead
 //!   letters among the last `window` inputs reaches the threshold ([`BreakerSettings`]), the open
 //!   transaction is aborted (nothing of it is dead-lettered) and the loop stops with
@@ -102,7 +99,6 @@ use crate::metrics::Metrics;
 use crate::migration::{is_copy, Delivered, DualWrites};
 use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
-use crate::retry_watch::{self, RetryWatch};
 use crate::state::Restorer;
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
 use crate::RuntimeError;
@@ -693,7 +689,6 @@ impl TxnLoop<'_> {
                 .map(Restorer::pending)
                 .unwrap_or_default();
             self.held.resume_due(consumer, &restoring);
-            self.retries_first(consumer, &restoring)?;
             let polled = if stopping {
                 None
             } else {
@@ -943,8 +938,6 @@ struct TxnLoop<'s> {
     /// When it last looked for positions that moved past transaction markers without a record.
     last_idle_check: Instant,
     held: Held,
-    /// Retry records sent and not read back; the inputs pause while they are overdue.
-    retry_watch: RetryWatch,
     breaker: Breaker,
     ready: bool,
     aborts_in_a_row: u32,
@@ -972,7 +965,6 @@ impl<'s> TxnLoop<'s> {
             committed: BTreeMap::new(),
             last_idle_check: Instant::now(),
             held: Held::default(),
-            retry_watch: RetryWatch::default(),
             breaker: Breaker::new(settings.breaker),
             ready: false,
             aborts_in_a_row: 0,
@@ -1003,7 +995,6 @@ impl<'s> TxnLoop<'s> {
         // the group stopped, may have moved it): the redelivery guard forgets it.
         self.committed
             .retain(|(_, partition), _| !revoked.contains(partition));
-        self.retry_watch.forget(&revoked);
         if let Some(state) = &mut self.state {
             state.forget(&revoked);
         }
@@ -1193,57 +1184,6 @@ impl<'s> TxnLoop<'s> {
         Ok(())
     }
 
-    /// Phase: while a retry record this loop sent is overdue, its input partitions are paused so
-    /// the retry records are read before the inputs' prefetched backlog (see
-    /// [`crate::retry_watch`]); partitions whose stores are being restored are left to the
-    /// restorer.
-    fn retries_first(
-        &mut self,
-        consumer: &LoopConsumer,
-        restoring: &BTreeSet<i32>,
-    ) -> Result<(), RuntimeError> {
-        match self.retry_watch.check(Instant::now(), chrono::Utc::now()) {
-            retry_watch::Inputs::Leave => {}
-            retry_watch::Inputs::Pause => {
-                let owned = consumer
-                    .assignment()
-                    .map_err(|e| fatal("reading the assignment", e))?;
-                let inputs: Vec<(String, i32)> = owned
-                    .elements()
-                    .iter()
-                    .filter(|e| {
-                        self.settings.inputs.iter().any(|t| t == e.topic())
-                            && !restoring.contains(&e.partition())
-                    })
-                    .map(|e| (e.topic().to_string(), e.partition()))
-                    .collect();
-                let mut tpl = TopicPartitionList::new();
-                for (topic, partition) in &inputs {
-                    tpl.add_partition(topic, *partition);
-                }
-                consumer
-                    .pause(&tpl)
-                    .map_err(|e| fatal("pausing the inputs for the retries", e))?;
-                info!(
-                    partitions = inputs.len(),
-                    "a retry record is overdue: inputs paused so the retry tier is read first"
-                );
-                self.retry_watch.paused(inputs, Instant::now());
-            }
-            retry_watch::Inputs::Resume(inputs) => {
-                let mut tpl = TopicPartitionList::new();
-                for (topic, partition) in inputs.iter().filter(|(_, p)| !restoring.contains(p)) {
-                    tpl.add_partition(topic, *partition);
-                }
-                // A partition revoked meanwhile cannot be resumed; its next owner reads it.
-                if let Err(e) = consumer.resume(&tpl) {
-                    warn!("resuming the inputs after the retries: {e}");
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Part of `on_idle`: the fetch guard's check, when due (see [`crate::fetch_guard`]). Every
     /// owned partition the loop has not paused, at its position (the group's committed offset
     /// while the consumer has none, never below the log start) against its stable end; a
@@ -1273,11 +1213,8 @@ impl<'s> TxnLoop<'s> {
                 (e.topic().to_string(), e.partition(), at)
             })
             .collect();
-        let paused = |key: &(String, i32)| {
-            self.held.until.contains_key(key)
-                || self.retry_watch.holds(&key.0, key.1)
-                || restoring.contains(&key.1)
-        };
+        let paused =
+            |key: &(String, i32)| self.held.until.contains_key(key) || restoring.contains(&key.1);
         let watched = fetch_guard::watched(&positions, paused);
         if watched.is_empty() {
             self.fetch_guard.observe(now, &[]);
@@ -1332,10 +1269,6 @@ impl<'s> TxnLoop<'s> {
     ) -> Result<(), RuntimeError> {
         let record = record_of(msg);
         let key = (record.topic.to_string(), record.partition);
-        if self.is_retry_topic(record.topic) {
-            self.retry_watch
-                .read(record.partition, &failure::source_id(&record));
-        }
         if is_redelivery(
             &self.committed,
             &self.batch.next_offsets,
@@ -1475,11 +1408,14 @@ impl<'s> TxnLoop<'s> {
                 "parking a record needs per-key ordering and a key".into(),
             ));
         };
-        let id = failure::source_id(record);
-        let due = parking.park_due(key, &id, chrono::Utc::now(), *first_delay);
+        let due = parking.park_due(
+            key,
+            &failure::source_id(record),
+            chrono::Utc::now(),
+            *first_delay,
+        );
         let out = failure::park(&self.settings.failure, record, due).ok_or_else(no_tier)?;
         self.send(consumer, &out)?;
-        self.retry_watch.sent(record.partition, id, due);
         info!(
             "parked {}[{}]@{} behind an earlier record of its key, due {due}",
             record.topic, record.partition, record.offset
@@ -1567,10 +1503,7 @@ impl<'s> TxnLoop<'s> {
                         }
                         info!(tier, "retrying {at}: {err}");
                         let (delay, _) = &self.settings.failure.retry_tiers[tier];
-                        let due = failure::due_after(now, delay);
-                        self.retry_watch
-                            .sent(record.partition, failure::source_id(record), due);
-                        Ok(Handled::Retried(due))
+                        Ok(Handled::Retried(failure::due_after(now, delay)))
                     }
                     Route::DeadLetter => {
                         self.stats.dead_lettered += 1;
@@ -1673,8 +1606,6 @@ impl<'s> TxnLoop<'s> {
         ctx.open.store(true, Ordering::SeqCst);
         self.batch.started = Some(Instant::now());
         self.breaker.begin();
-        // What is left of the last transaction's retries was aborted with it.
-        self.retry_watch.aborted();
         Ok(())
     }
 
@@ -1783,7 +1714,6 @@ impl<'s> TxnLoop<'s> {
                     state.stores().commit();
                     state.show();
                 }
-                self.retry_watch.committed();
                 self.batch.clear();
                 Ok(())
             }
