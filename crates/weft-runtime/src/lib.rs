@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod migration;
 pub mod parking;
 pub mod processor;
+pub mod retry_queues;
 pub mod run;
 pub mod schemas;
 pub mod sink;

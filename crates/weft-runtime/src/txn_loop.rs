@@ -65,7 +65,9 @@
 //!   transient failure, the dead-letter topic for poison, undecodable input or a transient failure
 //!   out of tiers — in the same transaction that commits its offset; `Fatal` aborts the batch and
 //!   stops the loop.
-//! - The retry topics are consumed by the same loop. A retry record whose `weft-retry-due` is in
+//! - The retry topics are consumed by the same loop, each retry partition through a queue of its
+//!   own that is polled before the shared one ([`crate::retry_queues`]): a retry record waits
+//!   behind no input backlog. A retry record whose `weft-retry-due` is in
 //!   the future makes the loop seek its partition back to it and pause that partition until then;
 //!   other partitions and the main topics go on. A tier's failed records are due in the order
 //!   they were written, so holding the head holds none of them that is due (a parked record may
@@ -99,6 +101,7 @@ use crate::metrics::Metrics;
 use crate::migration::{is_copy, Delivered, DualWrites};
 use crate::parking::{self, Parking};
 use crate::processor::{Output, ProcessError, Record, RecordProcessor};
+use crate::retry_queues::RetryQueues;
 use crate::state::Restorer;
 use crate::watchdog::{Watchdog, CLIENT_CALL_LIMIT, STALL_LIMIT};
 use crate::RuntimeError;
@@ -624,7 +627,7 @@ pub fn run_loop(
     if settings.inputs.is_empty() {
         return Err(RuntimeError::Config("no input topics".into()));
     }
-    let consumer = connect(kafka, settings)?;
+    let (consumer, retry_queues) = connect(kafka, settings)?;
     let mut state = TxnLoop::new(kafka, settings);
     if !settings.dual_writes.is_empty() {
         state.dual = Some(DualWrites::new(kafka, &settings.dual_writes)?);
@@ -664,7 +667,7 @@ pub fn run_loop(
                 .with_label_values(&[settings.processor.as_str(), topic.as_str()]);
         }
     }
-    let result = state.run(&consumer, processor);
+    let result = state.run(&consumer, &retry_queues, processor);
     state.watchdog.tick("stopping");
     if let Err(e) = &result {
         state.abort_on_exit(&consumer, e);
@@ -677,6 +680,7 @@ impl TxnLoop<'_> {
     fn run(
         &mut self,
         consumer: &LoopConsumer,
+        retry_queues: &RetryQueues<LoopContext>,
         processor: &mut dyn RecordProcessor,
     ) -> Result<LoopStats, RuntimeError> {
         loop {
@@ -689,10 +693,13 @@ impl TxnLoop<'_> {
                 .map(Restorer::pending)
                 .unwrap_or_default();
             self.held.resume_due(consumer, &restoring);
+            // Retry records first: they wait behind no input backlog (`crate::retry_queues`).
             let polled = if stopping {
                 None
             } else {
-                consumer.poll(Duration::from_millis(20))
+                retry_queues
+                    .poll()
+                    .or_else(|| consumer.poll(Duration::from_millis(20)))
             };
             if self.after_rebalance(consumer)? {
                 // The polled record (if any) is from before the rewind: it comes again.
@@ -714,8 +721,12 @@ impl TxnLoop<'_> {
 }
 
 /// Creates the transactional producer (fencing any predecessor with the same transactional
-/// id), checks that every topic exists, creates the consumer and subscribes.
-fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer, RuntimeError> {
+/// id), checks that every topic exists, creates the consumer, splits the retry partitions' queues
+/// off its shared one and subscribes.
+fn connect(
+    kafka: &KafkaConfig,
+    settings: &LoopSettings,
+) -> Result<(Arc<LoopConsumer>, RetryQueues<LoopContext>), RuntimeError> {
     let producer: TxnProducer = kafka
         .client_config()
         .set("transactional.id", settings.transactional_id())
@@ -762,6 +773,15 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
         )
         .create_with_context(context)
         .map_err(|e| fatal("creating the consumer", e))?;
+    let consumer = Arc::new(consumer);
+    let retry_queues = RetryQueues::split(
+        &consumer,
+        settings
+            .failure
+            .retry_tiers
+            .iter()
+            .map(|(_, t)| (t.as_str(), partitions.get(t).copied().unwrap_or(0))),
+    );
     let subscription: Vec<&str> = settings
         .inputs
         .iter()
@@ -780,7 +800,7 @@ fn connect(kafka: &KafkaConfig, settings: &LoopSettings) -> Result<LoopConsumer,
     if let Some(m) = &settings.metrics {
         m.add_loop();
     }
-    Ok(consumer)
+    Ok((consumer, retry_queues))
 }
 
 /// The consumer's client config with weft's group defaults under the user's options. With the

@@ -556,6 +556,71 @@ async fn a_waiting_keys_queue_empties_once_its_head_succeeds() {
     );
 }
 
+/// A retry is not stuck behind an input backlog. A consumer hands out records through one queue
+/// in the order it fetched them and bounds its prefetch on that queue, so while an input has a
+/// backlog a retry partition was fetched and read only after everything queued ahead of it (here:
+/// the whole backlog; it came out last of its partition's 23,401). Each retry partition now has a
+/// queue of its own, polled first (`weft_runtime::retry_queues`). A transient record first, then
+/// a backlog of 60,000 records that takes the copier several seconds (100 µs of work each, all of
+/// it fits the prefetch bound): the retried record (due after 1 s) must come out in the first
+/// half of its partition's outputs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_is_read_before_the_inputs_backlog() {
+    let topics = Ordered::create(&unique("retryfirst")).await;
+    let producer = topics.producer();
+    const BACKLOG: usize = 60_000;
+    topics.send(&producer, "t", "evt:0:t:0:transient");
+    for i in 1..=BACKLOG {
+        topics.send(
+            &producer,
+            &format!("k{}", i % 100),
+            &format!("evt:{i}:k:{i}"),
+        );
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let mut copier = copier(
+        &topics.input,
+        &topics.output,
+        &topics.dlq,
+        &topics.group,
+        "0",
+    )
+    .env("WEFT_RETRY_TOPIC", &topics.retry)
+    .env("WEFT_COPIER_DELAY_US", "100")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let live = reader(&topics.output, PARTITIONS, "read_committed");
+    read_n(&live, BACKLOG + 1);
+    assert_eq!(stop(&mut copier).await, Some(0));
+    let all = read_to_end(&topics.output, PARTITIONS, "read_committed");
+    assert_eq!(all.len(), BACKLOG + 1, "exactly once");
+    let retried = all
+        .iter()
+        .find(|r| r.value.ends_with(":transient"))
+        .expect("the retried record was copied");
+    // Its place among the outputs of its partition (written in the order they were copied).
+    let partition: Vec<&ReadRecord> = all
+        .iter()
+        .filter(|r| r.partition == retried.partition)
+        .collect();
+    let place = partition
+        .iter()
+        .position(|r| r.value.ends_with(":transient"))
+        .unwrap();
+    eprintln!(
+        "the retried record came out at place {place} of {} in its partition",
+        partition.len()
+    );
+    assert!(
+        place * 2 < partition.len(),
+        "the retried record came out at place {place} of {} records of its partition: it waited \
+         behind the inputs' backlog",
+        partition.len()
+    );
+}
+
 /// `weft_core::kafka::flush_in_flight`, which every commit of the loop now waits with: on a
 /// producer whose reports a background thread serves it returns once every record is delivered
 /// and reported (nothing left in flight, every record read back); on a producer nobody polls
