@@ -22,6 +22,7 @@ pub mod processor;
 pub mod retry_queues;
 pub mod run;
 pub mod schemas;
+pub mod settled;
 pub mod sink;
 pub mod sink_loop;
 pub mod state;

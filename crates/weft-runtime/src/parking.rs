@@ -11,7 +11,8 @@
 //! per waiting key, written to the group's compacted parking topic `<group>.parking` in the same
 //! transaction as the records it describes, so it commits or aborts with them and comes back on
 //! any pod: on assignment the loop reads the assigned partitions of the parking topic to their end
-//! before it processes anything of those partitions.
+//! before it processes anything of those partitions, once every transaction already written to
+//! them is decided (a previous owner's commit in flight: [`crate::settled`]).
 //!
 //! Decisions ([`Parking::decide`]): a record from an input topic is processed when its key has no
 //! queue, parked otherwise; a record from a retry tier is processed when it is at the head of its
@@ -261,6 +262,18 @@ impl Parking {
             operation: format!("restoring {topic} ({what})"),
             message: e.to_string(),
         };
+        // Below the watchdog's limit, so a restore that cannot finish says so itself.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // A previous owner's transaction still in flight would commit state this restore
+        // cannot see yet (see `crate::settled`).
+        crate::settled::await_decided(kafka, &topic, partitions, || {
+            watchdog.tick("restoring the parking topic");
+            if Instant::now() > deadline {
+                return Err("a transaction on it was not decided within 60 s".into());
+            }
+            Ok(())
+        })
+        .map_err(|e| fail("waiting for open transactions", &e))?;
         // A new reader each time: one kept between restores delivered the previous restore's
         // end-of-partition events to the next, which then stopped before reading (the chaos
         // test caught it as a broken per-key order).
@@ -283,8 +296,6 @@ impl Parking {
         consumer.assign(&tpl).map_err(|e| fail("assigning", &e))?;
         let mut at_end = BTreeSet::new();
         let mut restored: BTreeMap<Vec<u8>, (i32, Vec<Entry>)> = BTreeMap::new();
-        // Below the watchdog's limit, so a restore that cannot finish says so itself.
-        let deadline = Instant::now() + Duration::from_secs(60);
         while at_end.len() < partitions.len() {
             watchdog.tick("restoring the parking topic");
             if Instant::now() > deadline {

@@ -17,7 +17,9 @@
 //!   are dropped with it.
 //! - **Restore.** On assignment the loop pauses the new partitions (of every input and retry
 //!   tier), seeks them to the committed offsets and reads their changelog partitions
-//!   (read_committed) to the end in a thread of their own ([`Restorer`]); the other partitions go
+//!   (read_committed) to the end, once every transaction already written to them is decided (a
+//!   previous owner's commit in flight: [`crate::settled`]), in a thread of their own
+//!   ([`Restorer`]); the other partitions go
 //!   on meanwhile. Once read, the state is installed and the partitions resume. A pod keeps
 //!   nothing on disk: any replica can take any partition. `/health/ready` is false while a
 //!   restore runs.
@@ -738,6 +740,20 @@ fn read_changelog_until(
     stop: &AtomicBool,
     progress: impl Fn(),
 ) -> Result<BTreeMap<i32, HashMap<String, Vec<u8>>>, String> {
+    // A previous owner's transaction still in flight would commit updates this restore cannot
+    // see yet (see `crate::settled`).
+    let waiting_since = Instant::now();
+    crate::settled::await_decided(kafka, topic, partitions, || {
+        if stop.load(Ordering::SeqCst) {
+            return Err("the loop is stopping".into());
+        }
+        if waiting_since.elapsed() > Duration::from_secs(60) {
+            return Err(format!(
+                "a transaction on {topic} partitions {partitions:?} was not decided within 60 s"
+            ));
+        }
+        Ok(())
+    })?;
     // A new reader each time: one kept between restores would hand the previous restore's
     // end-of-partition events to the next (see the parking topic's restore).
     let consumer: BaseConsumer<QuietEof> = kafka
