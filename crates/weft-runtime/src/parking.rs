@@ -262,18 +262,6 @@ impl Parking {
             operation: format!("restoring {topic} ({what})"),
             message: e.to_string(),
         };
-        // Below the watchdog's limit, so a restore that cannot finish says so itself.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        // A previous owner's transaction still in flight would commit state this restore
-        // cannot see yet (see `crate::settled`).
-        crate::settled::await_decided(kafka, &topic, partitions, || {
-            watchdog.tick("restoring the parking topic");
-            if Instant::now() > deadline {
-                return Err("a transaction on it was not decided within 60 s".into());
-            }
-            Ok(())
-        })
-        .map_err(|e| fail("waiting for open transactions", &e))?;
         // A new reader each time: one kept between restores delivered the previous restore's
         // end-of-partition events to the next, which then stopped before reading (the chaos
         // test caught it as a broken per-key order).
@@ -288,6 +276,19 @@ impl Parking {
             .set("fetch.wait.max.ms", "10")
             .create()
             .map_err(|e| fail("creating a reader", &e))?;
+        // A transaction still open on these partitions hides what was committed after it
+        // (see `crate::settled`): wait until it is decided. 40 s, then 60 s to read: together
+        // below the watchdog's limit, so a restore that cannot finish says so itself.
+        let waiting_until = Instant::now() + Duration::from_secs(40);
+        crate::settled::await_decided(&consumer, kafka, &topic, partitions, || {
+            watchdog.tick("waiting for an open transaction on the parking topic");
+            if Instant::now() > waiting_until {
+                return Err("a transaction on it was not decided within 40 s".into());
+            }
+            Ok(())
+        })
+        .map_err(|e| fail("waiting for open transactions", &e))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut tpl = TopicPartitionList::new();
         for p in partitions {
             tpl.add_partition_offset(&topic, *p, Offset::Beginning)

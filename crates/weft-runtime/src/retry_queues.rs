@@ -11,10 +11,19 @@
 //!
 //! [`RetryQueues::split`] takes each retry partition's queue out of the shared one when the loop
 //! starts (librdkafka's partition queue, no longer forwarded), so a retry partition is fetched
-//! under its own bound and its records wait behind nothing. [`RetryQueues::poll`] hands out a
-//! retry record before the loop polls the shared queue; after [`FAIR_RUN`] retry records in a row
-//! it yields one turn to the shared queue, which also serves rebalances, so a tier with a large
-//! backlog of its own never starves the inputs or the group protocol.
+//! under its own bound and its records wait behind nothing. [`RetryQueues::poll_next`] hands out
+//! a waiting retry record before it polls the shared queue, and takes turns with the shared queue
+//! while both have records: the shared queue also carries the group's rebalance events, behind
+//! whatever input it prefetched, so a tier with a backlog of its own slows the inputs and the
+//! group protocol to half, never to a standstill. Only queues whose librdkafka callback said
+//! they stopped being empty are polled, so an input record costs no look at every retry
+//! partition.
+//!
+//! Memory: the prefetch bound (`queued.max.messages.kbytes`, 12 MiB unless set) applies to the
+//! shared queue and to each split retry partition's queue on its own. A held retry partition's
+//! queue is emptied (its records come again when it is due) and retry tiers carry a fraction of
+//! the inputs' volume, so in practice it adds little; a replica owning many retry partitions with
+//! a due backlog each (after a long outage) can hold up to the bound per partition.
 //!
 //! Failure modes and limits:
 //! - Records of a partition fetched before it was revoked, paused (a held retry record) or sought
@@ -23,30 +32,42 @@
 //! - A partition queue outlives assignments: librdkafka keeps the application's choice of
 //!   forwarding when a partition is assigned again (the `FWD_APP` flag), so one split at start
 //!   serves every later assignment of that partition.
-//! - Partitions added to a retry topic while the loop runs are not split: their records come
-//!   through the shared queue, in order and exactly once, only not first. A restart splits them.
+//! - Partitions added to a retry topic while the loop runs (or a retry topic deleted and created
+//!   again) are not split: their records come through the shared queue, in order and exactly
+//!   once, only not first. A restart splits them.
+//! - Every split partition is one librdkafka wants to know of: an error it reports for one (a
+//!   retry topic that disappears) comes through that queue, as an assigned partition's always
+//!   did, and is judged by the loop the same way.
 //! - A retry record is handed out before input records fetched earlier. That changes no
 //!   guarantee: order is kept per partition, and a retry tier and an input are different
 //!   partitions.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::BorrowedMessage;
 
-/// Retry records handed out in a row before the shared queue gets a turn.
-pub const FAIR_RUN: u32 = 64;
+/// One retry partition's queue, with a flag librdkafka raises when the queue stops being empty.
+struct Split<C: ConsumerContext + 'static> {
+    queue: PartitionQueue<C>,
+    /// Raised by librdkafka's callback whenever a record (or an error) lands in the empty queue;
+    /// lowered by the loop before it looks. Only raised queues are polled, so a record costs
+    /// no poll of every retry partition.
+    raised: Arc<AtomicBool>,
+}
 
 /// One queue per retry partition, polled before the consumer's shared queue.
 pub struct RetryQueues<C: ConsumerContext + 'static> {
-    queues: Vec<PartitionQueue<C>>,
-    /// Where the next poll starts, so no partition is always asked first.
+    queues: Vec<Split<C>>,
+    /// Where the next look starts, so no partition is always asked first.
     next: Cell<usize>,
-    /// Retry records handed out since the shared queue's last turn.
-    run: Cell<u32>,
+    /// Whether the last record handed out was a retry record: the shared queue's turn next.
+    last_was_retry: Cell<bool>,
 }
 
 impl<C: ConsumerContext + 'static> RetryQueues<C> {
@@ -63,15 +84,20 @@ impl<C: ConsumerContext + 'static> RetryQueues<C> {
                 let partition = i32::try_from(partition).unwrap_or(i32::MAX);
                 // `None` only for a topic name with a NUL byte, which no topic has: its records
                 // then come through the shared queue.
-                if let Some(q) = consumer.split_partition_queue(topic, partition) {
-                    queues.push(q);
-                }
+                let Some(mut queue) = consumer.split_partition_queue(topic, partition) else {
+                    continue;
+                };
+                // Raised at first: whatever arrived before the callback was set is looked at.
+                let raised = Arc::new(AtomicBool::new(true));
+                let flag = raised.clone();
+                queue.set_nonempty_callback(move || flag.store(true, Ordering::SeqCst));
+                queues.push(Split { queue, raised });
             }
         }
         RetryQueues {
             queues,
             next: Cell::new(0),
-            run: Cell::new(0),
+            last_was_retry: Cell::new(false),
         }
     }
 
@@ -85,28 +111,45 @@ impl<C: ConsumerContext + 'static> RetryQueues<C> {
         self.queues.is_empty()
     }
 
-    /// A retry record (or a retry partition's error) if one is waiting, without blocking; `None`
-    /// when none is, or when it is the shared queue's turn.
-    pub fn poll(&self) -> Option<KafkaResult<BorrowedMessage<'_>>> {
-        if self.queues.is_empty() {
-            return None;
-        }
-        if self.run.get() >= FAIR_RUN {
-            self.run.set(0);
-            return None;
-        }
-        let n = self.queues.len();
-        let start = self.next.get() % n;
-        for i in 0..n {
-            let at = (start + i) % n;
-            if let Some(polled) = self.queues[at].poll(std::time::Duration::ZERO) {
-                self.next.set(at + 1);
-                self.run.set(self.run.get() + 1);
+    /// The next record for the loop: a retry record first, taking turns with the shared queue
+    /// while both have records (the shared queue also carries rebalances, which must not wait
+    /// behind a tier's backlog); when no retry record is waiting, the shared queue for up to
+    /// `wait`.
+    pub fn poll_next<'a>(
+        &'a self,
+        consumer: &'a BaseConsumer<C>,
+        wait: Duration,
+    ) -> Option<KafkaResult<BorrowedMessage<'a>>> {
+        if self.last_was_retry.replace(false) {
+            if let Some(polled) = consumer.poll(Duration::ZERO) {
                 return Some(polled);
             }
         }
-        self.next.set(start + 1);
-        self.run.set(0);
+        if let Some(polled) = self.poll_retry() {
+            self.last_was_retry.set(true);
+            return Some(polled);
+        }
+        consumer.poll(wait)
+    }
+
+    /// A retry record (or a retry partition's error) if one is waiting, without blocking.
+    fn poll_retry(&self) -> Option<KafkaResult<BorrowedMessage<'_>>> {
+        let n = self.queues.len();
+        let start = self.next.get() % n.max(1);
+        for i in 0..n {
+            let at = (start + i) % n;
+            let split = &self.queues[at];
+            // Lowered before the look: a record that lands after it raises the flag again.
+            if !split.raised.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            if let Some(polled) = split.queue.poll(Duration::ZERO) {
+                // More may be waiting behind it.
+                split.raised.store(true, Ordering::SeqCst);
+                self.next.set(at + 1);
+                return Some(polled);
+            }
+        }
         None
     }
 }

@@ -1,28 +1,35 @@
 //! Where a restore may stop reading: after every transaction already in the log is decided.
 //!
 //! The parking state ([`crate::parking`]) and the keyed stores' changelogs ([`crate::state`]) are
-//! read back `read_committed` to their end when their partitions are assigned. At the
-//! `read_committed` end (the last stable offset) a transaction still open is not yet visible, and
-//! neither is anything after it. A previous owner whose commit was in flight when the partitions
-//! moved (its `EndTxn` slowed by a coordinator that moves after a broker failure, say) may commit
-//! it a moment later; the group's offsets then include what that transaction did (the new owner's
-//! consumer waits for them: KIP-447's stable offsets), while a restore that stopped at the stable
-//! end missed the state it wrote with them. A parking queue would then name a head record whose
-//! offset is already committed (the head never comes back, and its key waits for good); a store
-//! would lose an update.
+//! read back `read_committed` to their end when their partitions are assigned. The
+//! `read_committed` end (the last stable offset) stops below the first transaction still open,
+//! and so hides everything written after it, committed or not. The case that bites: a replica is
+//! killed with a transaction open on a parking or changelog partition; the next owner takes the
+//! partition (the group's offsets do not wait for a transaction that never sent any) and commits
+//! its own state writes, which all lie beyond that open transaction; a rebalance a few seconds
+//! later (eager assignment has one at every kill) makes the partition be restored again, by that
+//! owner or another, while the dead replica's transaction is still open. A restore that stopped
+//! at the stable end then missed those committed writes, while the group's committed offsets
+//! include their inputs: a parking queue named a head record whose offset was already committed
+//! (the head never came back, and its key waited for good), a store lost updates. Likewise a
+//! commit still in flight when the partition moved.
 //!
-//! [`await_decided`] closes that gap: it takes the log end (`read_uncommitted`) of each partition
-//! when the restore starts, and waits until the stable end has reached it, i.e. until every
-//! transaction with a record in the log so far has committed or aborted. Only then does the
-//! restore read to the stable end. A predecessor's open transaction ends within the transaction
-//! timeout (10 s) or when its successor instance fences it, and the new owner's consumer waits
-//! for the same thing before it fetches anything, so the wait adds nothing in practice. Failed
-//! lookups (a broker away) are retried until the caller gives up.
+//! [`await_decided`] closes the gap: it takes the log end (`read_uncommitted`) of each partition
+//! when the restore starts and waits until the stable end has reached it, i.e. until every
+//! transaction with a record in the log so far has committed or aborted; only then does the
+//! restore read. A dead replica's open transaction ends when its successor instance starts
+//! (same transactional id: it fences and aborts it) or when the coordinator aborts it after the
+//! transaction timeout (10 s) plus the broker's check interval
+//! (`transaction.abort.timed.out.transaction.cleanup.interval.ms`, 10 s by default): up to about
+//! 20 s. A parking restore runs on the loop's thread, so for that long the replica processes
+//! nothing (its partitions would otherwise be processed with a wrong state); a changelog restore
+//! runs beside the loop and holds only its own partitions. Failed lookups (a broker away) are
+//! retried until the caller gives up.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use weft_core::kafka::KafkaConfig;
 
@@ -32,9 +39,11 @@ const LOOKUP: Duration = Duration::from_secs(5);
 const RECHECK: Duration = Duration::from_millis(50);
 
 /// Waits until every transaction with records in `partitions` of `topic`, as the log stands now,
-/// is decided. `keep_going` is called between looks; its error ends the wait (a deadline, a
-/// stopping loop).
-pub fn await_decided(
+/// is decided. `reader` is the restore's own `read_committed` consumer (it gives the stable end);
+/// `keep_going` is called between looks, and its error ends the wait (a deadline, a stopping
+/// loop).
+pub fn await_decided<X: ConsumerContext>(
+    reader: &BaseConsumer<X>,
     kafka: &KafkaConfig,
     topic: &str,
     partitions: &BTreeSet<i32>,
@@ -43,15 +52,11 @@ pub fn await_decided(
     if partitions.is_empty() {
         return Ok(());
     }
-    let client = |isolation: &str| -> Result<BaseConsumer, String> {
-        kafka
-            .client_config()
-            .set("isolation.level", isolation)
-            .create()
-            .map_err(|e| format!("creating a {isolation} client for {topic}: {e}"))
-    };
-    let uncommitted = client("read_uncommitted")?;
-    let committed = client("read_committed")?;
+    let uncommitted: BaseConsumer = kafka
+        .client_config()
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .map_err(|e| format!("creating a read_uncommitted client for {topic}: {e}"))?;
     let mut log_end = None;
     let started = std::time::Instant::now();
     let mut waiting = false;
@@ -62,7 +67,7 @@ pub fn await_decided(
                 .ok();
         }
         if let Some(log_end) = &log_end {
-            match ends(&committed, topic, partitions) {
+            match ends(reader, topic, partitions) {
                 Ok(stable) if log_end.iter().all(|(p, e)| stable.get(p) >= Some(e)) => {
                     if waiting {
                         tracing::info!(
@@ -89,8 +94,8 @@ pub fn await_decided(
 }
 
 /// The end offset of each of `partitions` at the client's isolation level.
-fn ends(
-    client: &BaseConsumer,
+fn ends<X: ConsumerContext>(
+    client: &BaseConsumer<X>,
     topic: &str,
     partitions: &BTreeSet<i32>,
 ) -> Result<BTreeMap<i32, i64>, String> {

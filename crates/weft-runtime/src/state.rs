@@ -740,20 +740,6 @@ fn read_changelog_until(
     stop: &AtomicBool,
     progress: impl Fn(),
 ) -> Result<BTreeMap<i32, HashMap<String, Vec<u8>>>, String> {
-    // A previous owner's transaction still in flight would commit updates this restore cannot
-    // see yet (see `crate::settled`).
-    let waiting_since = Instant::now();
-    crate::settled::await_decided(kafka, topic, partitions, || {
-        if stop.load(Ordering::SeqCst) {
-            return Err("the loop is stopping".into());
-        }
-        if waiting_since.elapsed() > Duration::from_secs(60) {
-            return Err(format!(
-                "a transaction on {topic} partitions {partitions:?} was not decided within 60 s"
-            ));
-        }
-        Ok(())
-    })?;
     // A new reader each time: one kept between restores would hand the previous restore's
     // end-of-partition events to the next (see the parking topic's restore).
     let consumer: BaseConsumer<QuietEof> = kafka
@@ -766,6 +752,20 @@ fn read_changelog_until(
         .set("fetch.wait.max.ms", "10")
         .create_with_context(QuietEof)
         .map_err(|e| format!("creating a reader of {topic}: {e}"))?;
+    // A transaction still open on these partitions hides what was committed after it (see
+    // `crate::settled`): wait until it is decided.
+    let waiting_since = Instant::now();
+    crate::settled::await_decided(&consumer, kafka, topic, partitions, || {
+        if stop.load(Ordering::SeqCst) {
+            return Err("the loop is stopping".into());
+        }
+        if waiting_since.elapsed() > Duration::from_secs(40) {
+            return Err(format!(
+                "a transaction on {topic} partitions {partitions:?} was not decided within 40 s"
+            ));
+        }
+        Ok(())
+    })?;
     let mut tpl = TopicPartitionList::new();
     for p in partitions {
         tpl.add_partition_offset(topic, *p, Offset::Beginning)

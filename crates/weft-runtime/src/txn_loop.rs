@@ -697,9 +697,7 @@ impl TxnLoop<'_> {
             let polled = if stopping {
                 None
             } else {
-                retry_queues
-                    .poll()
-                    .or_else(|| consumer.poll(Duration::from_millis(20)))
+                retry_queues.poll_next(consumer, Duration::from_millis(20))
             };
             if self.after_rebalance(consumer)? {
                 // The polled record (if any) is from before the rewind: it comes again.
@@ -795,6 +793,7 @@ fn connect(
         processor = %settings.processor,
         group = %settings.group_id,
         transactional_id = %settings.transactional_id(),
+        retry_partitions = retry_queues.len(),
         "consuming {subscription:?}"
     );
     if let Some(m) = &settings.metrics {
@@ -1349,12 +1348,12 @@ impl<'s> TxnLoop<'s> {
         };
         let parked = match (&ordered, &self.parking) {
             (Some((key, id)), Some(parking)) => {
-                parking.decide(key, id, from_retry) == parking::Decision::Park
+                (parking.decide(key, id, from_retry) == parking::Decision::Park).then_some(id)
             }
-            _ => false,
+            _ => None,
         };
-        let handled = if parked {
-            let due = self.park(consumer, &record)?;
+        let handled = if let Some(id) = parked {
+            let due = self.park(consumer, &record, id)?;
             Handled::Parked(due)
         } else {
             self.process_one(consumer, &record, processor)?
@@ -1409,12 +1408,13 @@ impl<'s> TxnLoop<'s> {
             .any(|(_, t)| t == topic)
     }
 
-    /// Parks `record` behind an earlier record of its key (per-key ordering); returns when it
-    /// comes back out of the first tier.
+    /// Parks `record` (its first source `id`) behind an earlier record of its key (per-key
+    /// ordering); returns when it comes back out of the first tier.
     fn park(
         &mut self,
         consumer: &LoopConsumer,
         record: &Record<'_>,
+        id: &str,
     ) -> Result<chrono::DateTime<chrono::Utc>, RuntimeError> {
         let no_tier = || RuntimeError::Config("per-key ordering needs a retry tier".into());
         let (first_delay, _) = self
@@ -1428,12 +1428,7 @@ impl<'s> TxnLoop<'s> {
                 "parking a record needs per-key ordering and a key".into(),
             ));
         };
-        let due = parking.park_due(
-            key,
-            &failure::source_id(record),
-            chrono::Utc::now(),
-            *first_delay,
-        );
+        let due = parking.park_due(key, id, chrono::Utc::now(), *first_delay);
         let out = failure::park(&self.settings.failure, record, due).ok_or_else(no_tier)?;
         self.send(consumer, &out)?;
         info!(
