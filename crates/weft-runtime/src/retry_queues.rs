@@ -21,10 +21,10 @@
 //! parked records, and a key's later records come back until its head has. Measured in the
 //! per-key ordered eager chaos run (full form): taking turns one for one, the tier fell behind
 //! the inputs and the run with it (77,497 of 98,969 outputs after 340 s); retries first, it
-//! passed twice (910/s and 978/s during the chaos against 998/s in). A rebalance is not held up
+//! passed every run (910-981/s during the chaos against 998/s in). A rebalance is not held up
 //! by it: librdkafka pauses the assigned partitions (retry partitions included, which empties
 //! their queues) before it hands the rebalance to the loop through the shared queue.
-
+//!
 //! Memory: the prefetch bound (`queued.max.messages.kbytes`, 12 MiB unless set) applies to the
 //! shared queue and to each split retry partition's queue on its own. A held retry partition's
 //! queue is emptied (its records come again when it is due) and retry tiers carry a fraction of
